@@ -1,0 +1,126 @@
+"""The Faust agents: short `async for` loops around the pure functions in intake and ledger."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import orjson
+
+from streams.app import Pipeline
+from streams.intake import GPU, USAGE, DeadLetter, Intake, RawMessage, kind_of_source, take_in
+from streams.ledger import Applied, apply_gpu, apply_runs, apply_usage, new_ledger
+
+log = logging.getLogger("spendwatch.agents")
+
+
+def attach(pipeline: Pipeline) -> None:
+    app, settings = pipeline.app, pipeline.settings
+
+    @app.agent(pipeline.inputs, name="ingest")
+    async def ingest(stream: Any) -> None:
+        """Validate and price a micro-batch; forward one delta per team and source partition."""
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_seconds):
+            messages = [RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.value or b"")
+                        for e in events]
+            intake = take_in(messages, pipeline.kind_of_topic, time.time(),
+                             settings.future_tolerance_seconds, settings.gpu_prices)
+            await forward(pipeline, intake)
+
+    @app.agent(pipeline.deltas, name="ledger")
+    async def ledger(stream: Any) -> None:
+        """Apply each delta to its team's ledger: one table write per team per delta."""
+        async for event in stream.events():
+            team = event.message.key.decode()
+            chunk_key = f"{team}|{event.message.partition}|{event.message.offset}"
+            apply_delta(pipeline, team, orjson.loads(event.message.value), chunk_key)
+
+    @pipeline.event_ids.on_recover
+    async def rebuild_id_index() -> None:
+        rebuild_ids(pipeline)
+
+
+async def forward(pipeline: Pipeline, intake: Intake) -> None:
+    metrics = pipeline.metrics
+    metrics.batches.inc()
+    for dead in intake.dead_letters:
+        await send_dead_letter(pipeline, dead)
+    for (team, source), rows in intake.deltas.items():
+        await pipeline.deltas.send(key=team.encode(), value=orjson.dumps({"source": source, "rows": rows}))
+    if intake.unpriced:
+        metrics.unpriced.inc(sum(intake.unpriced.values()))
+
+
+async def send_dead_letter(pipeline: Pipeline, dead: DeadLetter) -> None:
+    """The rejected bytes, untouched, with why and where from in the headers."""
+    message, rejection = dead
+    headers = [
+        ("spendwatch-reason", rejection.reason.encode()),
+        ("spendwatch-detail", rejection.detail.encode()),
+        ("spendwatch-source", f"{message.topic}:{message.partition}:{message.offset}".encode()),
+    ]
+    if rejection.index is not None:
+        headers.append(("spendwatch-index", str(rejection.index).encode()))
+    await pipeline.dead_letter.send(value=rejection.payload, headers=headers)
+    pipeline.metrics.dead_letters.labels(rejection.reason).inc()
+    pipeline.metrics.events.labels(message.topic, "rejected").inc()
+    log.warning("dead-lettered %s:%s:%s: %s (%s)", message.topic, message.partition, message.offset,
+                rejection.reason, rejection.detail)
+
+
+def apply_delta(pipeline: Pipeline, team: str, delta: dict[str, Any], chunk_key: str) -> Applied:
+    """Apply one delta to the team's ledger and write it back (the write is what reaches the changelog)."""
+    source, rows = delta["source"], delta["rows"]
+    kind = kind_of_source(source, pipeline.kind_of_topic)
+    ledger = pipeline.ledgers.get(team) or new_ledger()
+    if kind == USAGE:
+        applied = apply_usage(ledger, team, source, rows, pipeline.policy, pipeline.ids)
+    elif kind == GPU:
+        applied = apply_gpu(ledger, source, rows, pipeline.policy)
+    else:
+        applied = apply_runs(ledger, source, rows)
+    topic = source.rsplit(":", 1)[0]
+    metrics = pipeline.metrics
+    metrics.deltas.inc()
+    metrics.events.labels(topic, "accepted").inc(applied.counted)
+    if applied.duplicates:
+        metrics.events.labels(topic, "duplicate").inc(applied.duplicates)
+    if applied.replayed:
+        metrics.events.labels(topic, "replayed").inc(applied.replayed)
+    if applied.late:
+        metrics.late.inc(applied.late)
+    if applied.counted or applied.duplicates:
+        pipeline.ledgers[team] = ledger
+    if applied.new_ids:
+        # Written after the ledger: a crash between the two can only forget ids, never lose counts.
+        pipeline.event_ids[chunk_key] = applied.new_ids
+        pipeline.id_chunks.setdefault(team, []).append((chunk_key, max(ts for _, ts in applied.new_ids)))
+    forget_old_ids(pipeline, team, ledger)
+    return applied
+
+
+def forget_old_ids(pipeline: Pipeline, team: str, ledger: dict[str, Any]) -> None:
+    """Drop id chunks older than the dedup horizon behind the team's newest event."""
+    chunks = pipeline.id_chunks.get(team)
+    team_account = ledger["accounts"].get("")
+    if not chunks or team_account is None:
+        return
+    cutoff = team_account["high"] - pipeline.settings.dedup_horizon_seconds
+    while chunks and chunks[0][1] < cutoff:
+        chunk_key, _ = chunks.pop(0)
+        del pipeline.event_ids[chunk_key]
+    pipeline.ids.prune(team, team_account["high"])
+    pipeline.metrics.dedup_ids.set(len(pipeline.ids))
+
+
+def rebuild_ids(pipeline: Pipeline) -> None:
+    """Rebuild the in-memory id index from the event-ids table after recovery."""
+    pipeline.ids.clear()
+    pipeline.id_chunks.clear()
+    for chunk_key, pairs in pipeline.event_ids.items():
+        team = chunk_key.rsplit("|", 2)[0]
+        for hashed, ts in pairs:
+            pipeline.ids.remember(team, hashed, ts)
+        pipeline.id_chunks.setdefault(team, []).append((chunk_key, max((ts for _, ts in pairs), default=0.0)))
+    log.info("rebuilt the event_id index: %d ids", len(pipeline.ids))

@@ -1,0 +1,118 @@
+"""The Faust app: topics and tables, built from Settings. Agents and views attach in their modules.
+
+Two stages, both Faust agents:
+
+    ai.token-usage ─┐
+    ai.gpu-metrics ─┼─► ingest (micro-batches) ──► <app>-team-deltas (keyed by team) ──► ledger ──► tables
+    ai.training-runs┘        └─► spendwatch.dead-letter
+
+`ingest` pays Faust's per-message cost once per micro-batch and forwards one delta per
+(team, source partition); `ledger` owns the tables, co-partitioned with the deltas topic.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+
+from streams.codecs import register_codecs
+from streams.dedup import EventIdIndex
+from streams.intake import GPU, RUNS, USAGE
+from streams.ledger import WindowPolicy
+from streams.metrics import Metrics
+from streams.settings import Settings
+
+
+def faust_options(settings: Settings, broker_url: str) -> dict[str, Any]:
+    """Faust's configuration; `env={}` so Faust's own unprefixed variables cannot override ours."""
+    options: dict[str, Any] = dict(
+        broker=broker_url,
+        env={},
+        store=settings.store,
+        datadir=settings.data_dir,
+        key_serializer="utf8",
+        value_serializer="orjson",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=1,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=max(1.0, settings.session_timeout_s / 5),
+        broker_commit_interval=1.0,
+        consumer_auto_offset_reset="earliest",
+        web_bind=settings.http_host,
+        web_port=settings.http_port,
+        web_host=settings.http_host,
+        web_transport=f"tcp://{settings.http_host}:{settings.http_port}",
+        table_cleanup_interval=60.0,
+    )
+    if settings.kafka_security_protocol != "PLAINTEXT":
+        options["broker_credentials"] = kafka_credentials(settings)
+    return options
+
+
+def kafka_credentials(settings: Settings) -> Any:
+    """SASL and/or TLS credentials for Faust and our producers."""
+    context = ssl.create_default_context(cafile=settings.kafka_ssl_cafile) if "SSL" in settings.kafka_security_protocol else None
+    if settings.kafka_security_protocol.startswith("SASL"):
+        password = settings.kafka_password.get_secret_value() if settings.kafka_password else ""
+        if settings.kafka_sasl_mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
+            return faust.SASLCredentials(username=settings.kafka_username, password=password,
+                                         mechanism=settings.kafka_sasl_mechanism, ssl_context=context)
+        return faust.SASLCredentials(username=settings.kafka_username, password=password, ssl_context=context)
+    return faust.SSLCredentials(context)
+
+
+@dataclass
+class Pipeline:
+    """Everything the agents and views share: the app, its topics and tables, and settings."""
+
+    settings: Settings
+    app: faust.App
+    metrics: Metrics
+    policy: WindowPolicy
+    ids: EventIdIndex
+    kind_of_topic: dict[str, str]
+    inputs: Any = None
+    deltas: Any = None
+    dead_letter: Any = None
+    alerts: Any = None
+    ledgers: Any = None
+    event_ids: Any = None
+    id_chunks: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+
+    @property
+    def deltas_topic_name(self) -> str:
+        return f"{self.settings.app_id}-team-deltas"
+
+
+def create_pipeline(settings: Settings, broker_url: str) -> Pipeline:
+    """Build the app, declare topics and tables, and attach the agents and HTTP views."""
+    register_codecs()
+    app = faust.App(settings.app_id, **faust_options(settings, broker_url))
+    pipeline = Pipeline(
+        settings=settings,
+        app=app,
+        metrics=Metrics(),
+        policy=WindowPolicy(settings.window_seconds, settings.windows_kept, settings.late_grace_seconds,
+                            settings.gpu_max_interval_s),
+        ids=EventIdIndex(settings.dedup_horizon_seconds),
+        kind_of_topic={settings.usage_topic: USAGE, settings.gpu_topic: GPU, settings.runs_topic: RUNS},
+    )
+    raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    # Keys are read raw: a key the codec cannot decode would crash the agent, and producers' keys mean nothing here.
+    pipeline.inputs = app.topic(settings.usage_topic, settings.gpu_topic, settings.runs_topic, **raw)
+    pipeline.deltas = app.topic(pipeline.deltas_topic_name, partitions=settings.partitions, **raw)
+    pipeline.dead_letter = app.topic(settings.dead_letter_topic, **raw)
+    pipeline.alerts = app.topic(settings.alerts_topic, **raw)
+    pipeline.ledgers = app.Table("ledgers", default=None, partitions=settings.partitions,
+                                 help="per team: usage accounts per endpoint and for the team, runs, applied offsets")
+    pipeline.event_ids = app.Table("event-ids", default=None, partitions=settings.partitions,
+                                   help="per team and delta: the event_id hashes it counted, for de-duplication")
+
+    from streams import agents, web  # attach after the tables exist
+
+    agents.attach(pipeline)
+    web.attach(pipeline)
+    return pipeline

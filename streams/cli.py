@@ -1,0 +1,123 @@
+"""`spendwatch` command line: run, worker, produce (and replay, from the detectors issue)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from typing import Sequence
+
+from streams.errors import SpendwatchError
+from streams.settings import Settings, load_settings
+
+log = logging.getLogger("spendwatch")
+
+DESCRIPTION = """spendwatch: catches runaway AI spend in minutes.
+
+Settings come from SPENDWATCH_* environment variables (or a .env file); see README.md."""
+
+
+def public_topics(settings: Settings) -> list[str]:
+    return [settings.usage_topic, settings.gpu_topic, settings.runs_topic,
+            settings.alerts_topic, settings.dead_letter_topic]
+
+
+def run_worker(settings: Settings, broker_url: str, simulate: bool = False, loglevel: str = "info") -> None:
+    """Start one Faust worker in this process; returns when it is stopped (SIGTERM, Ctrl-C)."""
+    import faust
+
+    from streams.app import create_pipeline
+
+    os.makedirs(settings.data_dir, exist_ok=True)
+    pipeline = create_pipeline(settings, broker_url)
+    if simulate:
+        from streams.simulator import attach_simulator
+
+        attach_simulator(pipeline)
+    log.info("configuration: %s", settings.printable())
+    worker = faust.Worker(pipeline.app, loglevel=loglevel, quiet=True)
+    worker.execute_from_commandline()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if settings.kafka_brokers:
+        run_worker(settings, settings.kafka_brokers, simulate=args.simulate, loglevel=args.loglevel)
+        return 0
+    from streams.broker import EmbeddedBroker
+
+    broker = EmbeddedBroker(port=args.broker_port) if args.broker_port else EmbeddedBroker()
+    broker.start()
+    try:
+        broker.create_topics(public_topics(settings), settings.partitions)
+        print(f"spendwatch: embedded Kafka broker at {broker.bootstrap}; HTTP API at {settings.base_url}", flush=True)
+        run_worker(settings, broker.url, simulate=args.simulate, loglevel=args.loglevel)
+    finally:
+        broker.stop()
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if not settings.kafka_brokers:
+        raise SpendwatchError("spendwatch worker needs SPENDWATCH_KAFKA_BROKERS (or use `spendwatch run`)")
+    run_worker(settings, settings.kafka_brokers, loglevel=args.loglevel)
+    return 0
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    from streams.producer import produce_file
+
+    settings = load_settings()
+    brokers = args.brokers or settings.kafka_brokers
+    if not brokers:
+        raise SpendwatchError("spendwatch produce needs --brokers or SPENDWATCH_KAFKA_BROKERS")
+    sent = asyncio.run(produce_file(args.file, args.topic, brokers, settings))
+    print(f"published {sent} messages to {args.topic}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="spendwatch", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="the whole service; starts the embedded broker when "
+                              "SPENDWATCH_KAFKA_BROKERS is unset",
+                              description="Run the whole service. With SPENDWATCH_KAFKA_BROKERS unset it starts "
+                              "the embedded Tansu broker, creates the topics, and stops it on exit.")
+    run.add_argument("--simulate", action="store_true", help="also publish simulated traffic, with a spike")
+    run.add_argument("--broker-port", type=int, default=0, help="port for the embedded broker (default: a free one)")
+    run.set_defaults(handler=cmd_run)
+
+    worker = commands.add_parser("worker", help="one stream worker against SPENDWATCH_KAFKA_BROKERS; "
+                                 "scale out by running more",
+                                 description="One stream worker in the consumer group. Workers share the "
+                                 "partitions; each answers the HTTP API for every key.")
+    worker.set_defaults(handler=cmd_worker)
+
+    produce = commands.add_parser("produce", help="publish a JSONL file to a topic, one message per line",
+                                  description="Publish each line of a JSONL file as one message (a line may be "
+                                  "one event or a JSON array of events).")
+    produce.add_argument("file", help="JSONL file; - for standard input")
+    produce.add_argument("--topic", required=True, help="e.g. ai.token-usage")
+    produce.add_argument("--brokers", help="host:port[,host:port]; default SPENDWATCH_KAFKA_BROKERS")
+    produce.set_defaults(handler=cmd_produce)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        return int(args.handler(args) or 0)
+    except SpendwatchError as exc:
+        print(f"spendwatch: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

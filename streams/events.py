@@ -1,0 +1,252 @@
+"""Parse and validate the three input kinds exactly as CONTRACT.md says.
+
+A Kafka message holds one JSON event or an array of them; each element is judged on
+its own. `decode_message` never raises on bad input: it returns the accepted events
+and a `Rejection` for everything else, so the caller can dead-letter it untouched.
+
+>>> accepted, rejected = decode_message(
+...     b'[{"ts": 1700000000, "team": "search", "model": "gpt-4o",'
+...     b' "prompt_tokens": 10, "completion_tokens": 2}, {"team": "x"}]',
+...     parse_usage, now=1700000000.0)
+>>> accepted[0].team, accepted[0].endpoint, accepted[0].prompt_tokens
+('search', 'default', 10)
+>>> rejected[0].reason, rejected[0].index
+('missing_field', 1)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, TypeVar
+
+import orjson
+
+from streams.errors import RejectedEvent
+
+#: Events further than this ahead of the worker's clock are rejected (clock bugs, ms sent as us).
+DEFAULT_FUTURE_TOLERANCE_S = 300.0
+RUN_STATUSES = frozenset({"started", "finished", "failed", "cancelled"})
+
+
+@dataclass(slots=True)
+class UsageEvent:
+    ts: float
+    team: str
+    model: str
+    endpoint: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
+    event_id: str | None
+    provider: str | None
+
+
+@dataclass(slots=True)
+class GpuSample:
+    ts: float
+    team: str
+    run_id: str
+    gpu_id: str
+    gpu_type: str | None
+    price_per_gpu_hour_usd: float | None
+    interval_s: float | None
+    utilization: float | None
+
+
+@dataclass(slots=True)
+class RunEvent:
+    ts: float
+    team: str
+    run_id: str
+    status: str
+    estimated_cost_usd: float | None
+    ceiling_usd: float | None
+    gpus: int | None
+    gpu_type: str | None
+    expected_hours: float | None
+
+
+@dataclass(slots=True)
+class Rejection:
+    """One input that cannot be counted: the bytes to dead-letter and why."""
+
+    reason: str
+    detail: str
+    payload: bytes
+    index: int | None  # position inside an array message; None for the whole message
+
+
+Event = TypeVar("Event", UsageEvent, GpuSample, RunEvent)
+Parser = Callable[[dict[str, Any], float, float], Event]
+
+
+def parse_ts(value: Any, now: float, future_tolerance_s: float) -> float:
+    """Seconds since the epoch from an RFC 3339 string or a number (above 1e11: milliseconds)."""
+    if isinstance(value, bool) or value is None:
+        raise RejectedEvent("bad_timestamp", f"ts must be RFC 3339 or epoch seconds, got {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = value / 1000.0 if value > 1e11 else float(value)
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise RejectedEvent("bad_timestamp", f"ts is not RFC 3339: {value[:40]!r}") from None
+        if parsed.tzinfo is None:
+            raise RejectedEvent("bad_timestamp", f"ts has no time zone: {value[:40]!r}")
+        seconds = parsed.timestamp()
+    else:
+        raise RejectedEvent("bad_timestamp", f"ts must be RFC 3339 or epoch seconds, got {type(value).__name__}")
+    if not seconds > 0 or seconds != seconds:
+        raise RejectedEvent("bad_timestamp", f"ts out of range: {value!r}")
+    if seconds > now + future_tolerance_s:
+        raise RejectedEvent("future_timestamp", f"ts is {seconds - now:.0f}s ahead of the worker's clock")
+    return seconds
+
+
+def _text(obj: dict[str, Any], name: str, required: bool = True, default: str | None = None) -> str | None:
+    value = obj.get(name)
+    if value is None or value == "":
+        if required:
+            raise RejectedEvent("missing_field", f"{name} is required")
+        return default
+    if not isinstance(value, str):
+        raise RejectedEvent("wrong_type", f"{name} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _count(obj: dict[str, Any], *names: str) -> int | None:
+    for name in names:
+        value = obj.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+            raise RejectedEvent("wrong_type", f"{name} must be an integer, got {value!r}"[:200])
+        if value < 0:
+            raise RejectedEvent("negative_tokens", f"{name} must be >= 0, got {value}")
+        return int(value)
+    return None
+
+
+def _amount(obj: dict[str, Any], name: str) -> float | None:
+    value = obj.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise RejectedEvent("wrong_type", f"{name} must be a number, got {value!r}"[:200])
+    if value < 0:
+        raise RejectedEvent("negative_value", f"{name} must be >= 0, got {value}")
+    return float(value)
+
+
+def parse_usage(obj: dict[str, Any], now: float, future_tolerance_s: float = DEFAULT_FUTURE_TOLERANCE_S) -> UsageEvent:
+    """One token-usage event; raises `RejectedEvent` with a reason code."""
+    team = _text(obj, "team")
+    model = _text(obj, "model")
+    ts = parse_ts(obj.get("ts"), now, future_tolerance_s) if "ts" in obj else None
+    if ts is None:
+        raise RejectedEvent("missing_field", "ts is required")
+    prompt = _count(obj, "prompt_tokens", "input_tokens")
+    completion = _count(obj, "completion_tokens", "output_tokens")
+    cost = _amount(obj, "cost_usd")
+    if cost is None and (prompt is None or completion is None):
+        raise RejectedEvent("missing_field", "prompt_tokens and completion_tokens are required without cost_usd")
+    event_id = obj.get("event_id")
+    if event_id is not None and (isinstance(event_id, bool) or not isinstance(event_id, (str, int))):
+        raise RejectedEvent("wrong_type", "event_id must be a string or an integer")
+    return UsageEvent(
+        ts=ts,
+        team=team,  # type: ignore[arg-type]
+        model=model,  # type: ignore[arg-type]
+        endpoint=_text(obj, "endpoint", required=False, default="default"),  # type: ignore[arg-type]
+        prompt_tokens=prompt or 0,
+        completion_tokens=completion or 0,
+        cost_usd=cost,
+        event_id=None if event_id is None else str(event_id),
+        provider=_text(obj, "provider", required=False),
+    )
+
+
+def parse_gpu(obj: dict[str, Any], now: float, future_tolerance_s: float = DEFAULT_FUTURE_TOLERANCE_S) -> GpuSample:
+    """One GPU sample; raises `RejectedEvent` with a reason code."""
+    team = _text(obj, "team")
+    run_id = _text(obj, "run_id")
+    gpu_id = obj.get("gpu_id")
+    if gpu_id is None or gpu_id == "":
+        raise RejectedEvent("missing_field", "gpu_id is required")
+    if not isinstance(gpu_id, (str, int)) or isinstance(gpu_id, bool):
+        raise RejectedEvent("wrong_type", "gpu_id must be a string or an integer")
+    if "ts" not in obj:
+        raise RejectedEvent("missing_field", "ts is required")
+    utilization = _amount(obj, "utilization")
+    if utilization is not None and utilization > 100:
+        raise RejectedEvent("out_of_range", f"utilization must be 0-100, got {utilization}")
+    return GpuSample(
+        ts=parse_ts(obj["ts"], now, future_tolerance_s),
+        team=team,  # type: ignore[arg-type]
+        run_id=run_id,  # type: ignore[arg-type]
+        gpu_id=str(gpu_id),
+        gpu_type=_text(obj, "gpu_type", required=False),
+        price_per_gpu_hour_usd=_amount(obj, "price_per_gpu_hour_usd"),
+        interval_s=_amount(obj, "interval_s"),
+        utilization=utilization,
+    )
+
+
+def parse_run(obj: dict[str, Any], now: float, future_tolerance_s: float = DEFAULT_FUTURE_TOLERANCE_S) -> RunEvent:
+    """One training-run lifecycle event; raises `RejectedEvent` with a reason code."""
+    team = _text(obj, "team")
+    run_id = _text(obj, "run_id")
+    status = _text(obj, "status")
+    if status not in RUN_STATUSES:
+        raise RejectedEvent("bad_status", f"status must be one of {sorted(RUN_STATUSES)}, got {status!r}"[:200])
+    if "ts" not in obj:
+        raise RejectedEvent("missing_field", "ts is required")
+    gpus = _count(obj, "gpus")
+    return RunEvent(
+        ts=parse_ts(obj["ts"], now, future_tolerance_s),
+        team=team,  # type: ignore[arg-type]
+        run_id=run_id,  # type: ignore[arg-type]
+        status=status,
+        estimated_cost_usd=_amount(obj, "estimated_cost_usd"),
+        ceiling_usd=_amount(obj, "ceiling_usd"),
+        gpus=gpus,
+        gpu_type=_text(obj, "gpu_type", required=False),
+        expected_hours=_amount(obj, "expected_hours"),
+    )
+
+
+def decode_message(
+    payload: bytes,
+    parse: Parser,
+    now: float,
+    future_tolerance_s: float = DEFAULT_FUTURE_TOLERANCE_S,
+) -> tuple[list[Any], list[Rejection]]:
+    """Split one Kafka message into accepted events and rejections; never raises on bad input."""
+    try:
+        document = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        reason = "not_utf8" if "utf-8" in str(exc).lower() else "not_json"
+        return [], [Rejection(reason, str(exc)[:200], payload, None)]
+    if isinstance(document, dict):
+        elements, is_array = [document], False
+    elif isinstance(document, list):
+        elements, is_array = document, True
+    else:
+        return [], [Rejection("not_object", f"expected an object or an array, got {type(document).__name__}", payload, None)]
+    accepted: list[Any] = []
+    rejected: list[Rejection] = []
+    for index, element in enumerate(elements):
+        try:
+            if not isinstance(element, dict):
+                raise RejectedEvent("not_object", f"expected an object, got {type(element).__name__}")
+            accepted.append(parse(element, now, future_tolerance_s))
+        except RejectedEvent as exc:
+            original = orjson.dumps(element) if is_array else payload
+            rejected.append(Rejection(exc.reason, exc.detail, original, index if is_array else None))
+    return accepted, rejected
+
+
+def to_rfc3339(ts: float) -> str:
+    """Seconds since the epoch as an RFC 3339 UTC string (second precision)."""
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,99 @@
+"""Stage one of the pipeline: raw messages in, per-team deltas and rejections out.
+
+Pure: no Kafka here. The ingest agent hands over a micro-batch of raw messages; this
+module decodes and validates them, prices usage, and groups the accepted events into
+one delta per (team, source partition), ready to be sent to the repartition topic
+keyed by team. Rejections keep the original bytes so they can be dead-lettered untouched.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, NamedTuple
+
+from streams.dedup import id_hash
+from streams.events import GpuSample, Rejection, RunEvent, UsageEvent, decode_message, parse_gpu, parse_run, parse_usage
+from streams.pricing import estimate_cost
+
+USAGE, GPU, RUNS = "usage", "gpu", "runs"
+PARSERS = {USAGE: parse_usage, GPU: parse_gpu, RUNS: parse_run}
+
+
+class RawMessage(NamedTuple):
+    topic: str
+    partition: int
+    offset: int
+    value: bytes
+
+
+class DeadLetter(NamedTuple):
+    message: RawMessage
+    rejection: Rejection
+
+
+@dataclass
+class Intake:
+    """One micro-batch, decoded: deltas by (team, source), rejections, and counts for metrics."""
+
+    deltas: dict[tuple[str, str], list[list[Any]]] = field(default_factory=dict)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    accepted: int = 0
+    unpriced: Counter[str] = field(default_factory=Counter)
+
+
+def source_of(message: RawMessage) -> str:
+    return f"{message.topic}:{message.partition}"
+
+
+def usage_row(offset: int, event: UsageEvent, intake: Intake) -> list[Any]:
+    cost, unpriced = event.cost_usd, 0
+    if cost is None:
+        cost = estimate_cost(event.model, event.prompt_tokens, event.completion_tokens, event.provider)
+        if cost is None:
+            cost, unpriced = 0.0, 1
+            intake.unpriced[event.model] += 1
+    hashed = id_hash(event.event_id) if event.event_id is not None else 0
+    return [offset, event.endpoint, event.ts, event.prompt_tokens, event.completion_tokens, cost, unpriced, hashed]
+
+
+def gpu_row(offset: int, event: GpuSample, gpu_prices: Mapping[str, float]) -> list[Any]:
+    price = event.price_per_gpu_hour_usd
+    if price is None:
+        price = gpu_prices.get(event.gpu_type or "", gpu_prices["default"])
+    return [offset, event.run_id, event.gpu_id, event.ts, event.gpu_type, price, event.interval_s, event.utilization]
+
+
+def run_row(offset: int, event: RunEvent) -> list[Any]:
+    return [offset, event.run_id, event.status, event.ts, event.estimated_cost_usd, event.ceiling_usd,
+            event.gpus, event.gpu_type, event.expected_hours]
+
+
+def take_in(
+    messages: Iterable[RawMessage],
+    kind_of_topic: Mapping[str, str],
+    now: float,
+    future_tolerance_s: float,
+    gpu_prices: Mapping[str, float],
+) -> Intake:
+    """Decode a micro-batch into per-team deltas; never raises on bad input."""
+    intake = Intake()
+    for message in messages:
+        kind = kind_of_topic[message.topic]
+        events, rejections = decode_message(message.value, PARSERS[kind], now, future_tolerance_s)
+        intake.dead_letters.extend(DeadLetter(message, rejection) for rejection in rejections)
+        source = source_of(message)
+        for event in events:
+            if kind == USAGE:
+                row = usage_row(message.offset, event, intake)
+            elif kind == GPU:
+                row = gpu_row(message.offset, event, gpu_prices)
+            else:
+                row = run_row(message.offset, event)
+            intake.deltas.setdefault((event.team, source), []).append(row)
+            intake.accepted += 1
+    return intake
+
+
+def kind_of_source(source: str, kind_of_topic: Mapping[str, str]) -> str:
+    return kind_of_topic[source.rsplit(":", 1)[0]]

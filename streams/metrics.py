@@ -1,0 +1,29 @@
+"""The worker's Prometheus metrics, in a registry of its own (one per app, so tests can run several)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.events = Counter("spendwatch_events", "Input events by topic and result "
+                              "(accepted, rejected, duplicate, replayed)", ["topic", "result"], registry=r)
+        self.dead_letters = Counter("spendwatch_dead_letters", "Inputs sent to the dead-letter topic, by reason",
+                                    ["reason"], registry=r)
+        self.unpriced = Counter("spendwatch_unpriced_events", "Usage events whose model has no catalog price",
+                                registry=r)
+        self.late = Counter("spendwatch_late_events", "Events too late for their window (still in totals)",
+                            registry=r)
+        self.deltas = Counter("spendwatch_ledger_deltas", "Per-team deltas applied to the ledger table", registry=r)
+        self.batches = Counter("spendwatch_ingest_batches", "Micro-batches taken from the input topics", registry=r)
+        self.dedup_ids = Gauge("spendwatch_dedup_ids", "event_ids remembered for de-duplication", registry=r)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,149 @@
+"""Every setting, read once from `SPENDWATCH_*` variables (or `.env`) into one frozen object.
+
+Thresholds can be overridden per team and per endpoint with `SPENDWATCH_THRESHOLDS`, a JSON
+object whose keys are `team` or `team/endpoint` (the more specific wins):
+
+    SPENDWATCH_THRESHOLDS='{"search": {"spike_ratio": 15}, "search/chat-api": {"spike_min_usd": 5}}'
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import orjson
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError as PydanticSettingsError
+
+from streams.errors import SettingsError
+
+Severity = Literal["critical", "error", "warning", "info"]
+
+#: The thresholds a team or endpoint may override.
+THRESHOLD_NAMES = (
+    "spike_ratio",
+    "spike_min_usd",
+    "training_buffer",
+    "training_ceiling_usd",
+)
+
+
+class Settings(BaseSettings):
+    """The service's configuration; secrets are `SecretStr` so they never print."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SPENDWATCH_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # Kafka
+    kafka_brokers: str | None = Field(None, description="kafka://host1:9092;host2:9092; unset: embedded broker")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_username: str | None = None
+    kafka_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None
+    partitions: int = Field(4, ge=1, le=1024, description="partitions for the topics spendwatch creates")
+    app_id: str = "spendwatch"
+    store: str = Field("memory://", description="Faust table store: memory:// or rocksdb:// (rocksdict)")
+    data_dir: str = "var/spendwatch"
+    session_timeout_s: float = Field(10.0, gt=0)
+
+    # Topics
+    usage_topic: str = "ai.token-usage"
+    gpu_topic: str = "ai.gpu-metrics"
+    runs_topic: str = "ai.training-runs"
+    alerts_topic: str = "spendwatch.alerts"
+    dead_letter_topic: str = "spendwatch.dead-letter"
+
+    # Accounting
+    window_seconds: int = Field(60, ge=1, le=86400)
+    windows_kept: int = Field(60, ge=1, le=10000, description="recent windows kept per key")
+    late_grace_seconds: int = Field(600, ge=0, description="how late an event may come and still count")
+    future_tolerance_seconds: int = Field(300, ge=0, description="events further ahead of now are rejected")
+    dedup_horizon_seconds: int = Field(86400, ge=0, description="event_id repeats within this are dropped")
+    batch_size: int = Field(2000, ge=1, description="messages per micro-batch")
+    batch_seconds: float = Field(0.2, gt=0, description="longest wait to fill a micro-batch")
+    gpu_max_interval_s: float = Field(300.0, gt=0, description="cap on the time one GPU sample accounts for")
+    gpu_prices: dict[str, float] = Field(
+        default_factory=lambda: {"default": 2.5, "H100": 4.0, "H200": 5.0, "A100": 2.0, "L4": 0.8},
+        description="USD per GPU-hour by gpu_type, with 'default'",
+    )
+
+    # Detection thresholds (overridable per team / endpoint)
+    spike_ratio: float = Field(10.0, gt=1)
+    spike_min_usd: float = Field(1.0, ge=0)
+    training_buffer: float = Field(0.5, ge=0)
+    training_ceiling_usd: float = Field(100_000.0, gt=0)
+    thresholds: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+    # Alerting
+    slack_webhook_url: SecretStr | None = None
+    slack_bot_token: SecretStr | None = None
+    slack_channel: str | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    pagerduty_routing_key: SecretStr | None = None
+    pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
+    pagerduty_min_severity: Severity = "critical"
+    alert_repeat_seconds: int = Field(4 * 3600, ge=60)
+
+    # HTTP
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(6066, ge=1, le=65535)
+    public_url: str | None = Field(None, description="base URL for links in alerts; default http://host:port")
+
+    @field_validator("gpu_prices")
+    @classmethod
+    def _prices_have_default(cls, prices: dict[str, float]) -> dict[str, float]:
+        if "default" not in prices:
+            raise ValueError("needs a 'default' entry")
+        if any(p < 0 for p in prices.values()):
+            raise ValueError("prices must be >= 0")
+        return prices
+
+    @field_validator("thresholds")
+    @classmethod
+    def _known_thresholds(cls, overrides: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        for scope, values in overrides.items():
+            unknown = set(values) - set(THRESHOLD_NAMES)
+            if unknown:
+                raise ValueError(f"{scope!r} sets unknown thresholds {sorted(unknown)}; known: {THRESHOLD_NAMES}")
+        return overrides
+
+    @model_validator(mode="after")
+    def _bot_token_needs_channel(self) -> "Settings":
+        if self.slack_bot_token is not None and not self.slack_channel:
+            raise ValueError("SPENDWATCH_SLACK_BOT_TOKEN needs SPENDWATCH_SLACK_CHANNEL")
+        return self
+
+    def threshold(self, name: str, team: str, endpoint: str | None = None) -> float:
+        """The threshold in force for a team (and endpoint): endpoint override, team override, global."""
+        if name not in THRESHOLD_NAMES:
+            raise KeyError(name)
+        for scope in (f"{team}/{endpoint}" if endpoint else None, team):
+            if scope and name in self.thresholds.get(scope, {}):
+                return float(self.thresholds[scope][name])
+        return float(getattr(self, name))
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.http_host}:{self.http_port}"
+
+    def printable(self) -> dict[str, Any]:
+        """The configuration as a dict safe to log: secrets masked."""
+        return orjson.loads(self.model_dump_json())
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment; a bad value raises `SettingsError` naming the variable (never a secret)."""
+    try:
+        return Settings(**overrides)
+    except PydanticSettingsError as exc:
+        # Raised for JSON settings that do not parse; its text names the field, never the value.
+        field_name = str(exc).split('"')[1] if '"' in str(exc) else "settings"
+        raise SettingsError(f"invalid settings: SPENDWATCH_{field_name.upper()}: not valid JSON") from None
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = "SPENDWATCH_" + "_".join(str(p) for p in error["loc"]).upper() if error["loc"] else "settings"
+            problems.append(f"{name}: {error['msg']}")
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None

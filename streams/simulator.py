@@ -1,0 +1,133 @@
+"""Simulated traffic for `spendwatch run --simulate`: several teams, endpoints and models, a daily
+cycle, one flash spike, and a training run that burns past its estimate.
+
+It publishes with aiokafka to the same topics a real LLM gateway or GPU exporter would,
+in arrays of events as batching producers do, and bounds what it sends (the embedded
+broker keeps everything in memory).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from streams.app import Pipeline
+from streams.producer import start_producer
+from streams.web import spend_view
+
+log = logging.getLogger("spendwatch.simulator")
+
+
+@dataclass(frozen=True)
+class SimulatedKey:
+    team: str
+    endpoint: str
+    model: str
+    calls_per_s: float
+    prompt_tokens: int
+    completion_tokens: int
+
+
+KEYS = (
+    SimulatedKey("search", "chat-api", "gpt-4o", 4.0, 1200, 300),
+    SimulatedKey("search", "rerank", "gpt-4o-mini", 8.0, 600, 20),
+    SimulatedKey("support", "assistant", "claude-3-5-sonnet-20241022", 2.0, 2500, 400),
+    SimulatedKey("growth", "email-writer", "gpt-4o-mini", 1.0, 800, 500),
+    SimulatedKey("research", "agent", "in-house-llm-v3", 0.5, 4000, 1000),
+)
+SPIKE_KEY = KEYS[0]
+SPIKE_AFTER_S = 150.0
+SPIKE_FOR_S = 180.0
+SPIKE_FACTOR = 15.0
+MAX_EVENTS = 2_000_000  # the embedded broker keeps everything: stop long before it matters
+
+
+def daily_factor(ts: float) -> float:
+    """Busier in the working day (UTC 14:00 peak), quieter at night: 0.5x to 1.5x."""
+    hour = (ts % 86400) / 3600
+    return 1.0 + 0.5 * math.cos((hour - 14) / 24 * 2 * math.pi)
+
+
+def usage_batch(now: float, elapsed: float, rng: random.Random, seconds: float) -> list[dict[str, Any]]:
+    events = []
+    for key in KEYS:
+        rate = key.calls_per_s * daily_factor(now)
+        if key is SPIKE_KEY and SPIKE_AFTER_S <= elapsed < SPIKE_AFTER_S + SPIKE_FOR_S:
+            rate *= SPIKE_FACTOR
+        for _ in range(_poisson(rng, rate * seconds)):
+            events.append({
+                "ts": now - rng.uniform(0, seconds), "team": key.team, "endpoint": key.endpoint,
+                "model": key.model, "provider": None,
+                "prompt_tokens": max(1, int(rng.gauss(key.prompt_tokens, key.prompt_tokens * 0.3))),
+                "completion_tokens": max(1, int(rng.gauss(key.completion_tokens, key.completion_tokens * 0.3))),
+                "event_id": f"sim-{rng.getrandbits(64):016x}",
+            })
+    return events
+
+
+def gpu_batch(now: float, elapsed: float) -> list[dict[str, Any]]:
+    """A fine-tune planned for 8 GPUs that doubles to 16 after two minutes."""
+    gpus = 8 if elapsed < 120 else 16
+    return [{"ts": now, "team": "research", "run_id": "llama-finetune-7", "gpu_id": f"gpu-{i}", "gpu_type": "H100",
+             "utilization": 93.0, "interval_s": 10.0} for i in range(gpus)]
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    if mean > 50:
+        return max(0, int(rng.gauss(mean, math.sqrt(mean))))
+    limit, k, product = math.exp(-mean), 0, rng.random()
+    while product > limit:
+        k += 1
+        product *= rng.random()
+    return k
+
+
+def attach_simulator(pipeline: Pipeline, seed: int = 7) -> None:
+    app, settings = pipeline.app, pipeline.settings
+    started = time.time()
+
+    @app.task
+    async def simulate() -> None:
+        rng = random.Random(seed)
+        producer = await start_producer(_bootstrap(app), settings)
+        sent = 0
+        try:
+            await producer.send_and_wait(settings.runs_topic, orjson.dumps({
+                "ts": time.time(), "team": "research", "run_id": "llama-finetune-7", "status": "started",
+                "estimated_cost_usd": 40.0, "gpus": 8, "gpu_type": "H100", "expected_hours": 1.0}))
+            while sent < MAX_EVENTS:
+                await asyncio.sleep(1.0)
+                now, elapsed = time.time(), time.time() - started
+                events = usage_batch(now, elapsed, rng, 1.0)
+                for i in range(0, len(events), 100):
+                    await producer.send(settings.usage_topic, orjson.dumps(events[i:i + 100]))
+                if int(elapsed) % 10 == 0:
+                    await producer.send(settings.gpu_topic, orjson.dumps(gpu_batch(now, elapsed)))
+                sent += len(events)
+        finally:
+            await producer.stop()
+
+    @app.timer(10.0)
+    async def print_windows() -> None:
+        """What a newcomer watches: each endpoint's newest complete window."""
+        lines = []
+        for team, ledger in sorted(pipeline.ledgers.items()):
+            for endpoint in sorted(e for e in ledger["accounts"] if e):
+                view = spend_view(ledger, team, endpoint, settings.window_seconds)
+                if view and len(view["windows"]) >= 2:
+                    w = view["windows"][-2]
+                    lines.append(f"  {team}/{endpoint:<14} {w['start'][11:16]} {w['requests']:>6} calls "
+                                 f"{w['prompt_tokens'] + w['completion_tokens']:>10} tokens ${w['cost_usd']:>9.4f}")
+        if lines:
+            print("spendwatch: last complete window per endpoint\n" + "\n".join(lines), flush=True)
+
+
+def _bootstrap(app: Any) -> str:
+    return ",".join(f"{url.host}:{url.port}" for url in app.conf.broker)

@@ -1,0 +1,84 @@
+"""Parsing and validation of the three input kinds (CONTRACT.md)."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams.events import decode_message, parse_gpu, parse_run, parse_ts, parse_usage
+from streams.errors import RejectedEvent
+
+NOW = 1_700_000_000.0
+
+
+def reason(payload: bytes, parse=parse_usage) -> str:
+    accepted, rejected = decode_message(payload, parse, NOW)
+    assert not accepted and len(rejected) == 1
+    return rejected[0].reason
+
+
+@pytest.mark.parametrize("value, seconds", [
+    (1_699_999_000, 1_699_999_000.0),
+    (1_699_999_000_500, 1_699_999_000.5),  # milliseconds
+    ("2023-11-14T22:13:20Z", 1_700_000_000.0),
+    ("2023-11-14T23:13:20+01:00", 1_700_000_000.0),
+])
+def test_timestamps_in_every_accepted_form(value, seconds):
+    assert parse_ts(value, NOW, 300) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("value, code", [
+    ("yesterday", "bad_timestamp"), ("2023-11-14T22:13:20", "bad_timestamp"), (True, "bad_timestamp"),
+    (None, "bad_timestamp"), (-5, "bad_timestamp"), (NOW + 3600, "future_timestamp"),
+])
+def test_bad_timestamps_are_rejected(value, code):
+    with pytest.raises(RejectedEvent) as info:
+        parse_ts(value, NOW, 300)
+    assert info.value.reason == code
+
+
+def test_usage_defaults_and_alternative_token_names():
+    event = parse_usage({"ts": NOW, "team": "t", "model": "m", "input_tokens": 3, "output_tokens": 4,
+                         "event_id": 17, "extra": {"kept": "never rejected"}}, NOW)
+    assert (event.endpoint, event.prompt_tokens, event.completion_tokens, event.event_id) == ("default", 3, 4, "17")
+    assert event.cost_usd is None
+
+
+def test_cost_alone_is_enough():
+    event = parse_usage({"ts": NOW, "team": "t", "model": "m", "cost_usd": 0.25}, NOW)
+    assert (event.cost_usd, event.prompt_tokens) == (0.25, 0)
+
+
+@pytest.mark.parametrize("payload, code", [
+    (b"nope", "not_json"),
+    (b'"\xff"', "not_utf8"),
+    (b"[1]", "not_object"),
+    (b"3", "not_object"),
+    (b'{"ts": 1700000000, "model": "m", "prompt_tokens": 1, "completion_tokens": 1}', "missing_field"),
+    (b'{"ts": 1700000000, "team": "t", "model": "m", "prompt_tokens": 1}', "missing_field"),
+    (b'{"ts": 1700000000, "team": 5, "model": "m", "cost_usd": 1}', "wrong_type"),
+    (b'{"ts": 1700000000, "team": "t", "model": "m", "prompt_tokens": 1.5, "completion_tokens": 1}', "wrong_type"),
+    (b'{"ts": 1700000000, "team": "t", "model": "m", "prompt_tokens": -1, "completion_tokens": 1}', "negative_tokens"),
+    (b'{"ts": 1700000000, "team": "t", "model": "m", "cost_usd": -1}', "negative_value"),
+    (b'{"ts": 1700000000, "team": "t", "model": "m", "cost_usd": 1, "event_id": [1]}', "wrong_type"),
+])
+def test_usage_rejections(payload, code):
+    assert reason(payload) == code
+
+
+def test_array_elements_are_judged_alone():
+    accepted, rejected = decode_message(
+        b'[{"ts": 1700000000, "team": "a", "model": "m", "cost_usd": 1}, 7, {"team": "b"}]', parse_usage, NOW)
+    assert [e.team for e in accepted] == ["a"]
+    assert [(r.reason, r.index, r.payload) for r in rejected] == [
+        ("not_object", 1, b"7"), ("missing_field", 2, b'{"team":"b"}')]
+
+
+def test_gpu_sample_and_run_event():
+    gpu = parse_gpu({"ts": NOW, "team": "t", "run_id": "r", "gpu_id": 3, "gpu_type": "H100", "utilization": 97}, NOW)
+    assert (gpu.gpu_id, gpu.gpu_type, gpu.utilization) == ("3", "H100", 97.0)
+    run = parse_run({"ts": NOW, "team": "t", "run_id": "r", "status": "started", "estimated_cost_usd": 40000,
+                     "gpus": 64, "expected_hours": 48}, NOW)
+    assert (run.status, run.estimated_cost_usd, run.gpus) == ("started", 40000.0, 64)
+    assert reason(b'{"ts": 1700000000, "team": "t", "run_id": "r", "status": "paused"}', parse_run) == "bad_status"
+    assert reason(b'{"ts": 1700000000, "team": "t", "run_id": "r", "gpu_id": "0", "utilization": 140}',
+                  parse_gpu) == "out_of_range"

@@ -1,0 +1,70 @@
+"""Settings validation (names the variable, never a secret) and the price catalog."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams.errors import SettingsError
+from streams.pricing import estimate_cost
+from streams.settings import load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    for name in list(__import__("os").environ):
+        if name.startswith("SPENDWATCH_"):
+            monkeypatch.delenv(name)
+
+
+def test_defaults_follow_the_contract():
+    settings = load_settings()
+    assert (settings.usage_topic, settings.gpu_topic, settings.runs_topic) == (
+        "ai.token-usage", "ai.gpu-metrics", "ai.training-runs")
+    assert (settings.alerts_topic, settings.dead_letter_topic) == ("spendwatch.alerts", "spendwatch.dead-letter")
+    assert (settings.window_seconds, settings.spike_ratio, settings.training_buffer) == (60, 10.0, 0.5)
+    assert settings.pagerduty_events_url == "https://events.pagerduty.com/v2/enqueue"
+    assert settings.slack_api_url == "https://slack.com/api/"
+    assert settings.alert_repeat_seconds == 4 * 3600 and settings.pagerduty_min_severity == "critical"
+    assert settings.kafka_brokers is None and settings.http_host == "127.0.0.1"
+
+
+def test_a_bad_value_names_the_variable(monkeypatch):
+    monkeypatch.setenv("SPENDWATCH_WINDOW_SECONDS", "soon")
+    with pytest.raises(SettingsError, match="SPENDWATCH_WINDOW_SECONDS"):
+        load_settings()
+
+
+def test_secrets_never_reach_errors_or_printed_config(monkeypatch):
+    secret = "xoxb-very-secret-token-123"
+    monkeypatch.setenv("SPENDWATCH_SLACK_BOT_TOKEN", secret)
+    monkeypatch.setenv("SPENDWATCH_KAFKA_PASSWORD", secret)
+    monkeypatch.setenv("SPENDWATCH_PAGERDUTY_ROUTING_KEY", secret)
+    with pytest.raises(SettingsError) as info:  # a bot token without a channel
+        load_settings()
+    assert secret not in str(info.value)
+    monkeypatch.setenv("SPENDWATCH_SLACK_CHANNEL", "#spend")
+    settings = load_settings()
+    assert secret not in repr(settings) and secret not in str(settings.printable())
+    monkeypatch.setenv("SPENDWATCH_KAFKA_PASSWORD", "[" + secret)  # still a string: fine
+    monkeypatch.setenv("SPENDWATCH_GPU_PRICES", secret)  # not JSON: the error must not echo it
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert "SPENDWATCH_GPU_PRICES" in str(info.value) and secret not in str(info.value)
+
+
+def test_thresholds_per_team_and_endpoint(monkeypatch):
+    monkeypatch.setenv("SPENDWATCH_THRESHOLDS", '{"search": {"spike_ratio": 15}, "search/chat": {"spike_ratio": 20}}')
+    settings = load_settings()
+    assert settings.threshold("spike_ratio", "search", "chat") == 20
+    assert settings.threshold("spike_ratio", "search", "batch") == 15
+    assert settings.threshold("spike_ratio", "ads", "chat") == 10
+    monkeypatch.setenv("SPENDWATCH_THRESHOLDS", '{"search": {"spike_ration": 15}}')
+    with pytest.raises(SettingsError, match="SPENDWATCH_THRESHOLDS"):
+        load_settings()
+
+
+def test_catalog_prices_known_models_and_admits_unknown_ones():
+    cost = estimate_cost("gpt-4o", 1_000_000, 1_000_000)
+    assert cost == pytest.approx(2.5 + 10.0)
+    assert estimate_cost("in-house-llm-v3", 10, 10) is None

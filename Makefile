@@ -26,5 +26,9 @@ unit: $(STAMP)
 e2e: $(STAMP)
 	$(BIN)/python -m pytest -m e2e
 
+## Detection quality over labelled synthetic days and the Azure LLM traces (docs/detection.md).
+eval: $(STAMP)
+	$(BIN)/python -m evaluation.run
+
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -10,7 +10,9 @@ import orjson
 
 from streams.app import Pipeline
 from streams.intake import GPU, USAGE, DeadLetter, Intake, RawMessage, kind_of_source, take_in
-from streams.ledger import Applied, apply_gpu, apply_runs, apply_usage, new_ledger
+from detectors.verdict import Verdict
+from streams.detection import TeamWatch, alert_from_verdict
+from streams.ledger import apply_gpu, apply_runs, apply_usage, new_ledger
 
 log = logging.getLogger("spendwatch.agents")
 
@@ -34,7 +36,9 @@ def attach(pipeline: Pipeline) -> None:
         async for event in stream.events():
             team = event.message.key.decode()
             chunk_key = f"{team}|{event.message.partition}|{event.message.offset}"
-            apply_delta(pipeline, team, orjson.loads(event.message.value), chunk_key)
+            verdicts = apply_delta(pipeline, team, orjson.loads(event.message.value), chunk_key)
+            for verdict in verdicts:
+                await publish_alert(pipeline, verdict)
 
     @pipeline.event_ids.on_recover
     async def rebuild_id_index() -> None:
@@ -69,17 +73,28 @@ async def send_dead_letter(pipeline: Pipeline, dead: DeadLetter) -> None:
                 rejection.reason, rejection.detail)
 
 
-def apply_delta(pipeline: Pipeline, team: str, delta: dict[str, Any], chunk_key: str) -> Applied:
-    """Apply one delta to the team's ledger and write it back (the write is what reaches the changelog)."""
+async def publish_alert(pipeline: Pipeline, verdict: Verdict) -> None:
+    """Alerts go to the alerts topic (the outbox the delivery agent reads) and to `/alerts`."""
+    alert = alert_from_verdict(verdict, pipeline.settings.base_url)
+    await pipeline.alerts.send(key=alert["dedup_key"].encode(), value=orjson.dumps(alert))
+    pipeline.app.recent_alerts.append(alert)  # type: ignore[attr-defined]
+    pipeline.metrics.alerts.labels(alert["kind"], alert["status"]).inc()
+    log.warning("alert %s %s: %s", alert["kind"], alert["status"], alert["summary"])
+
+
+def apply_delta(pipeline: Pipeline, team: str, delta: dict[str, Any], chunk_key: str) -> list[Verdict]:
+    """Apply one delta to the team's ledger, run the detectors over its rows, write the ledger back."""
     source, rows = delta["source"], delta["rows"]
     kind = kind_of_source(source, pipeline.kind_of_topic)
     ledger = pipeline.ledgers.get(team) or new_ledger()
+    watch = TeamWatch(ledger, team, pipeline.rules, pipeline.policy)
     if kind == USAGE:
-        applied = apply_usage(ledger, team, source, rows, pipeline.policy, pipeline.ids)
+        applied = apply_usage(ledger, team, source, rows, pipeline.policy, pipeline.ids, on_row=watch.on_usage)
     elif kind == GPU:
-        applied = apply_gpu(ledger, source, rows, pipeline.policy)
+        applied = apply_gpu(ledger, source, rows, pipeline.policy, on_row=watch.on_run)
     else:
-        applied = apply_runs(ledger, source, rows)
+        applied = apply_runs(ledger, source, rows, on_row=watch.on_run)
+    verdicts = watch.close()
     topic = source.rsplit(":", 1)[0]
     metrics = pipeline.metrics
     metrics.deltas.inc()
@@ -97,7 +112,7 @@ def apply_delta(pipeline: Pipeline, team: str, delta: dict[str, Any], chunk_key:
         pipeline.event_ids[chunk_key] = applied.new_ids
         pipeline.id_chunks.setdefault(team, []).append((chunk_key, max(ts for _, ts in applied.new_ids)))
     forget_old_ids(pipeline, team, ledger)
-    return applied
+    return verdicts
 
 
 def forget_old_ids(pipeline: Pipeline, team: str, ledger: dict[str, Any]) -> None:

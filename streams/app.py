@@ -20,6 +20,7 @@ import faust
 
 from streams.codecs import register_codecs
 from streams.dedup import EventIdIndex
+from streams.detection import RuleBook
 from streams.intake import GPU, RUNS, USAGE
 from streams.ledger import WindowPolicy
 from streams.metrics import Metrics
@@ -81,6 +82,7 @@ class Pipeline:
     ledgers: Any = None
     event_ids: Any = None
     id_chunks: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+    rules: Any = None
 
     @property
     def deltas_topic_name(self) -> str:
@@ -100,6 +102,7 @@ def create_pipeline(settings: Settings, broker_url: str) -> Pipeline:
         ids=EventIdIndex(settings.dedup_horizon_seconds),
         kind_of_topic={settings.usage_topic: USAGE, settings.gpu_topic: GPU, settings.runs_topic: RUNS},
     )
+    pipeline.rules = RuleBook(settings)
     raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     # Keys are read raw: a key the codec cannot decode would crash the agent, and producers' keys mean nothing here.
     pipeline.inputs = app.topic(settings.usage_topic, settings.gpu_topic, settings.runs_topic, **raw)

@@ -1,4 +1,4 @@
-"""`spendwatch` command line: run, worker, produce (and replay, from the detectors issue)."""
+"""`spendwatch` command line: run, worker, replay, produce."""
 
 from __future__ import annotations
 
@@ -79,6 +79,24 @@ def cmd_produce(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from contextlib import ExitStack
+
+    from streams.replay import replay
+
+    settings = load_settings()
+    paths = {"usage": args.usage, "gpu": args.gpu, "runs": args.runs}
+    if not any(paths.values()):
+        raise SpendwatchError("spendwatch replay needs at least one of --usage, --gpu, --runs")
+    with ExitStack() as files:
+        inputs = {kind: files.enter_context(open(path, "rb")) for kind, path in paths.items() if path}
+        output = sys.stdout.buffer if args.output == "-" else files.enter_context(open(args.output, "wb"))
+        summary = replay(inputs, output, settings)
+    for line in summary.lines():
+        print(line, file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spendwatch", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -106,6 +124,15 @@ def build_parser() -> argparse.ArgumentParser:
     produce.add_argument("--topic", required=True, help="e.g. ai.token-usage")
     produce.add_argument("--brokers", help="host:port[,host:port]; default SPENDWATCH_KAFKA_BROKERS")
     produce.set_defaults(handler=cmd_produce)
+    replay = commands.add_parser("replay", help="run the detectors offline over JSONL files and write every alert",
+                                 description="Run the same detectors as the worker over JSONL files (each line an "
+                                 "event or an array), in event-time order, without a broker. Writes one alert per "
+                                 "line and prints a summary.")
+    replay.add_argument("--usage", help="token-usage events (JSONL)")
+    replay.add_argument("--gpu", help="GPU samples (JSONL)")
+    replay.add_argument("--runs", help="training-run events (JSONL)")
+    replay.add_argument("--output", default="-", help="alerts JSONL (default: standard output)")
+    replay.set_defaults(handler=cmd_replay)
     return parser
 
 

@@ -16,12 +16,13 @@ Run row:    [offset, run_id, status, ts, estimated_cost_usd, ceiling_usd, gpus, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from streams.dedup import EventIdIndex
 from streams.windows import Account, add_usage, new_account
 
 Ledger = dict[str, Any]
+RowHook = Callable[[Sequence[Any]], None]  # called with each row as it is counted (the detectors)
 TEAM_ACCOUNT = ""  # the endpoints' key under which the team as a whole is counted
 
 
@@ -75,11 +76,13 @@ def apply_usage(
     rows: Sequence[Sequence[Any]],
     policy: WindowPolicy,
     ids: EventIdIndex,
+    on_row: RowHook | None = None,
 ) -> Applied:
     """Count a usage delta into the endpoint accounts and the team account."""
     applied = Applied()
     team_account = account_for(ledger, TEAM_ACCOUNT)
-    for _offset, endpoint, ts, prompt, completion, cost, unpriced, hashed in _fresh_rows(ledger, source, rows, applied):
+    for row in _fresh_rows(ledger, source, rows, applied):
+        _offset, endpoint, ts, prompt, completion, cost, unpriced, hashed = row
         if hashed:
             if ids.seen(team, hashed):
                 applied.duplicates += 1
@@ -93,6 +96,8 @@ def apply_usage(
         applied.counted += 1
         applied.late += not in_window
         applied.endpoints.add(endpoint)
+        if on_row is not None:
+            on_row(row)
     return applied
 
 
@@ -105,10 +110,11 @@ def new_run(run_id: str) -> dict[str, Any]:
     }
 
 
-def apply_runs(ledger: Ledger, source: str, rows: Sequence[Sequence[Any]]) -> Applied:
+def apply_runs(ledger: Ledger, source: str, rows: Sequence[Sequence[Any]], on_row: RowHook | None = None) -> Applied:
     """Record lifecycle events: the estimate and limits on `started`, the end on the others."""
     applied = Applied()
-    for _offset, run_id, status, ts, estimate, ceiling, gpus, gpu_type, hours in _fresh_rows(ledger, source, rows, applied):
+    for row in _fresh_rows(ledger, source, rows, applied):
+        _offset, run_id, status, ts, estimate, ceiling, gpus, gpu_type, hours = row
         run = ledger["runs"].setdefault(run_id, new_run(run_id))
         if status == "started":
             run["started"] = ts if run["started"] is None else min(run["started"], ts)
@@ -124,13 +130,17 @@ def apply_runs(ledger: Ledger, source: str, rows: Sequence[Sequence[Any]]) -> Ap
         run["high"] = max(run["high"], ts)
         applied.counted += 1
         applied.runs.add(run_id)
+        if on_row is not None:
+            on_row(row)
     return applied
 
 
-def apply_gpu(ledger: Ledger, source: str, rows: Sequence[Sequence[Any]], policy: WindowPolicy) -> Applied:
+def apply_gpu(ledger: Ledger, source: str, rows: Sequence[Sequence[Any]], policy: WindowPolicy,
+              on_row: RowHook | None = None) -> Applied:
     """Accrue GPU-hours and cost per run: each sample pays for the time since that GPU's last one."""
     applied = Applied()
-    for _offset, run_id, gpu_id, ts, _gpu_type, price, interval, utilization in _fresh_rows(ledger, source, rows, applied):
+    for row in _fresh_rows(ledger, source, rows, applied):
+        _offset, run_id, gpu_id, ts, _gpu_type, price, interval, utilization = row
         run = ledger["runs"].setdefault(run_id, new_run(run_id))
         last = run["gpu_last"].get(gpu_id)
         if interval is None:
@@ -149,6 +159,8 @@ def apply_gpu(ledger: Ledger, source: str, rows: Sequence[Sequence[Any]], policy
         run["high"] = max(run["high"], ts)
         applied.counted += 1
         applied.runs.add(run_id)
+        if on_row is not None:
+            on_row(row)
     return applied
 
 

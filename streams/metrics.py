@@ -23,6 +23,7 @@ class Metrics:
                             registry=r)
         self.deltas = Counter("spendwatch_ledger_deltas", "Per-team deltas applied to the ledger table", registry=r)
         self.batches = Counter("spendwatch_ingest_batches", "Micro-batches taken from the input topics", registry=r)
+        self.alerts = Counter("spendwatch_alerts", "Alerts raised, by kind and status", ["kind", "status"], registry=r)
         self.dedup_ids = Gauge("spendwatch_dedup_ids", "event_ids remembered for de-duplication", registry=r)
 
     def exposition(self) -> bytes:

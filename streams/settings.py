@@ -23,6 +23,7 @@ Severity = Literal["critical", "error", "warning", "info"]
 THRESHOLD_NAMES = (
     "spike_ratio",
     "spike_min_usd",
+    "spike_min_tokens",
     "training_buffer",
     "training_ceiling_usd",
 )
@@ -72,6 +73,7 @@ class Settings(BaseSettings):
     # Detection thresholds (overridable per team / endpoint)
     spike_ratio: float = Field(10.0, gt=1)
     spike_min_usd: float = Field(1.0, ge=0)
+    spike_min_tokens: float = Field(100_000, ge=0, description="smallest window token count worth a spike alert")
     training_buffer: float = Field(0.5, ge=0)
     training_ceiling_usd: float = Field(100_000.0, gt=0)
     thresholds: dict[str, dict[str, float]] = Field(default_factory=dict)

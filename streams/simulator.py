@@ -47,6 +47,7 @@ SPIKE_AFTER_S = 150.0
 SPIKE_FOR_S = 180.0
 SPIKE_FACTOR = 15.0
 MAX_EVENTS = 2_000_000  # the embedded broker keeps everything: stop long before it matters
+HISTORY_S = 90 * 60  # published first, so the detectors have learned what normal looks like
 
 
 def daily_factor(ts: float) -> float:
@@ -102,6 +103,16 @@ def attach_simulator(pipeline: Pipeline, seed: int = 7) -> None:
             await producer.send_and_wait(settings.runs_topic, orjson.dumps({
                 "ts": time.time(), "team": "research", "run_id": "llama-finetune-7", "status": "started",
                 "estimated_cost_usd": 40.0, "gpus": 8, "gpu_type": "H100", "expected_hours": 1.0}))
+            history: list[dict[str, Any]] = []
+            for second in range(HISTORY_S, 0, -10):
+                history.extend(usage_batch(started - second, -1.0, rng, 10.0))
+            history.sort(key=lambda e: e["ts"])
+            for i in range(0, len(history), 500):
+                await producer.send(settings.usage_topic, orjson.dumps(history[i:i + 500]))
+            sent += len(history)
+            print(f"spendwatch simulator: published {len(history)} calls of history; live traffic now, "
+                  f"a {SPIKE_FACTOR:.0f}x spike on {SPIKE_KEY.team}/{SPIKE_KEY.endpoint} in {SPIKE_AFTER_S:.0f}s",
+                  flush=True)
             while sent < MAX_EVENTS:
                 await asyncio.sleep(1.0)
                 now, elapsed = time.time(), time.time() - started

@@ -1,0 +1,78 @@
+"""The alert as CONTRACT.md defines it, and its fingerprint.
+
+The fingerprint hashes what identifies an incident's subject (kind, team, endpoint or
+run), as Alertmanager fingerprints labels; it is PagerDuty's `dedup_key`, so a trigger
+and its resolve pair up. `alert_id` is derived from the fingerprint, status and times,
+so the same alert raised twice (a worker re-processing after a crash) has the same id
+and the delivery stage can drop the repeat.
+
+>>> alert = make_alert(kind="flash_spike", status="firing", severity="error", ts=1_700_000_000.0,
+...                    team="search", endpoint="chat-api", run_id=None, observed=150.0, baseline=10.0,
+...                    ratio=15.0, unit="usd", summary="search/chat-api at 15x", since=1_700_000_000.0)
+>>> alert["ts"], alert["dedup_key"] == fingerprint("flash_spike", "search", "chat-api", None)
+('2023-11-14T22:13:20Z', True)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+from typing import Any
+
+SEVERITIES = ("info", "warning", "error", "critical")  # ascending
+
+
+def rfc3339(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def fingerprint(kind: str, team: str, endpoint: str | None, run_id: str | None) -> str:
+    """Stable id of an incident's subject: 32 hex characters (PagerDuty allows 255)."""
+    subject = "\x1f".join([kind, team, endpoint or "", run_id or ""])
+    return hashlib.sha256(subject.encode()).hexdigest()[:32]
+
+
+def make_alert(
+    *,
+    kind: str,
+    status: str,
+    severity: str,
+    ts: float,
+    team: str,
+    endpoint: str | None,
+    run_id: str | None,
+    observed: float,
+    baseline: float,
+    ratio: float,
+    unit: str,
+    summary: str,
+    since: float,
+    window_start: float | None = None,
+    window_s: int | None = None,
+    links: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """An alert message: every CONTRACT field, plus when the incident began and its window."""
+    dedup_key = fingerprint(kind, team, endpoint, run_id)
+    alert_id = hashlib.sha256(f"{dedup_key}|{status}|{since!r}|{ts!r}".encode()).hexdigest()[:32]
+    alert: dict[str, Any] = {
+        "alert_id": alert_id,
+        "dedup_key": dedup_key,
+        "kind": kind,
+        "status": status,
+        "severity": severity,
+        "ts": rfc3339(ts),
+        "team": team,
+        "endpoint": endpoint,
+        "run_id": run_id,
+        "observed": observed,
+        "baseline": baseline,
+        "ratio": ratio,
+        "unit": unit,
+        "summary": summary[:1024],
+        "since": rfc3339(since),
+    }
+    if window_start is not None and window_s is not None:
+        alert["window"] = {"start": rfc3339(window_start), "end": rfc3339(window_start + window_s)}
+    if links:
+        alert["links"] = links
+    return alert

@@ -1,0 +1,226 @@
+"""Flash spikes per (team, endpoint): spend or token throughput at `ratio` times the normal level.
+
+One `FlashSpikeDetector` per key, fed every call (`observe`) and the key's event-time
+clock (`advance`). Scoring lives in `SeasonalBaseline`; deciding lives here:
+
+- A window's thresholds are fixed when it opens: `ratio` x expected, but never below what
+  a Poisson count test calls significant (quiet keys), nor below `min_usd` /
+  `min_tokens`. The incident fires on the call that carries the window over a threshold:
+  the data already proves the spike, so nobody waits for the window to end.
+- A window is judged once the clock is `settle_s` past its end. Normal windows teach the
+  baseline. Windows inside an incident, or already at `protect_fraction` of the spike
+  threshold, do not (river's `protect_anomaly_detector` idea: a spike, or the near-miss
+  start of one, must not become the new normal), until such windows have gone on for
+  `adapt_after_windows` in a row, when a lasting change is learned.
+- The incident resolves at the end of the `resolve_after_windows`-th window in a row under
+  half its thresholds (quiet keys see empty windows even mid-spike; bursty ones dip).
+
+Everything is event time, so replaying the same calls in the same order gives the same
+verdicts. State is plain JSON (`to_state`).
+
+>>> rule = SpikeRule(window_s=60, grace_period=5, min_usd=0.0, min_tokens=0)
+>>> detector = FlashSpikeDetector("search", "chat-api", rule)
+>>> for minute in range(10):  # ten calls a minute, $0.01 and 1000 tokens each
+...     for second in range(0, 60, 6):
+...         _ = detector.observe(minute * 60 + second, tokens=1000, cost=0.01)
+...     _ = detector.advance(minute * 60 + 60 + rule.settle_s)
+>>> verdicts = [detector.observe(600 + i * 0.4, tokens=1000, cost=0.01) for i in range(150)]
+>>> fired = [v for v in verdicts if v]
+>>> len(fired), fired[0].status, fired[0].unit, fired[0].ts < 660
+(1, 'firing', 'usd', True)
+>>> later = detector.advance(660 + rule.settle_s)
+>>> resolutions = []
+>>> for minute in range(11, 15):
+...     for second in range(0, 60, 6):
+...         _ = detector.observe(minute * 60 + second, tokens=1000, cost=0.01)
+...     resolutions += detector.advance(minute * 60 + 60 + rule.settle_s)
+>>> [(v.status, v.ts) for v in resolutions]  # three normal windows in a row: 11, 12, 13
+[('resolved', 840.0)]
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from detectors.baseline import SeasonalBaseline
+from detectors.poisson import min_significant_count
+from detectors.verdict import Verdict
+
+# Positions in an open-window row.
+START, CALLS, TOKENS, COST, THR_TOKENS, THR_COST, EXP_CALLS, EXP_TOKENS, EXP_COST = range(9)
+QUIET_GAP_WINDOWS = 120  # longer silences are learned in one step
+
+
+@dataclass(frozen=True)
+class SpikeRule:
+    """The thresholds for one key (settings resolve per-team / per-endpoint overrides)."""
+
+    window_s: int = 60
+    ratio: float = 10.0
+    min_usd: float = 1.0
+    min_tokens: int = 100_000
+    alpha: float = 1e-6
+    fading_factor: float = 0.02
+    grace_period: int = 30
+    settle_s: float = 5.0
+    adapt_after_windows: int = 60
+    resolve_after_windows: int = 3
+    protect_fraction: float = 0.5  # windows above this share of `ratio` x expected are not learned
+
+
+def hour_of(ts: float) -> int:
+    return int(ts // 3600) % 24
+
+
+def clock_text(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%H:%M UTC")
+
+
+class FlashSpikeDetector:
+    """Incident lifecycle for one (team, endpoint) over a `SeasonalBaseline`."""
+
+    def __init__(self, team: str, endpoint: str, rule: SpikeRule, state: dict[str, Any] | None = None) -> None:
+        self.team, self.endpoint, self.rule = team, endpoint, rule
+        state = state or {}
+        self.baseline = SeasonalBaseline.from_state(state.get("b"), rule.fading_factor, rule.grace_period)
+        self.open: list[list[Any]] = state.get("open", [])
+        self.done: float | None = state.get("done")  # start of the oldest window not yet judged
+        self.incident: dict[str, Any] | None = state.get("inc")
+        self.unusual: int = state.get("unusual", 0)  # unlearned high windows in a row
+
+    def to_state(self) -> dict[str, Any]:
+        return {"b": self.baseline.to_state(), "open": self.open, "done": self.done, "inc": self.incident,
+                "unusual": self.unusual}
+
+    # -- per call ---------------------------------------------------------------------------
+
+    def observe(self, ts: float, tokens: float, cost: float) -> Verdict | None:
+        """Count one call; returns a firing verdict when this call proves a spike."""
+        start = float(ts // self.rule.window_s * self.rule.window_s)
+        if self.done is None:
+            self.done = start
+        if start < self.done:
+            return None  # its window has been judged already
+        row = self._row(start)
+        row[CALLS] += 1
+        row[TOKENS] += tokens
+        row[COST] += cost
+        if self.incident is not None:
+            return None
+        if row[THR_COST] is not None and row[COST] >= row[THR_COST]:
+            return self._fire(ts, row, "usd", row[COST], row[EXP_COST])
+        if row[THR_TOKENS] is not None and row[TOKENS] >= row[THR_TOKENS]:
+            return self._fire(ts, row, "tokens", row[TOKENS], row[EXP_TOKENS])
+        return None
+
+    def _row(self, start: float) -> list[Any]:
+        for row in self.open:
+            if row[START] == start:
+                return row
+        row = [start, 0, 0.0, 0.0, *self._thresholds(start)]
+        self.open.append(row)
+        self.open.sort(key=lambda r: r[START])
+        return row
+
+    def _thresholds(self, start: float) -> tuple[float | None, float | None, float, float, float]:
+        calls, tokens, cost = self.baseline.expected(hour_of(start))
+        if not self.baseline.ready:
+            return None, None, calls, tokens, cost
+        significant_calls = min_significant_count(calls, self.rule.alpha)
+        scale = significant_calls / calls if calls > 0 else math.inf
+
+        def threshold(expected: float, floor: float) -> float | None:
+            if expected <= 0:
+                return None  # nothing learned to compare with (an unpriced model has no spend)
+            return max(self.rule.ratio * expected, scale * expected, floor)
+
+        return threshold(tokens, self.rule.min_tokens), threshold(cost, self.rule.min_usd), calls, tokens, cost
+
+    def _fire(self, ts: float, row: list[Any], unit: str, observed: float, expected: float) -> Verdict:
+        self.incident = {"since": ts, "unit": unit, "windows": 0, "peak": observed / expected}
+        return self._verdict("firing", ts, unit, observed, expected, ts, row[START])
+
+    # -- per clock tick ----------------------------------------------------------------------
+
+    def advance(self, clock: float) -> list[Verdict]:
+        """Judge every window that ended `settle_s` before `clock`; returns any resolutions."""
+        verdicts: list[Verdict] = []
+        window_s = self.rule.window_s
+        if self.done is None:
+            return verdicts
+        while self.done + window_s + self.rule.settle_s <= clock:
+            if not self.open or self.open[0][START] > self.done:
+                gap = self._quiet_windows_until(clock)
+                if gap >= QUIET_GAP_WINDOWS and self.incident is None:
+                    self.baseline.learn_quiet(gap)
+                    self.done += gap * window_s
+                    continue
+                row = [self.done, 0, 0.0, 0.0, *self._thresholds(self.done)]
+            else:
+                row = self.open.pop(0)
+            verdict = self._judge(row)
+            if verdict is not None:
+                verdicts.append(verdict)
+            self.done += window_s
+        return verdicts
+
+    def _quiet_windows_until(self, clock: float) -> int:
+        last = self.open[0][START] if self.open else clock - self.rule.settle_s
+        return int((last - self.done) // self.rule.window_s)
+
+    def _judge(self, row: list[Any]) -> Verdict | None:
+        window = {"hour": hour_of(row[START]), "calls": row[CALLS], "tokens": row[TOKENS], "cost": row[COST]}
+        if self.incident is None:
+            if self._suspicious(row):
+                self.unusual += 1
+                if self.unusual < self.rule.adapt_after_windows:
+                    return None
+            else:
+                self.unusual = 0
+            self.baseline.learn_one(window)
+            return None
+        self.incident["windows"] += 1
+        if self.incident["windows"] >= self.rule.adapt_after_windows:
+            self.baseline.learn_one(window)  # a change that lasts this long is the new normal
+        if not (_below_half(row[TOKENS], row[THR_TOKENS]) and _below_half(row[COST], row[THR_COST])):
+            self.incident["quiet"] = 0
+            return None
+        self.incident["quiet"] = self.incident.get("quiet", 0) + 1
+        if self.incident["quiet"] >= self.rule.resolve_after_windows:
+            unit = self.incident["unit"]
+            observed, expected = (row[COST], row[EXP_COST]) if unit == "usd" else (row[TOKENS], row[EXP_TOKENS])
+            since = self.incident["since"]
+            self.incident = None
+            end = row[START] + self.rule.window_s
+            return self._verdict("resolved", end, unit, observed, expected, since, row[START])
+        return None
+
+    def _verdict(self, status: str, ts: float, unit: str, observed: float, expected: float,
+                 since: float, window_start: float) -> Verdict:
+        ratio = observed / expected if expected > 0 else math.inf
+        what = f"${observed:,.2f} vs ${expected:,.2f}" if unit == "usd" else f"{observed:,.0f} vs {expected:,.0f} tokens"
+        if status == "firing":
+            summary = (f"{self.team}/{self.endpoint} is {'spending' if unit == 'usd' else 'using tokens'} at "
+                       f"{ratio:,.0f}x its normal rate since {clock_text(since)}: {what} expected "
+                       f"per {self.rule.window_s}s window")
+        else:
+            summary = (f"{self.team}/{self.endpoint} is back to normal ({what} expected per "
+                       f"{self.rule.window_s}s window); spike began {clock_text(since)}")
+        return Verdict(kind="flash_spike", status=status, severity="error", ts=ts, team=self.team,  # type: ignore[arg-type]
+                       endpoint=self.endpoint, run_id=None, observed=round(observed, 6),
+                       baseline=round(expected, 6), ratio=round(ratio, 3), unit=unit, summary=summary,
+                       since=since, window_start=window_start, window_s=self.rule.window_s)
+
+
+    def _suspicious(self, row: list[Any]) -> bool:
+        """High enough that learning it would let a spike in the making raise the bar."""
+        share = self.rule.protect_fraction
+        return (row[THR_TOKENS] is not None and row[TOKENS] >= share * row[THR_TOKENS]) or \
+            (row[THR_COST] is not None and row[COST] >= share * row[THR_COST])
+
+
+def _below_half(observed: float, threshold: float | None) -> bool:
+    return threshold is None or observed < threshold / 2

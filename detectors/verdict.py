@@ -1,0 +1,31 @@
+"""What a detector says: a plain record, turned into an Alert by the caller (detectors know no sinks)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+Status = Literal["firing", "resolved"]
+Severity = Literal["critical", "error", "warning", "info"]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    kind: str  # flash_spike, runaway_training, idle_gpus
+    status: Status
+    severity: Severity
+    ts: float  # event time at which the evidence was complete
+    team: str
+    endpoint: str | None
+    run_id: str | None
+    observed: float
+    baseline: float
+    ratio: float
+    unit: str
+    summary: str
+    since: float  # event time the incident began
+    window_start: float | None = None
+    window_s: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,194 @@
+"""A labelled workload for measuring the detectors: days of usage for a dozen-odd keys, with
+known spikes, and training runs with known fates.
+
+Background per key (what must NOT alert): Poisson calls at rates from a few an hour to
+several a second, a daily cycle, minute-to-minute noise, short legitimate bursts (2-4x
+for a few minutes) and one lasting step change (0.5x, 2x or 3x). Injected incidents
+(what must alert), from day 2 on: traffic spikes of 10x, 12x, 15x and 20x, model
+switches (16x the cost per call) and prompt blow-ups (12x the prompt). Training runs that
+end on time, run 3x too long, or double their GPUs.
+
+Rows come out in the replay's row format, sorted by event time, so evaluation runs the
+worker's own detection path without JSON in between.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+T0 = 1_767_571_200.0  # 2026-01-05T00:00:00Z, a Monday
+DAY = 86_400.0
+USAGE_ORDER, GPU_ORDER, RUNS_ORDER = 2, 1, 0
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    team: str
+    endpoint: str
+    calls_per_s: float
+    prompt_tokens: float
+    completion_tokens: float
+    usd_per_m_in: float
+    usd_per_m_out: float
+
+
+KEYS = (
+    KeySpec("search", "chat-api", 4.0, 1500, 300, 2.5, 10.0),
+    KeySpec("search", "rerank", 2.0, 600, 20, 0.15, 0.6),
+    KeySpec("support", "assistant", 1.0, 2500, 400, 3.0, 15.0),
+    KeySpec("support", "summarize", 0.5, 4000, 300, 3.0, 15.0),
+    KeySpec("growth", "email-writer", 0.3, 800, 500, 2.5, 10.0),
+    KeySpec("growth", "ab-tests", 0.2, 1200, 200, 15.0, 75.0),
+    KeySpec("research", "agent", 0.1, 6000, 1500, 15.0, 75.0),
+    KeySpec("research", "eval-harness", 0.05, 3000, 800, 2.5, 10.0),
+    KeySpec("legal", "contract-review", 0.02, 20000, 2000, 15.0, 75.0),
+    KeySpec("finance", "reports", 0.01, 8000, 1000, 3.0, 15.0),
+    KeySpec("hr", "chatbot", 0.005, 1000, 300, 0.15, 0.6),
+    KeySpec("ops", "incident-notes", 0.002, 3000, 500, 2.5, 10.0),
+    KeySpec("ops", "runbooks", 0.001, 2000, 400, 2.5, 10.0),
+    KeySpec("design", "image-captions", 0.0008, 500, 100, 0.15, 0.6),
+)
+
+
+@dataclass(frozen=True)
+class Spike:
+    team: str
+    endpoint: str
+    kind: str  # traffic, model_switch, prompt_blowup
+    factor: float
+    start: float
+    end: float
+    eligible: bool  # big enough to pass the minimum spend or tokens a window
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    run_id: str
+    fate: str  # on_time, too_long, doubled
+    start: float
+    estimate_usd: float
+    expected_hours: float
+    change_at: float | None  # when GPUs double or the planned end is overrun
+    cost_curve: tuple[tuple[float, float], ...]  # (ts, cost so far) per sample time
+
+
+@dataclass
+class Workload:
+    rows: list[tuple[float, int, int, str, list[Any]]] = field(default_factory=list)
+    spikes: list[Spike] = field(default_factory=list)
+    runs: list[TrainingRun] = field(default_factory=list)
+    days: float = 0.0
+    keys: int = 0
+
+
+def generate(seed: int, days: int = 4, min_usd: float = 1.0, min_tokens: float = 100_000,
+             window_s: int = 60, with_runs: bool = True) -> Workload:
+    rng = np.random.default_rng(seed)
+    workload = Workload(days=days, keys=len(KEYS))
+    minutes = int(days * DAY // 60)
+    minute_ts = T0 + np.arange(minutes) * 60.0
+    for key in KEYS:
+        rate = np.full(minutes, key.calls_per_s * 60.0)
+        peak_hour = rng.uniform(10, 18)
+        hours = (minute_ts % DAY) / 3600.0
+        rate *= 1.0 + 0.5 * np.cos((hours - peak_hour) / 24.0 * 2 * math.pi)
+        rate *= rng.lognormal(0.0, 0.2, minutes)  # minute-to-minute noise
+        step_at = int(rng.uniform(1.2, 3.5) * DAY / 60)
+        rate[step_at:] *= rng.choice([0.5, 2.0, 3.0])
+        for _ in range(2 * days):  # legitimate short bursts
+            at, length = int(rng.integers(0, minutes - 10)), int(rng.integers(2, 8))
+            rate[at:at + length] *= rng.uniform(2.0, 4.0)
+        prompt_factor = np.ones(minutes)
+        cost_factor = np.ones(minutes)
+        for spike_index in range(3):
+            kind = ("traffic", "model_switch", "prompt_blowup", "traffic")[(spike_index + int(rng.integers(0, 4))) % 4]
+            slot = (days - 1.3) * DAY / 3  # three slots between day 1.1 and the last hours
+            begin = T0 + 1.1 * DAY + spike_index * slot + float(rng.uniform(0, slot - 3600))
+            duration = float(rng.uniform(10, 30)) * 60
+            first, last = int((begin - T0) // 60), int((begin + duration - T0) // 60)
+            if kind == "traffic":
+                factor = float(rng.choice([10.0, 12.0, 15.0, 20.0]))
+                # The begin minute is partial: scale it by the share of it inside the spike.
+                share = 1.0 - ((begin - T0) % 60) / 60.0
+                rate[first] *= 1 + (factor - 1) * share
+                rate[first + 1:last + 1] *= factor
+            elif kind == "model_switch":
+                factor = 16.0
+                cost_factor[first:last + 1] = factor
+            else:
+                factor = 12.0
+                prompt_factor[first:last + 1] = factor
+            expected_calls = key.calls_per_s * window_s * _daily(begin, peak_hour)
+            expected_cost = expected_calls * _call_cost(key)
+            expected_tokens = expected_calls * (key.prompt_tokens + key.completion_tokens)
+            if kind == "traffic":
+                spike_cost, spike_tokens = expected_cost * factor, expected_tokens * factor
+            elif kind == "model_switch":
+                spike_cost, spike_tokens = expected_cost * factor, expected_tokens
+            else:
+                prompt_share = key.prompt_tokens / (key.prompt_tokens + key.completion_tokens)
+                spike_tokens = expected_tokens * (prompt_share * factor + 1 - prompt_share)
+                spike_cost = expected_calls * (key.prompt_tokens * factor * key.usd_per_m_in
+                                               + key.completion_tokens * key.usd_per_m_out) / 1e6
+            eligible = (spike_cost >= 2 * min_usd or spike_tokens >= 2 * min_tokens) and expected_calls >= 0.5
+            workload.spikes.append(Spike(key.team, key.endpoint, kind, factor, begin, begin + duration, eligible))
+        _emit_calls(workload, key, rng, minute_ts, rate, prompt_factor, cost_factor)
+    if with_runs:
+        for index, fate in enumerate(["on_time", "too_long", "doubled"] * 3):
+            _emit_run(workload, rng, f"run-{seed}-{index}", fate, T0 + DAY * (0.5 + index * 0.35))
+    workload.rows.sort(key=lambda r: (r[0], r[1], r[2]))
+    return workload
+
+
+def _daily(ts: float, peak_hour: float) -> float:
+    return 1.0 + 0.5 * math.cos(((ts % DAY) / 3600.0 - peak_hour) / 24.0 * 2 * math.pi)
+
+
+def _call_cost(key: KeySpec) -> float:
+    return (key.prompt_tokens * key.usd_per_m_in + key.completion_tokens * key.usd_per_m_out) / 1e6
+
+
+def _emit_calls(workload: Workload, key: KeySpec, rng: np.random.Generator, minute_ts: np.ndarray,
+                rate: np.ndarray, prompt_factor: np.ndarray, cost_factor: np.ndarray) -> None:
+    counts = rng.poisson(rate)
+    minute_of = np.repeat(np.arange(len(counts)), counts)
+    ts = minute_ts[minute_of] + rng.uniform(0, 60, len(minute_of))
+    prompt = np.maximum(1, rng.lognormal(math.log(key.prompt_tokens), 0.4, len(ts)) * prompt_factor[minute_of])
+    completion = np.maximum(1, rng.lognormal(math.log(key.completion_tokens), 0.4, len(ts)))
+    prompt, completion = prompt.astype(np.int64), completion.astype(np.int64)
+    cost = (prompt * key.usd_per_m_in + completion * key.usd_per_m_out) / 1e6 * cost_factor[minute_of]
+    rows = workload.rows
+    start = len(rows)
+    for i, (t, p, c, usd) in enumerate(zip(ts.tolist(), prompt.tolist(), completion.tolist(), cost.tolist())):
+        rows.append((t, USAGE_ORDER, start + i, key.team, [0, key.endpoint, t, p, c, usd, 0, 0]))
+
+
+def _emit_run(workload: Workload, rng: np.random.Generator, run_id: str, fate: str, start: float) -> None:
+    gpus, price = int(rng.choice([8, 16, 32])), 4.0
+    hours = float(rng.uniform(4, 10))
+    estimate = gpus * hours * price
+    if fate == "on_time":
+        actual_hours, change_at = hours * float(rng.uniform(0.95, 1.15)), None
+    elif fate == "too_long":
+        actual_hours, change_at = hours * 3.0, start + hours * 3600
+    else:
+        actual_hours, change_at = hours, start + hours * 3600 * float(rng.uniform(0.25, 0.5))
+    workload.rows.append((start, RUNS_ORDER, 0, "research",
+                          [0, run_id, "started", start, estimate, None, gpus, "H100", hours]))
+    curve: list[tuple[float, float]] = []
+    cost, t, step = 0.0, start, 60.0
+    while t < start + actual_hours * 3600:
+        active = gpus * 2 if fate == "doubled" and change_at is not None and t >= change_at else gpus
+        for gpu in range(active):
+            workload.rows.append((t, GPU_ORDER, gpu, "research",
+                                  [0, run_id, f"gpu-{gpu}", t, "H100", price, None, 95.0]))
+        if t > start:
+            cost += active * price * step / 3600
+        curve.append((t, cost))
+        t += step
+    workload.rows.append((t, RUNS_ORDER, 1, "research", [0, run_id, "finished", t, None, None, None, None, None]))
+    workload.runs.append(TrainingRun(run_id, fate, start, estimate, hours, change_at, tuple(curve)))

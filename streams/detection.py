@@ -1,0 +1,108 @@
+"""Runs the detectors over a team's ledger rows, in the order they are counted.
+
+The live worker and `spendwatch replay` both go through `TeamWatch`, row by row, with
+the team's newest event time as the clock, so the same events in the same order raise
+the same alerts. Detector state lives in the ledger (`ledger["detect"]`), so it travels
+in the same changelog record as the figures and survives restarts and rebalances.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Sequence
+
+from alerting.model import make_alert
+from detectors.spike import FlashSpikeDetector, SpikeRule
+from detectors.training import RunSnapshot, TrainingRule, judge_run
+from detectors.verdict import Verdict
+from streams.ledger import Ledger, WindowPolicy, burn_rate_usd_per_hour
+from streams.settings import Settings
+
+
+class RuleBook:
+    """The thresholds in force per team and endpoint, resolved once from settings."""
+
+    def __init__(self, settings: Settings, settle_s: float = 5.0) -> None:
+        self.settings = settings
+        self.settle_s = settle_s
+        self.spike_rule = lru_cache(maxsize=100_000)(self._spike_rule)
+        self.training_rule = lru_cache(maxsize=10_000)(self._training_rule)
+
+    def _spike_rule(self, team: str, endpoint: str) -> SpikeRule:
+        s = self.settings
+        return SpikeRule(window_s=s.window_seconds, ratio=s.threshold("spike_ratio", team, endpoint),
+                         min_usd=s.threshold("spike_min_usd", team, endpoint),
+                         min_tokens=int(s.threshold("spike_min_tokens", team, endpoint)),
+                         settle_s=self.settle_s)
+
+    def _training_rule(self, team: str) -> TrainingRule:
+        s = self.settings
+        return TrainingRule(buffer=s.threshold("training_buffer", team),
+                            ceiling_usd=s.threshold("training_ceiling_usd", team))
+
+
+class TeamWatch:
+    """The detectors of one team for the length of one delta; `close()` writes their state back."""
+
+    def __init__(self, ledger: Ledger, team: str, rules: RuleBook, policy: WindowPolicy) -> None:
+        self.ledger, self.team, self.rules, self.policy = ledger, team, rules, policy
+        self.state = ledger.setdefault("detect", {"clock": 0.0, "spikes": {}})
+        self.spikes: dict[str, FlashSpikeDetector] = {}
+        self.verdicts: list[Verdict] = []
+        self.window_s = rules.settings.window_seconds
+
+    def _spike(self, endpoint: str) -> FlashSpikeDetector:
+        detector = self.spikes.get(endpoint)
+        if detector is None:
+            detector = FlashSpikeDetector(self.team, endpoint, self.rules.spike_rule(self.team, endpoint),
+                                          self.state["spikes"].get(endpoint))
+            self.spikes[endpoint] = detector
+        return detector
+
+    def _tick(self, ts: float) -> None:
+        """Advance the team clock; at each window boundary (plus settle) every endpoint is judged."""
+        before = self.state["clock"]
+        if ts <= before:
+            return
+        self.state["clock"] = ts
+        settle = self.rules.settle_s
+        if (ts - settle) // self.window_s != (before - settle) // self.window_s:
+            for endpoint in list(self.state["spikes"]) + [e for e in self.spikes if e not in self.state["spikes"]]:
+                self.verdicts.extend(self._spike(endpoint).advance(ts))
+
+    def on_usage(self, row: Sequence[Any]) -> None:
+        _offset, endpoint, ts, prompt, completion, cost, _unpriced, _hashed = row
+        self._tick(ts)
+        verdict = self._spike(endpoint).observe(ts, prompt + completion, cost)
+        if verdict is not None:
+            self.verdicts.append(verdict)
+
+    def on_run(self, row: Sequence[Any]) -> None:
+        """After a GPU sample or a lifecycle event: is the run heading past its limit?"""
+        run_id, ts = row[1], row[3]
+        run = self.ledger["runs"][run_id]
+        snapshot = RunSnapshot(run_id=run_id, team=self.team, ts=max(ts, run["high"]), started=run["started"],
+                               cost_usd=run["cost_usd"], burn_rate_usd_per_hour=burn_rate_usd_per_hour(run, self.policy),
+                               estimated_cost_usd=run["estimated_cost_usd"], ceiling_usd=run["ceiling_usd"],
+                               expected_hours=run["expected_hours"], status=run["status"])
+        verdict = judge_run(snapshot, self.rules.training_rule(self.team), run.get("alert_since"))
+        if verdict is not None:
+            run["alert_since"] = verdict.since if verdict.status == "firing" else None
+            self.verdicts.append(verdict)
+
+    def close(self) -> list[Verdict]:
+        for endpoint, detector in self.spikes.items():
+            self.state["spikes"][endpoint] = detector.to_state()
+        return self.verdicts
+
+
+def alert_from_verdict(verdict: Verdict, base_url: str) -> dict[str, Any]:
+    """The alert message for a verdict, with a link to the worker's figures behind it."""
+    from urllib.parse import urlencode
+
+    if verdict.run_id is not None:
+        links = {"run": f"{base_url}/runs/{verdict.run_id}"}
+    else:
+        links = {"spend": f"{base_url}/spend?" + urlencode({"team": verdict.team, "endpoint": verdict.endpoint})}
+    fields = verdict.as_dict()
+    return make_alert(**fields, links=links)

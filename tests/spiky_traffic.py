@@ -1,0 +1,43 @@
+"""A small workload with one flash spike and one runaway run, as JSON events (for replay and the broker)."""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+WINDOW_S = 10  # short windows keep the end-to-end tests short: 30 windows of warm-up = 5 minutes
+
+
+def spiky_usage(start: float, minutes: int = 12, spike_at_s: float = 480, spike_for_s: float = 60,
+                seed: int = 1) -> list[dict[str, Any]]:
+    """Two endpoints at about 5 calls/s; `chat-api` goes 15x for a minute."""
+    rng = random.Random(seed)
+    events = []
+    for second in range(minutes * 60):
+        for endpoint in ("chat-api", "rerank"):
+            rate = 5.0 * (15 if endpoint == "chat-api" and spike_at_s <= second < spike_at_s + spike_for_s else 1)
+            for _ in range(int(rate) + (rng.random() < rate - int(rate))):
+                events.append({"ts": round(start + second + rng.random(), 3), "team": "search",
+                               "endpoint": endpoint, "model": "gpt-4o", "prompt_tokens": rng.randint(800, 1600),
+                               "completion_tokens": rng.randint(100, 300),
+                               "event_id": f"{seed}-{len(events)}"})
+    events.sort(key=lambda e: e["ts"])
+    return events
+
+
+def runaway_run(start: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A run planned at 4 GPUs for an hour ($16) that doubles to 8 GPUs after 5 minutes."""
+    runs = [{"ts": start, "team": "research", "run_id": "ft-1", "status": "started",
+             "estimated_cost_usd": 16.0, "gpus": 4, "gpu_type": "H100", "expected_hours": 1.0}]
+    samples = []
+    for minute in range(10):
+        for gpu in range(4 if minute < 5 else 8):
+            samples.append({"ts": start + 60 * minute + 1, "team": "research", "run_id": "ft-1",
+                            "gpu_id": f"g{gpu}", "gpu_type": "H100", "utilization": 95, "interval_s": 60})
+    return runs, samples
+
+
+def recent_start(minutes: int) -> float:
+    """A start time such that the whole workload lies in the recent past."""
+    return float(int(time.time()) - minutes * 60 - 120)

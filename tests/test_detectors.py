@@ -1,0 +1,141 @@
+"""Detectors: river's contract checks over the baseline, and the incident lifecycle of each kind."""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+
+import orjson
+import pytest
+
+from detectors.baseline import SeasonalBaseline
+from detectors.spike import FlashSpikeDetector, SpikeRule
+from detectors.training import RunSnapshot, TrainingRule, judge_run
+
+RULE = SpikeRule(window_s=60, grace_period=30, min_usd=1.0, min_tokens=100_000)
+
+
+def feed(detector: FlashSpikeDetector, minutes: range, calls_per_min: float, tokens: float = 2000,
+         cost: float = 0.02, seed: int = 0):
+    """Poisson-ish calls per minute; returns every verdict."""
+    rng = random.Random(seed)
+    verdicts = []
+    for minute in minutes:
+        n = max(0, int(rng.gauss(calls_per_min, math.sqrt(calls_per_min)))) if calls_per_min > 20 else \
+            sum(rng.random() < calls_per_min / 60 for _ in range(60))
+        for ts in sorted(minute * 60 + rng.uniform(0, 60) for _ in range(n)):
+            verdict = detector.observe(ts, tokens, cost)
+            if verdict:
+                verdicts.append(verdict)
+        verdicts += detector.advance(minute * 60 + 60 + RULE.settle_s)
+    return verdicts
+
+
+# -- river's contract checks, generated over every baseline configuration ---------------------
+
+BASELINES = [SeasonalBaseline(), SeasonalBaseline(fading_factor=0.1, grace_period=5)]
+
+
+@pytest.mark.parametrize("baseline", BASELINES, ids=["default", "fast"])
+def test_baseline_contract(baseline):
+    baseline = baseline.clone()
+    rng = random.Random(1)
+    for i in range(200):
+        x = {"hour": (i // 60) % 24, "calls": rng.uniform(50, 150), "tokens": rng.uniform(5e4, 1.5e5),
+             "cost": rng.uniform(0.5, 1.5)}
+        before = copy.deepcopy(x)
+        score = baseline.score_one(x)
+        baseline.learn_one(x)
+        assert math.isfinite(score) and score >= 0
+        assert x == before  # input untouched
+    state = orjson.loads(orjson.dumps(baseline.to_state()))  # JSON, never pickle
+    restored = SeasonalBaseline.from_state(state, baseline.fading_factor, baseline.grace_period)
+    assert restored.expected(3) == baseline.expected(3)
+    spike = {"hour": 3, "calls": 1500, "tokens": 1.5e6, "cost": 15.0}
+    assert baseline.score_one(spike) > 8 > baseline.score_one({"hour": 3, "calls": 100, "tokens": 1e5, "cost": 1.0})
+    assert len(orjson.dumps(state)) < 1000  # bytes per key
+
+
+def test_no_alert_while_warming_up():
+    detector = FlashSpikeDetector("t", "e", RULE)
+    assert feed(detector, range(0, 20), 100) == []
+    assert feed(detector, range(20, 25), 2000) == []  # 20x, but nothing is known yet
+
+
+def test_a_spike_fires_once_and_resolves_once():
+    detector = FlashSpikeDetector("search", "chat-api", RULE)
+    assert feed(detector, range(0, 120), 100) == []
+    verdicts = feed(detector, range(120, 135), 1500, seed=2) + feed(detector, range(135, 160), 100, seed=3)
+    assert [v.status for v in verdicts] == ["firing", "resolved"]
+    firing, resolved = verdicts
+    assert firing.kind == "flash_spike" and firing.ratio >= 10 and firing.unit == "usd"
+    assert 120 * 60 <= firing.ts < 121 * 60 + 60  # within the first minutes of the spike
+    assert resolved.since == firing.since and resolved.ts > 135 * 60
+    assert "search/chat-api" in firing.summary and "x its normal rate" in firing.summary
+
+
+def test_a_model_switch_costing_16x_is_caught_on_spend():
+    detector = FlashSpikeDetector("t", "e", RULE)
+    feed(detector, range(0, 120), 100)
+    verdicts = feed(detector, range(120, 130), 100, cost=0.32, seed=4)
+    assert [(v.status, v.unit) for v in verdicts] == [("firing", "usd")]
+
+
+def test_a_quiet_key_does_not_cry_wolf_on_a_small_burst():
+    detector = FlashSpikeDetector("t", "e", RULE)
+    feed(detector, range(0, 600), 0.05)  # three calls an hour
+    burst = [detector.observe(600 * 60 + i, 2000, 0.02) for i in range(5)]  # 100x for a minute, $0.10
+    assert not any(burst)
+
+
+def test_a_lasting_change_stops_alerting_after_a_while():
+    detector = FlashSpikeDetector("t", "e", RULE)
+    feed(detector, range(0, 120), 100)
+    verdicts = feed(detector, range(120, 600), 1500, seed=5)
+    assert [v.status for v in verdicts] == ["firing", "resolved"]
+    assert feed(detector, range(600, 700), 1500, seed=6) == []
+
+
+def test_spike_state_round_trips_as_json():
+    detector = FlashSpikeDetector("t", "e", RULE)
+    feed(detector, range(0, 50), 100)
+    state = orjson.loads(orjson.dumps(detector.to_state()))
+    twin = FlashSpikeDetector("t", "e", RULE, state)
+    assert feed(twin, range(50, 80), 1500, seed=9) == feed(detector, range(50, 80), 1500, seed=9)
+
+
+TRAINING = TrainingRule(buffer=0.5, ceiling_usd=100_000)
+
+
+def snapshot(**fields):
+    base = dict(run_id="r", team="ml", ts=0.0, started=0.0, cost_usd=0.0, burn_rate_usd_per_hour=1000.0,
+                estimated_cost_usd=10_000.0, ceiling_usd=None, expected_hours=10.0, status="running")
+    base.update(fields)
+    return RunSnapshot(**base)
+
+
+def test_runaway_training_is_flagged_before_its_cost_passes_one_and_a_half_times():
+    flagged = None
+    for hour in range(0, 30):  # a run taking 3x too long at a steady burn
+        verdict = judge_run(snapshot(ts=hour * 3600.0, cost_usd=hour * 1000.0), TRAINING, None)
+        if verdict:
+            flagged = hour * 1000.0
+            break
+    assert flagged is not None and flagged < 15_000
+
+
+def test_doubling_gpus_is_flagged_at_once_and_an_on_time_run_never():
+    verdict = judge_run(snapshot(ts=3 * 3600.0, cost_usd=3000.0, burn_rate_usd_per_hour=2000.0), TRAINING, None)
+    assert verdict is not None and verdict.severity == "critical" and "projected" in verdict.summary
+    for hour in range(0, 12):  # ends at 1.15x its estimate
+        assert judge_run(snapshot(ts=hour * 3600.0, cost_usd=min(hour, 11.5) * 1000.0), TRAINING, None) is None
+
+
+def test_runs_without_estimate_use_the_ceiling_and_resolve_when_they_end():
+    run = snapshot(estimated_cost_usd=None, expected_hours=None, ceiling_usd=5000.0, cost_usd=4500.0)
+    firing = judge_run(run, TRAINING, None)
+    assert firing is not None and firing.baseline == 5000.0
+    ended = judge_run(snapshot(estimated_cost_usd=None, ceiling_usd=5000.0, cost_usd=5200.0, status="cancelled"),
+                      TRAINING, firing.since)
+    assert ended is not None and ended.status == "resolved"

@@ -83,6 +83,7 @@ class Pipeline:
     event_ids: Any = None
     id_chunks: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
     rules: Any = None
+    deliveries: Any = None
 
     @property
     def deltas_topic_name(self) -> str:
@@ -114,8 +115,9 @@ def create_pipeline(settings: Settings, broker_url: str) -> Pipeline:
     pipeline.event_ids = app.Table("event-ids", default=None, partitions=settings.partitions,
                                    help="per team and delta: the event_id hashes it counted, for de-duplication")
 
-    from streams import agents, web  # attach after the tables exist
+    from streams import agents, delivery, web  # attach after the tables exist
 
     agents.attach(pipeline)
+    delivery.attach(pipeline)
     web.attach(pipeline)
     return pipeline

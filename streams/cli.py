@@ -43,6 +43,9 @@ def run_worker(settings: Settings, broker_url: str, simulate: bool = False, logl
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings()
+    if args.simulate and settings.console_alerts is None:
+        # The demo shows alerts in the terminal as well as in any configured Slack/PagerDuty.
+        settings = settings.model_copy(update={"console_alerts": True})
     if settings.kafka_brokers:
         run_worker(settings, settings.kafka_brokers, simulate=args.simulate, loglevel=args.loglevel)
         return 0

@@ -24,6 +24,10 @@ class Metrics:
         self.deltas = Counter("spendwatch_ledger_deltas", "Per-team deltas applied to the ledger table", registry=r)
         self.batches = Counter("spendwatch_ingest_batches", "Micro-batches taken from the input topics", registry=r)
         self.alerts = Counter("spendwatch_alerts", "Alerts raised, by kind and status", ["kind", "status"], registry=r)
+        self.deliveries = Counter("spendwatch_deliveries", "Alert deliveries by sink and result (delivered, failed)",
+                                  ["sink", "result"], registry=r)
+        self.retries = Counter("spendwatch_delivery_retries", "Delivery attempts retried, by sink", ["sink"],
+                               registry=r)
         self.dedup_ids = Gauge("spendwatch_dedup_ids", "event_ids remembered for de-duplication", registry=r)
 
     def exposition(self) -> bytes:

@@ -9,6 +9,7 @@ object whose keys are `team` or `team/endpoint` (the more specific wins):
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import urlparse
 
 import orjson
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -87,6 +88,9 @@ class Settings(BaseSettings):
     pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
     pagerduty_min_severity: Severity = "critical"
     alert_repeat_seconds: int = Field(4 * 3600, ge=60)
+    webhook_url: SecretStr | None = Field(None, description="generic webhook: every alert as JSON in a POST")
+    console_alerts: bool | None = Field(None, description="print alerts; default: only when no other sink is set")
+    delivery_deadline_seconds: float = Field(3600.0, gt=0, description="how long a sink is retried before giving up")
 
     # HTTP
     http_host: str = "127.0.0.1"
@@ -110,6 +114,30 @@ class Settings(BaseSettings):
             if unknown:
                 raise ValueError(f"{scope!r} sets unknown thresholds {sorted(unknown)}; known: {THRESHOLD_NAMES}")
         return overrides
+
+    @field_validator("slack_webhook_url", "webhook_url")
+    @classmethod
+    def _is_http_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parsed = urlparse(value.get_secret_value())
+            if parsed.scheme not in ("http", "https") or not parsed.netloc:
+                raise ValueError("must be an http(s) URL")  # never echo the value: it is a secret
+        return value
+
+    @field_validator("slack_api_url", "pagerduty_events_url")
+    @classmethod
+    def _is_endpoint(cls, value: str) -> str:
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    @field_validator("pagerduty_routing_key")
+    @classmethod
+    def _routing_key_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) != 32:
+            raise ValueError("a PagerDuty Events v2 integration key has 32 characters")
+        return value
 
     @model_validator(mode="after")
     def _bot_token_needs_channel(self) -> "Settings":

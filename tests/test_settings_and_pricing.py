@@ -39,13 +39,15 @@ def test_secrets_never_reach_errors_or_printed_config(monkeypatch):
     secret = "xoxb-very-secret-token-123"
     monkeypatch.setenv("SPENDWATCH_SLACK_BOT_TOKEN", secret)
     monkeypatch.setenv("SPENDWATCH_KAFKA_PASSWORD", secret)
-    monkeypatch.setenv("SPENDWATCH_PAGERDUTY_ROUTING_KEY", secret)
+    routing_key = "R0uT1nGk3y" + "x" * 22  # 32 characters
+    monkeypatch.setenv("SPENDWATCH_PAGERDUTY_ROUTING_KEY", routing_key)
     with pytest.raises(SettingsError) as info:  # a bot token without a channel
         load_settings()
     assert secret not in str(info.value)
     monkeypatch.setenv("SPENDWATCH_SLACK_CHANNEL", "#spend")
     settings = load_settings()
-    assert secret not in repr(settings) and secret not in str(settings.printable())
+    for shown in (repr(settings), str(settings.printable())):
+        assert secret not in shown and routing_key not in shown
     monkeypatch.setenv("SPENDWATCH_KAFKA_PASSWORD", "[" + secret)  # still a string: fine
     monkeypatch.setenv("SPENDWATCH_GPU_PRICES", secret)  # not JSON: the error must not echo it
     with pytest.raises(SettingsError) as info:
@@ -68,3 +70,15 @@ def test_catalog_prices_known_models_and_admits_unknown_ones():
     cost = estimate_cost("gpt-4o", 1_000_000, 1_000_000)
     assert cost == pytest.approx(2.5 + 10.0)
     assert estimate_cost("in-house-llm-v3", 10, 10) is None
+
+
+def test_malformed_alerting_settings_stop_start_up_without_echoing_them(monkeypatch):
+    monkeypatch.setenv("SPENDWATCH_PAGERDUTY_ROUTING_KEY", "short-secret-key")
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert "SPENDWATCH_PAGERDUTY_ROUTING_KEY" in str(info.value) and "short-secret-key" not in str(info.value)
+    monkeypatch.delenv("SPENDWATCH_PAGERDUTY_ROUTING_KEY")
+    monkeypatch.setenv("SPENDWATCH_SLACK_WEBHOOK_URL", "hooks.slack.com/services/T0/B0/secretpath")
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert "SPENDWATCH_SLACK_WEBHOOK_URL" in str(info.value) and "secretpath" not in str(info.value)

@@ -1,0 +1,72 @@
+"""PagerDuty Events API v2: `trigger` when an incident fires (and on repeats), `resolve` when it ends.
+
+`dedup_key` is the alert's fingerprint, so PagerDuty folds a repeat into the open
+incident and the resolve closes it. 202 is success; 400 is permanent; 429 and 5xx are
+retried by the retry stage.
+
+>>> event = pagerduty_event({"alert_id": "a1", "dedup_key": "k" * 32, "kind": "flash_spike", "status": "firing",
+...     "severity": "error", "ts": "2026-11-24T14:02:00Z", "team": "search", "endpoint": "chat-api", "run_id": None,
+...     "observed": 9.5, "baseline": 0.9, "ratio": 10.5, "unit": "usd", "summary": "search/chat-api at 10x",
+...     "links": {"spend": "http://127.0.0.1:6066/spend?team=search"}}, "r" * 32)
+>>> event["event_action"], event["payload"]["severity"], event["payload"]["component"], event["payload"]["group"]
+('trigger', 'error', 'chat-api', 'search')
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import orjson
+
+from alerting.notifier import Alert, DeliveryError, error_for_status
+
+DETAIL_FIELDS = ("kind", "team", "endpoint", "run_id", "observed", "baseline", "ratio", "unit", "since", "window",
+                 "alert_id", "repeat")
+
+
+def pagerduty_event(alert: Alert, routing_key: str) -> dict[str, Any]:
+    """The Events v2 body for an alert (CONTRACT's fields go to custom_details)."""
+    if alert["status"] == "resolved":
+        return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": alert["dedup_key"]}
+    return {
+        "routing_key": routing_key,
+        "event_action": "trigger",
+        "dedup_key": alert["dedup_key"],
+        "client": "spendwatch",
+        "payload": {
+            "summary": alert["summary"][:1024],
+            "source": "spendwatch",
+            "severity": alert["severity"],
+            "timestamp": alert["ts"],
+            "component": (alert.get("endpoint") or alert.get("run_id") or "")[:255],
+            "group": alert["team"][:255],
+            "class": alert["kind"],
+            "custom_details": {name: alert[name] for name in DETAIL_FIELDS if alert.get(name) is not None},
+        },
+        "links": [{"href": href, "text": name} for name, href in (alert.get("links") or {}).items()],
+    }
+
+
+class PagerDutyNotifier:
+    name = "pagerduty"
+
+    def __init__(self, routing_key: str, events_url: str, timeout_s: float = 10.0) -> None:
+        self._routing_key = routing_key  # a secret: never logged, never in an error
+        self._url = events_url
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+
+    def __repr__(self) -> str:
+        return f"PagerDutyNotifier(events_url={self._url!r}, routing_key=**********)"
+
+    async def notify(self, alert: Alert) -> None:
+        body = orjson.dumps(pagerduty_event(alert, self._routing_key))
+        try:
+            async with aiohttp.ClientSession(timeout=self._timeout) as session:
+                async with session.post(self._url, data=body, headers={"Content-Type": "application/json"}) as response:
+                    if response.status == 202 or response.status < 300:
+                        return
+                    text = (await response.text())[:200].replace(self._routing_key, "**********")
+                    raise error_for_status("pagerduty", response.status, response.headers.get("Retry-After"), text)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DeliveryError(f"pagerduty unreachable: {type(exc).__name__}", retryable=True) from None

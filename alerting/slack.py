@@ -1,0 +1,164 @@
+"""Slack, both ways a workspace allows: an incoming webhook, or a bot token with chat.postMessage.
+
+Every value that comes from events (team, endpoint, run, the summary built from them)
+is escaped, so a team named `<!channel>` pings nobody. Block Kit limits are kept
+(header 150 characters, section text 3000, at most 10 fields of 2000).
+
+With a bot token the first message of an incident is remembered (`threads`: any
+mutable mapping, a Faust table in the worker), a resolve is posted as a reply in its
+thread and the first message is updated to say it is over. With a webhook a resolve
+is a short new message.
+
+>>> escape("<!channel> & <@U123>")
+'&lt;!channel&gt; &amp; &lt;@U123&gt;'
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, MutableMapping
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from alerting.notifier import Alert, DeliveryError, error_for_status
+
+# slack_sdk logs request URLs at DEBUG, and a webhook URL is a secret: its clients get a logger
+# that stays silent; delivery is logged by alerting.retry instead.
+_SILENT = logging.getLogger("spendwatch.alerting.slack_sdk")
+_SILENT.setLevel(logging.CRITICAL + 1)
+_SILENT.propagate = False
+
+HEADER_MAX, TEXT_MAX, FIELD_MAX = 150, 3000, 2000
+TITLES = {"flash_spike": "Flash spike", "runaway_training": "Runaway training"}
+EMOJI = {"firing": ":rotating_light:", "resolved": ":white_check_mark:"}
+PERMANENT_API_ERRORS = {"channel_not_found", "not_in_channel", "invalid_auth", "not_authed", "account_inactive",
+                        "token_revoked", "invalid_blocks", "msg_too_long", "no_text", "is_archived"}
+
+
+def escape(text: str) -> str:
+    """Slack's mrkdwn escaping: the three characters that make links and mentions."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def plain(text: str, limit: int) -> str:
+    """For plain_text fields, which are not escaped but must stay short and mention-free."""
+    text = text.replace("<", "‹").replace(">", "›")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def subject(alert: Alert) -> str:
+    return f"{alert['team']} / {alert.get('endpoint') or alert.get('run_id') or ''}"
+
+
+def amount(value: float, unit: str) -> str:
+    return f"${value:,.2f}" if unit == "usd" else f"{value:,.0f} {unit}"
+
+
+def fallback_text(alert: Alert) -> str:
+    """The notification text (mrkdwn-parsed, so escaped)."""
+    state = "RESOLVED" if alert["status"] == "resolved" else alert["severity"].upper()
+    return clip(f"[{state}] {TITLES.get(alert['kind'], alert['kind'])}: {escape(alert['summary'])}", TEXT_MAX)
+
+
+def incident_blocks(alert: Alert, resolved_note: str | None = None) -> list[dict[str, Any]]:
+    """The Block Kit message for an alert."""
+    title = TITLES.get(alert["kind"], alert["kind"])
+    header = f"{'Resolved: ' if alert['status'] == 'resolved' else ''}{title}: {subject(alert)}"
+    unit = alert.get("unit", "")
+    fields = [
+        f"*Observed*\n{amount(alert['observed'], unit)}",
+        f"*Expected*\n{amount(alert['baseline'], unit)}" if alert["kind"] != "runaway_training"
+        else f"*Limit*\n{amount(alert['baseline'], unit)}",
+        f"*Ratio*\n{alert['ratio']:,.1f}x",
+        f"*Severity*\n{alert['severity']}",
+        f"*Since*\n{alert.get('since', alert['ts'])}",
+    ]
+    if alert.get("window"):
+        fields.append(f"*Window*\n{alert['window']['start']} to {alert['window']['end'][11:]}")
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": plain(f"{EMOJI.get(alert['status'], '')} {header}".strip(), HEADER_MAX)}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": clip(escape(alert["summary"]), TEXT_MAX)}},
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": clip(escape(f), FIELD_MAX)}
+                                       for f in fields[:10]]},
+    ]
+    if resolved_note:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": clip(escape(resolved_note), TEXT_MAX)}})
+    links = " · ".join(f"<{href}|{escape(name)}>" for name, href in (alert.get("links") or {}).items())
+    context = f"spendwatch · {alert['kind']} · incident {alert['dedup_key'][:12]}" + (f" · {links}" if links else "")
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": clip(context, TEXT_MAX)}]})
+    return blocks
+
+
+class SlackWebhookNotifier:
+    name = "slack"
+
+    def __init__(self, webhook_url: str) -> None:
+        self._client = AsyncWebhookClient(webhook_url, retry_handlers=[], logger=_SILENT)  # retries live in alerting.retry
+
+    def __repr__(self) -> str:
+        return "SlackWebhookNotifier(webhook_url=**********)"
+
+    async def notify(self, alert: Alert) -> None:
+        if alert["status"] == "resolved":
+            body = {"text": fallback_text(alert), "blocks": [
+                {"type": "section", "text": {"type": "mrkdwn", "text": clip(
+                    f"{EMOJI['resolved']} *Resolved*: {escape(alert['summary'])}", TEXT_MAX)}}]}
+        else:
+            body = {"text": fallback_text(alert), "blocks": incident_blocks(alert)}
+        try:
+            response = await self._client.send_dict(body)
+        except Exception as exc:  # the webhook client raises only for transport errors
+            raise DeliveryError(f"slack webhook unreachable: {type(exc).__name__}", retryable=True) from None
+        if response.status_code >= 300:
+            raise error_for_status("slack webhook", response.status_code, response.headers.get("Retry-After")
+                                   if response.headers else None, str(response.body)[:100])
+
+
+class SlackBotNotifier:
+    name = "slack"
+
+    def __init__(self, token: str, channel: str, api_url: str, threads: MutableMapping[str, Any]) -> None:
+        self._client = AsyncWebClient(token=token, base_url=api_url, retry_handlers=[], logger=_SILENT)
+        self.channel = channel
+        self.threads = threads  # dedup_key -> {"channel", "ts"} of the incident's first message
+
+    def __repr__(self) -> str:
+        return f"SlackBotNotifier(channel={self.channel!r}, token=**********)"
+
+    async def notify(self, alert: Alert) -> None:
+        try:
+            thread = self.threads.get(alert["dedup_key"])
+            if alert["status"] == "resolved" and thread:
+                await self._client.chat_postMessage(channel=thread["channel"], thread_ts=thread["ts"],
+                                                    text=fallback_text(alert), reply_broadcast=False,
+                                                    blocks=incident_blocks(alert))
+                await self._client.chat_update(channel=thread["channel"], ts=thread["ts"],
+                                               text=fallback_text(alert),
+                                               blocks=incident_blocks(thread["alert"], "Resolved at " + alert["ts"]))
+                return
+            if thread and alert.get("repeat"):
+                await self._client.chat_postMessage(channel=thread["channel"], thread_ts=thread["ts"],
+                                                    text=fallback_text(alert), blocks=incident_blocks(alert))
+                return
+            response = await self._client.chat_postMessage(channel=self.channel, text=fallback_text(alert),
+                                                           blocks=incident_blocks(alert))
+            if alert["status"] == "firing":
+                self.threads[alert["dedup_key"]] = {"channel": response["channel"], "ts": response["ts"],
+                                                    "alert": alert}
+        except SlackApiError as exc:
+            status = exc.response.status_code
+            error = exc.response.get("error", "") if isinstance(exc.response.data, dict) else ""
+            if status == 200 and error in PERMANENT_API_ERRORS:
+                raise DeliveryError(f"slack api refused: {error}", retryable=False) from None
+            raise error_for_status("slack api", status if status != 200 else 500,
+                                   exc.response.headers.get("Retry-After"), error) from None
+        except DeliveryError:
+            raise
+        except Exception as exc:
+            raise DeliveryError(f"slack api unreachable: {type(exc).__name__}", retryable=True) from None

@@ -1,0 +1,130 @@
+"""Delivery from the alerts topic, which is the outbox: one Faust agent per sink, side by side.
+
+Each agent reads `spendwatch.alerts` in order (alerts are keyed by incident, so an
+incident's messages stay in order), hands each alert its sink should get to
+`alerting.retry.deliver`, and records the outcome in the `deliveries` table before it
+moves on. Until then the offset is not committed: a worker killed mid-outage delivers
+what was pending after restart, and the table stops a sink that had already taken an
+alert from getting it twice. Slack being down never delays PagerDuty: each sink has its
+own agent. An alert refused for good (a 400), or given up on at the deadline, goes to the
+dead-letter topic with the sink and the reason.
+
+A timer repeats still-firing incidents every `SPENDWATCH_ALERT_REPEAT_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from typing import Any
+
+import orjson
+
+from alerting.console import ConsoleNotifier
+from alerting.notifier import Notifier
+from alerting.pagerduty import PagerDutyNotifier
+from alerting.retry import deliver
+from alerting.routing import routes_to
+from alerting.slack import SlackBotNotifier, SlackWebhookNotifier
+from alerting.webhook import WebhookNotifier
+from streams.app import Pipeline
+from streams.settings import Settings
+
+log = logging.getLogger("spendwatch.delivery")
+
+
+def build_notifiers(settings: Settings, slack_threads: Any) -> list[Notifier]:
+    """The sinks the settings configure; the console alone when none is."""
+    notifiers: list[Notifier] = []
+    if settings.slack_bot_token is not None:
+        notifiers.append(SlackBotNotifier(settings.slack_bot_token.get_secret_value(), settings.slack_channel or "",
+                                          settings.slack_api_url, slack_threads))
+    elif settings.slack_webhook_url is not None:
+        notifiers.append(SlackWebhookNotifier(settings.slack_webhook_url.get_secret_value()))
+    if settings.pagerduty_routing_key is not None:
+        notifiers.append(PagerDutyNotifier(settings.pagerduty_routing_key.get_secret_value(),
+                                           settings.pagerduty_events_url))
+    if settings.webhook_url is not None:
+        notifiers.append(WebhookNotifier(settings.webhook_url.get_secret_value()))
+    if settings.console_alerts or (settings.console_alerts is None and not notifiers):
+        notifiers.append(ConsoleNotifier())
+    return notifiers
+
+
+def attach(pipeline: Pipeline) -> None:
+    app, settings = pipeline.app, pipeline.settings
+    pipeline.deliveries = app.Table("deliveries", default=None, partitions=settings.partitions,
+                                    help="sink|alert_id -> delivered or failed")
+    threads = app.Table("slack-threads", default=None, partitions=settings.partitions,
+                        help="incident -> the Slack message that opened it")
+    incidents = app.Table("incidents", default=None, partitions=settings.partitions, use_partitioner=True,
+                          help="firing incidents, for repeats")
+    for notifier in build_notifiers(settings, threads):
+        _delivery_agent(pipeline, notifier)
+
+    @app.agent(pipeline.alerts, name="incidents")
+    async def track_incidents(stream: Any) -> None:
+        async for event in stream.events():
+            alert = _decode(event.message.value)
+            if alert is None:
+                continue
+            if alert["status"] == "firing":
+                incidents[alert["dedup_key"]] = {"alert": alert, "notified_at": time.time(),
+                                                 "repeat": alert.get("repeat", 0)}
+            elif incidents.get(alert["dedup_key"]) is not None:
+                del incidents[alert["dedup_key"]]
+
+    @app.timer(60.0)
+    async def repeat_firing() -> None:
+        now = time.time()
+        for dedup_key, incident in list(incidents.items()):
+            if now - incident["notified_at"] >= settings.alert_repeat_seconds:
+                alert = repeat_of(incident["alert"], incident["repeat"] + 1)
+                await pipeline.alerts.send(key=dedup_key.encode(), value=orjson.dumps(alert))
+
+
+def repeat_of(alert: dict[str, Any], repeat: int) -> dict[str, Any]:
+    """A reminder that an incident is still firing: same dedup_key, a new alert_id."""
+    again = dict(alert, repeat=repeat)
+    again["alert_id"] = hashlib.sha256(f"{alert['alert_id']}|repeat|{repeat}".encode()).hexdigest()[:32]
+    return again
+
+
+def _decode(value: bytes | None) -> dict[str, Any] | None:
+    try:
+        alert = orjson.loads(value or b"")
+        return alert if isinstance(alert, dict) and {"alert_id", "dedup_key", "status"} <= alert.keys() else None
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _delivery_agent(pipeline: Pipeline, notifier: Notifier) -> None:
+    app, settings, metrics = pipeline.app, pipeline.settings, pipeline.metrics
+
+    async def deliver_alerts(stream: Any) -> None:
+        async for event in stream.events():
+            alert = _decode(event.message.value)
+            if alert is None:
+                log.warning("%s: skipped a message on the alerts topic that is not an alert", notifier.name)
+                continue
+            done_key = f"{notifier.name}|{alert['alert_id']}"
+            if pipeline.deliveries.get(done_key) is not None:
+                continue  # taken before a restart: never twice
+            if not routes_to(notifier.name, alert, settings.pagerduty_min_severity):
+                continue
+            outcome = await deliver(notifier, alert, deadline_s=settings.delivery_deadline_seconds,
+                                    on_retry=lambda exc: metrics.retries.labels(notifier.name).inc())
+            pipeline.deliveries[done_key] = outcome.result
+            metrics.deliveries.labels(notifier.name, outcome.result).inc()
+            if not outcome.delivered:
+                await pipeline.dead_letter.send(value=event.message.value, headers=[
+                    ("spendwatch-reason", b"delivery_failed"),
+                    ("spendwatch-sink", notifier.name.encode()),
+                    ("spendwatch-detail", (outcome.error or "").encode()[:500]),
+                    ("spendwatch-source", f"{event.message.topic}:{event.message.partition}:"
+                                          f"{event.message.offset}".encode()),
+                ])
+
+    deliver_alerts.__name__ = deliver_alerts.__qualname__ = f"deliver_{notifier.name}"
+    app.agent(pipeline.alerts, name=f"deliver-{notifier.name}")(deliver_alerts)

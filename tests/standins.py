@@ -1,0 +1,218 @@
+"""Slack and PagerDuty stand-ins: real HTTP servers on 127.0.0.1 that check each request against
+the public API rules and can be told to fail. Fakes, not mocks (Alertmanager's httptest style).
+
+- Slack: incoming webhooks (`POST /services/...`) and the Web API (`POST /api/chat.postMessage`,
+  `/api/chat.update`) with a bot token. Block Kit limits are checked, and any live mention
+  (`<!channel>`, `<!here>`, `<@U...>`) in a text Slack would parse counts as a violation.
+- PagerDuty: Events API v2 (`POST /v2/enqueue`): routing key, event_action, dedup_key,
+  payload fields and their limits, 202 on success.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import orjson
+from aiohttp import web
+
+from streams.broker import free_port
+
+LIVE_MENTION = re.compile(r"<(!channel|!here|!everyone|@[UW][A-Z0-9]+|#C[A-Z0-9]+)")
+PD_SEVERITIES = {"critical", "error", "warning", "info"}
+
+
+@dataclass
+class Failure:
+    """Answer `status` while `active()` says so (and for at most `times` requests when set)."""
+
+    status: int
+    until: float | None = None
+    times: int | None = None
+    retry_after: str | None = None
+    when: Callable[[dict[str, Any]], bool] | None = None
+
+    def applies(self, body: dict[str, Any]) -> bool:
+        if self.when is not None and not self.when(body):
+            return False
+        if self.until is not None and time.monotonic() >= self.until:
+            return False
+        return self.times is None or self.times > 0
+
+
+@dataclass
+class StandIn:
+    """Both receivers on one port. `accepted` holds what a real service would have taken."""
+
+    port: int = field(default_factory=free_port)
+    accepted: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+    attempts: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    _loop: asyncio.AbstractEventLoop | None = None
+    _thread: threading.Thread | None = None
+    _runner: web.AppRunner | None = None
+    _ts: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def fail(self, status: int, *, seconds: float | None = None, times: int | None = None,
+             retry_after: str | None = None, when: Callable[[dict[str, Any]], bool] | None = None) -> None:
+        until = time.monotonic() + seconds if seconds is not None else None
+        self.failures.append(Failure(status, until, times, retry_after, when))
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [body for k, body in self.accepted if k == kind]
+
+    # -- server ------------------------------------------------------------------------------
+
+    def start(self) -> "StandIn":
+        ready = threading.Event()
+
+        def serve() -> None:
+            self._loop = asyncio.new_event_loop()
+            app = web.Application()
+            app.router.add_post("/services/{path:.*}", self._slack_webhook)
+            app.router.add_post("/api/{method}", self._slack_api)
+            app.router.add_post("/v2/enqueue", self._pagerduty)
+            self._runner = web.AppRunner(app, access_log=None)
+            self._loop.run_until_complete(self._runner.setup())
+            self._loop.run_until_complete(web.TCPSite(self._runner, "127.0.0.1", self.port).start())
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=serve, daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+
+    def _failure(self, body: dict[str, Any]) -> web.Response | None:
+        self.attempts += 1
+        for failure in self.failures:
+            if failure.applies(body):
+                if failure.times is not None:
+                    failure.times -= 1
+                headers = {"Retry-After": failure.retry_after} if failure.retry_after else {}
+                return web.Response(status=failure.status, text="stand-in told to fail", headers=headers)
+        return None
+
+    # -- Slack ---------------------------------------------------------------------------------
+
+    def _check_slack_message(self, body: dict[str, Any]) -> list[str]:
+        problems = []
+        if not isinstance(body.get("text"), str) or not body["text"]:
+            problems.append("a message needs a text fallback")
+        blocks = body.get("blocks") or []
+        if len(blocks) > 50:
+            problems.append("more than 50 blocks")
+        texts = [body.get("text", "")]
+        for block in blocks:
+            kind = block.get("type")
+            if kind == "header":
+                text = block["text"]
+                if text.get("type") != "plain_text" or len(text.get("text", "")) > 150:
+                    problems.append("header must be plain_text of at most 150 characters")
+            elif kind == "section":
+                if "text" in block:
+                    if len(block["text"]["text"]) > 3000:
+                        problems.append("section text over 3000 characters")
+                    texts.append(block["text"]["text"])
+                fields = block.get("fields", [])
+                if len(fields) > 10 or any(len(f["text"]) > 2000 for f in fields):
+                    problems.append("section fields: at most 10 of 2000 characters")
+                texts.extend(f["text"] for f in fields)
+                if "text" not in block and not fields:
+                    problems.append("a section needs text or fields")
+            elif kind == "context":
+                elements = block.get("elements", [])
+                if not 1 <= len(elements) <= 10:
+                    problems.append("context: 1 to 10 elements")
+                texts.extend(e.get("text", "") for e in elements)
+            else:
+                problems.append(f"unexpected block type {kind!r}")
+        for text in texts:
+            if LIVE_MENTION.search(text):
+                problems.append(f"live mention in {text[:80]!r}")
+        return problems
+
+    async def _slack_webhook(self, request: web.Request) -> web.Response:
+        body = orjson.loads(await request.read())
+        failure = self._failure(body)
+        if failure is not None:
+            return failure
+        problems = self._check_slack_message(body)
+        if problems:
+            self.violations.extend(problems)
+            return web.Response(status=400, text="invalid_blocks")
+        self.accepted.append(("slack", body))
+        return web.Response(text="ok")
+
+    async def _slack_api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        if not request.headers.get("Authorization", "").startswith("Bearer xoxb-"):
+            return web.json_response({"ok": False, "error": "not_authed"})
+        raw = await request.read()
+        body = orjson.loads(raw) if request.content_type == "application/json" else dict(await request.post())
+        if isinstance(body.get("blocks"), str):
+            body["blocks"] = orjson.loads(body["blocks"])
+        failure = self._failure(body)
+        if failure is not None:
+            return failure
+        problems = self._check_slack_message(body)
+        if not body.get("channel"):
+            problems.append("channel is required")
+        if method == "chat.update" and not body.get("ts"):
+            problems.append("chat.update needs ts")
+        if method not in ("chat.postMessage", "chat.update"):
+            problems.append(f"unexpected method {method}")
+        if problems:
+            self.violations.extend(problems)
+            return web.json_response({"ok": False, "error": "invalid_blocks"})
+        self._ts += 1
+        ts = body.get("ts") or f"1700000000.{self._ts:06d}"
+        self.accepted.append((method, body))
+        return web.json_response({"ok": True, "channel": "C0SPEND", "ts": ts})
+
+    # -- PagerDuty -----------------------------------------------------------------------------
+
+    async def _pagerduty(self, request: web.Request) -> web.Response:
+        body = orjson.loads(await request.read())
+        failure = self._failure(body)
+        if failure is not None:
+            return failure
+        problems = []
+        if not isinstance(body.get("routing_key"), str) or len(body["routing_key"]) != 32:
+            problems.append("routing_key must be 32 characters")
+        action = body.get("event_action")
+        if action not in ("trigger", "acknowledge", "resolve"):
+            problems.append(f"bad event_action {action!r}")
+        dedup_key = body.get("dedup_key")
+        if action != "trigger" and not dedup_key:
+            problems.append("dedup_key is required to acknowledge or resolve")
+        if dedup_key is not None and (not isinstance(dedup_key, str) or len(dedup_key) > 255):
+            problems.append("dedup_key: a string of at most 255 characters")
+        if action == "trigger":
+            payload = body.get("payload") or {}
+            if not payload.get("summary") or len(payload["summary"]) > 1024:
+                problems.append("payload.summary: required, at most 1024 characters")
+            if not payload.get("source"):
+                problems.append("payload.source is required")
+            if payload.get("severity") not in PD_SEVERITIES:
+                problems.append(f"payload.severity must be one of {sorted(PD_SEVERITIES)}")
+        if problems:
+            self.violations.extend(problems)
+            return web.json_response({"status": "invalid event", "errors": problems}, status=400)
+        self.accepted.append(("pagerduty", body))
+        return web.json_response({"status": "success", "message": "Event processed", "dedup_key": dedup_key},
+                                 status=202)

@@ -90,6 +90,7 @@ class FlashSpikeDetector:
         self.done: float | None = state.get("done")  # start of the oldest window not yet judged
         self.incident: dict[str, Any] | None = state.get("inc")
         self.unusual: int = state.get("unusual", 0)  # unlearned high windows in a row
+        self.judged = 0  # windows judged since this object was made (for metrics; not state)
 
     def to_state(self) -> dict[str, Any]:
         return {"b": self.baseline.to_state(), "open": self.open, "done": self.done, "inc": self.incident,
@@ -172,6 +173,7 @@ class FlashSpikeDetector:
         return int((last - self.done) // self.rule.window_s)
 
     def _judge(self, row: list[Any]) -> Verdict | None:
+        self.judged += 1
         window = {"hour": hour_of(row[START]), "calls": row[CALLS], "tokens": row[TOKENS], "cost": row[COST]}
         if self.incident is None:
             if self._suspicious(row):

@@ -44,6 +44,21 @@ def attach(pipeline: Pipeline) -> None:
     async def rebuild_id_index() -> None:
         rebuild_ids(pipeline)
 
+    @app.timer(5.0)
+    async def measure_lag() -> None:
+        """Consumer lag per assigned partition: how far behind the newest message each one is."""
+        consumer = app.consumer
+        assigned: dict[str, int] = {}
+        for tp in consumer.assignment():
+            assigned[tp.topic] = assigned.get(tp.topic, 0) + 1
+            position = await consumer.position(tp)
+            highwater = consumer.highwater(tp)
+            if position is not None and highwater is not None:
+                pipeline.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(highwater - position, 0))
+        for topic in pipeline.metrics.assigned_topics | assigned.keys():
+            pipeline.metrics.assigned.labels(topic).set(assigned.get(topic, 0))
+        pipeline.metrics.assigned_topics |= assigned.keys()
+
 
 async def forward(pipeline: Pipeline, intake: Intake) -> None:
     metrics = pipeline.metrics
@@ -95,6 +110,7 @@ def apply_delta(pipeline: Pipeline, team: str, delta: dict[str, Any], chunk_key:
     else:
         applied = apply_runs(ledger, source, rows, on_row=watch.on_run)
     verdicts = watch.close()
+    pipeline.metrics.windows.inc(watch.windows_judged)
     topic = source.rsplit(":", 1)[0]
     metrics = pipeline.metrics
     metrics.deltas.inc()

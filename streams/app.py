@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 import faust
+import orjson
 
 from streams.codecs import register_codecs
 from streams.dedup import EventIdIndex
@@ -46,7 +47,11 @@ def faust_options(settings: Settings, broker_url: str) -> dict[str, Any]:
         web_port=settings.http_port,
         web_host=settings.http_host,
         web_transport=f"tcp://{settings.http_host}:{settings.http_port}",
+        canonical_url=settings.base_url,
         table_cleanup_interval=60.0,
+        # No standby replicas: a moved partition is rebuilt from its changelog, and the router maps
+        # each table partition to its one active owner.
+        table_standby_replicas=0,
     )
     if settings.kafka_security_protocol != "PLAINTEXT":
         options["broker_credentials"] = kafka_credentials(settings)
@@ -63,6 +68,40 @@ def kafka_credentials(settings: Settings) -> Any:
                                          mechanism=settings.kafka_sasl_mechanism, ssl_context=context)
         return faust.SASLCredentials(username=settings.kafka_username, password=password, ssl_context=context)
     return faust.SSLCredentials(context)
+
+
+def table(app: faust.App, name: str, partitions: int, help: str) -> Any:
+    """A table written while processing a message, so its changelog lands in that message's partition."""
+    return app.Table(name, default=None, partitions=partitions, help=help)
+
+
+class PackedTable:
+    """A Faust table whose values are kept as orjson bytes, decoded when read.
+
+    A ledger as Python objects takes about 6.6 KB a key (every float and small list is an
+    object); as JSON bytes about 1 KB. The bytes are also exactly what the changelog carries,
+    so nothing is encoded twice.
+    """
+
+    def __init__(self, app: faust.App, name: str, partitions: int, help: str) -> None:
+        self.table = app.Table(name, default=None, partitions=partitions, help=help, value_type=bytes)
+
+    def get(self, key: str) -> Any:
+        packed = self.table.get(key)
+        return None if packed is None else orjson.loads(packed)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.table[key] = orjson.dumps(value)
+
+    def __delitem__(self, key: str) -> None:
+        del self.table[key]
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        for key, packed in list(self.table.items()):
+            yield key, orjson.loads(packed)
+
+    def __getattr__(self, name: str) -> Any:  # changelog_topic, on_recover, ...
+        return getattr(self.table, name)
 
 
 @dataclass
@@ -110,10 +149,10 @@ def create_pipeline(settings: Settings, broker_url: str) -> Pipeline:
     pipeline.deltas = app.topic(pipeline.deltas_topic_name, partitions=settings.partitions, **raw)
     pipeline.dead_letter = app.topic(settings.dead_letter_topic, **raw)
     pipeline.alerts = app.topic(settings.alerts_topic, **raw)
-    pipeline.ledgers = app.Table("ledgers", default=None, partitions=settings.partitions,
-                                 help="per team: usage accounts per endpoint and for the team, runs, applied offsets")
-    pipeline.event_ids = app.Table("event-ids", default=None, partitions=settings.partitions,
-                                   help="per team and delta: the event_id hashes it counted, for de-duplication")
+    pipeline.ledgers = PackedTable(app, "ledgers", settings.partitions,
+                                   help="per team: usage accounts per endpoint and for the team, runs, applied offsets")
+    pipeline.event_ids = PackedTable(app, "event-ids", settings.partitions,
+                                     help="per team and delta: the event_id hashes it counted, for de-duplication")
 
     from streams import agents, delivery, web  # attach after the tables exist
 

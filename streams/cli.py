@@ -36,8 +36,12 @@ def run_worker(settings: Settings, broker_url: str, simulate: bool = False, logl
         from streams.simulator import attach_simulator
 
         attach_simulator(pipeline)
+    from streams.logs import logging_config
+
     log.info("configuration: %s", settings.printable())
-    worker = faust.Worker(pipeline.app, loglevel=loglevel, quiet=True)
+    # stdout stays ours (console alerts, the simulator's table); logs go to stderr.
+    worker = faust.Worker(pipeline.app, loglevel=loglevel, quiet=True, redirect_stdouts=False,
+                          logging_config=logging_config(settings.log_format, loglevel))
     worker.execute_from_commandline()
 
 
@@ -100,6 +104,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from streams.simulator import publish_traffic
+
+    settings = load_settings()
+    if not settings.kafka_brokers:
+        raise SpendwatchError("spendwatch simulate needs SPENDWATCH_KAFKA_BROKERS (or use `spendwatch run --simulate`)")
+    asyncio.run(publish_traffic(settings.kafka_brokers, settings))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spendwatch", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -127,6 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
     produce.add_argument("--topic", required=True, help="e.g. ai.token-usage")
     produce.add_argument("--brokers", help="host:port[,host:port]; default SPENDWATCH_KAFKA_BROKERS")
     produce.set_defaults(handler=cmd_produce)
+    simulate = commands.add_parser("simulate", help="publish simulated traffic (with a spike) to SPENDWATCH_KAFKA_BROKERS",
+                                   description="Publish 90 minutes of history, then live traffic for several teams, "
+                                   "with a 15x spike after 150 s and a training run that doubles its GPUs.")
+    simulate.set_defaults(handler=cmd_simulate)
+
     replay = commands.add_parser("replay", help="run the detectors offline over JSONL files and write every alert",
                                  description="Run the same detectors as the worker over JSONL files (each line an "
                                  "event or an array), in event-time order, without a broker. Writes one alert per "

@@ -1,13 +1,16 @@
-"""Delivery from the alerts topic, which is the outbox: one Faust agent per sink, side by side.
+"""Delivery from the alerts topic, which is the outbox: one queue topic and one agent per sink.
 
-Each agent reads `spendwatch.alerts` in order (alerts are keyed by incident, so an
-incident's messages stay in order), hands each alert its sink should get to
-`alerting.retry.deliver`, and records the outcome in the `deliveries` table before it
-moves on. Until then the offset is not committed: a worker killed mid-outage delivers
-what was pending after restart, and the table stops a sink that had already taken an
-alert from getting it twice. Slack being down never delays PagerDuty: each sink has its
-own agent. An alert refused for good (a 400), or given up on at the deadline, goes to the
-dead-letter topic with the sink and the reason.
+    spendwatch.alerts ──► route ──► <app>-deliver-slack ──► deliver_slack ──► Slack
+                                └─► <app>-deliver-pagerduty ──► deliver_pagerduty ──► PagerDuty
+
+`route` copies each alert to the queue of every sink that should get it (routing by
+severity). Each sink's agent reads its own queue in order (keyed by incident, so an
+incident's messages stay in order), hands the alert to `alerting.retry.deliver`, and
+records the outcome in the `deliveries` table before it moves on. Each queue has its own
+committed offsets, so Slack being down never delays PagerDuty, and a worker killed
+mid-outage delivers what was pending after restart; the table stops a sink that had
+already taken an alert from getting it twice. An alert refused for good (a 400), or given
+up on at the deadline, goes to the dead-letter topic with the sink and the reason.
 
 A timer repeats still-firing incidents every `SPENDWATCH_ALERT_REPEAT_SECONDS`.
 """
@@ -28,7 +31,7 @@ from alerting.retry import deliver
 from alerting.routing import routes_to
 from alerting.slack import SlackBotNotifier, SlackWebhookNotifier
 from alerting.webhook import WebhookNotifier
-from streams.app import Pipeline
+from streams.app import Pipeline, table
 from streams.settings import Settings
 
 log = logging.getLogger("spendwatch.delivery")
@@ -54,14 +57,32 @@ def build_notifiers(settings: Settings, slack_threads: Any) -> list[Notifier]:
 
 def attach(pipeline: Pipeline) -> None:
     app, settings = pipeline.app, pipeline.settings
-    pipeline.deliveries = app.Table("deliveries", default=None, partitions=settings.partitions,
-                                    help="sink|alert_id -> delivered or failed")
-    threads = app.Table("slack-threads", default=None, partitions=settings.partitions,
-                        help="incident -> the Slack message that opened it")
-    incidents = app.Table("incidents", default=None, partitions=settings.partitions, use_partitioner=True,
-                          help="firing incidents, for repeats")
+    pipeline.deliveries = table(app, "deliveries", settings.partitions,
+                                help="sink|alert_id -> delivered or failed")
+    threads = table(app, "slack-threads", settings.partitions,
+                    help="incident -> the Slack message that opened it")
+    # Written only by the agent below, so each key's changelog lands in its alert's partition.
+    incidents = table(app, "incidents", settings.partitions,
+                      help="firing incidents, for repeats")
+    repeats_sent: set[str] = set()  # alert_ids of repeats published but not yet read back
+    raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    queues = {}
     for notifier in build_notifiers(settings, threads):
-        _delivery_agent(pipeline, notifier)
+        queues[notifier.name] = app.topic(f"{settings.app_id}-deliver-{notifier.name}",
+                                          partitions=settings.partitions, **raw)
+        _delivery_agent(pipeline, notifier, queues[notifier.name])
+
+    @app.agent(pipeline.alerts, name="route")
+    async def route(stream: Any) -> None:
+        """Copy each alert to the queue of every sink that should get it."""
+        async for event in stream.events():
+            alert = _decode(event.message.value)
+            if alert is None:
+                log.warning("skipped a message on the alerts topic that is not an alert")
+                continue
+            for sink, queue in queues.items():
+                if routes_to(sink, alert, settings.pagerduty_min_severity):
+                    await queue.send(key=alert["dedup_key"].encode(), value=event.message.value)
 
     @app.agent(pipeline.alerts, name="incidents")
     async def track_incidents(stream: Any) -> None:
@@ -69,6 +90,7 @@ def attach(pipeline: Pipeline) -> None:
             alert = _decode(event.message.value)
             if alert is None:
                 continue
+            repeats_sent.discard(alert["alert_id"])
             if alert["status"] == "firing":
                 incidents[alert["dedup_key"]] = {"alert": alert, "notified_at": time.time(),
                                                  "repeat": alert.get("repeat", 0)}
@@ -81,7 +103,9 @@ def attach(pipeline: Pipeline) -> None:
         for dedup_key, incident in list(incidents.items()):
             if now - incident["notified_at"] >= settings.alert_repeat_seconds:
                 alert = repeat_of(incident["alert"], incident["repeat"] + 1)
-                await pipeline.alerts.send(key=dedup_key.encode(), value=orjson.dumps(alert))
+                if alert["alert_id"] not in repeats_sent:  # the agent above records it when it comes back
+                    repeats_sent.add(alert["alert_id"])
+                    await pipeline.alerts.send(key=dedup_key.encode(), value=orjson.dumps(alert))
 
 
 def repeat_of(alert: dict[str, Any], repeat: int) -> dict[str, Any]:
@@ -99,20 +123,17 @@ def _decode(value: bytes | None) -> dict[str, Any] | None:
         return None
 
 
-def _delivery_agent(pipeline: Pipeline, notifier: Notifier) -> None:
+def _delivery_agent(pipeline: Pipeline, notifier: Notifier, queue: Any) -> None:
     app, settings, metrics = pipeline.app, pipeline.settings, pipeline.metrics
 
     async def deliver_alerts(stream: Any) -> None:
         async for event in stream.events():
             alert = _decode(event.message.value)
             if alert is None:
-                log.warning("%s: skipped a message on the alerts topic that is not an alert", notifier.name)
                 continue
             done_key = f"{notifier.name}|{alert['alert_id']}"
             if pipeline.deliveries.get(done_key) is not None:
                 continue  # taken before a restart: never twice
-            if not routes_to(notifier.name, alert, settings.pagerduty_min_severity):
-                continue
             outcome = await deliver(notifier, alert, deadline_s=settings.delivery_deadline_seconds,
                                     on_retry=lambda exc: metrics.retries.labels(notifier.name).inc())
             pipeline.deliveries[done_key] = outcome.result
@@ -127,4 +148,4 @@ def _delivery_agent(pipeline: Pipeline, notifier: Notifier) -> None:
                 ])
 
     deliver_alerts.__name__ = deliver_alerts.__qualname__ = f"deliver_{notifier.name}"
-    app.agent(pipeline.alerts, name=f"deliver-{notifier.name}")(deliver_alerts)
+    app.agent(queue, name=f"deliver-{notifier.name}")(deliver_alerts)

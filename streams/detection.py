@@ -90,6 +90,10 @@ class TeamWatch:
             run["alert_since"] = verdict.since if verdict.status == "firing" else None
             self.verdicts.append(verdict)
 
+    @property
+    def windows_judged(self) -> int:
+        return sum(detector.judged for detector in self.spikes.values())
+
     def close(self) -> list[Verdict]:
         for endpoint, detector in self.spikes.items():
             self.state["spikes"][endpoint] = detector.to_state()

@@ -28,6 +28,12 @@ class Metrics:
                                   ["sink", "result"], registry=r)
         self.retries = Counter("spendwatch_delivery_retries", "Delivery attempts retried, by sink", ["sink"],
                                registry=r)
+        self.windows = Counter("spendwatch_windows_evaluated", "Windows judged by the spike detectors", registry=r)
+        self.lag = Gauge("spendwatch_consumer_lag", "Messages behind the end of each assigned partition",
+                         ["topic", "partition"], registry=r)
+        self.assigned = Gauge("spendwatch_assigned_partitions", "Partitions this worker owns, by topic", ["topic"],
+                              registry=r)
+        self.assigned_topics: set[str] = set()
         self.dedup_ids = Gauge("spendwatch_dedup_ids", "event_ids remembered for de-duplication", registry=r)
 
     def exposition(self) -> bytes:

@@ -39,27 +39,29 @@ class Settings(BaseSettings):
 
     # Kafka
     kafka_brokers: str | None = Field(None, description="kafka://host1:9092;host2:9092; unset: embedded broker")
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    kafka_username: str | None = None
-    kafka_password: SecretStr | None = None
-    kafka_ssl_cafile: str | None = None
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+    kafka_username: str | None = Field(None, description="SASL user")
+    kafka_password: SecretStr | None = Field(None, description="SASL password (secret)")
+    kafka_ssl_cafile: str | None = Field(None, description="CA bundle for TLS to the brokers")
     partitions: int = Field(4, ge=1, le=1024, description="partitions for the topics spendwatch creates")
-    app_id: str = "spendwatch"
+    app_id: str = Field("spendwatch", description="consumer group and prefix of internal topics")
     store: str = Field("memory://", description="Faust table store: memory:// or rocksdb:// (rocksdict)")
-    data_dir: str = "var/spendwatch"
-    session_timeout_s: float = Field(10.0, gt=0)
+    data_dir: str = Field("var/spendwatch", description="where the table store lives")
+    session_timeout_s: float = Field(10.0, gt=0, description="Kafka consumer session timeout")
 
     # Topics
-    usage_topic: str = "ai.token-usage"
-    gpu_topic: str = "ai.gpu-metrics"
-    runs_topic: str = "ai.training-runs"
-    alerts_topic: str = "spendwatch.alerts"
-    dead_letter_topic: str = "spendwatch.dead-letter"
+    usage_topic: str = Field("ai.token-usage", description="token-usage events, one per LLM call")
+    gpu_topic: str = Field("ai.gpu-metrics", description="GPU samples, one per GPU per scrape")
+    runs_topic: str = Field("ai.training-runs", description="training-run lifecycle events")
+    alerts_topic: str = Field("spendwatch.alerts", description="every alert raised or resolved")
+    dead_letter_topic: str = Field("spendwatch.dead-letter", description="rejected input, untouched, with the reason")
 
     # Accounting
-    window_seconds: int = Field(60, ge=1, le=86400)
-    windows_kept: int = Field(60, ge=1, le=10000, description="recent windows kept per key")
+    window_seconds: int = Field(60, ge=1, le=86400, description="window length")
+    windows_kept: int = Field(15, ge=1, le=10000, description="recent windows kept per key (shown at /spend)")
     late_grace_seconds: int = Field(600, ge=0, description="how late an event may come and still count")
     future_tolerance_seconds: int = Field(300, ge=0, description="events further ahead of now are rejected")
     dedup_horizon_seconds: int = Field(86400, ge=0, description="event_id repeats within this are dropped")
@@ -72,30 +74,34 @@ class Settings(BaseSettings):
     )
 
     # Detection thresholds (overridable per team / endpoint)
-    spike_ratio: float = Field(10.0, gt=1)
-    spike_min_usd: float = Field(1.0, ge=0)
+    spike_ratio: float = Field(10.0, gt=1, description="flash spike: window at least this many times expected")
+    spike_min_usd: float = Field(1.0, ge=0, description="smallest window spend worth a spike alert")
     spike_min_tokens: float = Field(100_000, ge=0, description="smallest window token count worth a spike alert")
-    training_buffer: float = Field(0.5, ge=0)
-    training_ceiling_usd: float = Field(100_000.0, gt=0)
-    thresholds: dict[str, dict[str, float]] = Field(default_factory=dict)
+    training_buffer: float = Field(0.5, ge=0, description="contingency over a run's estimate")
+    training_ceiling_usd: float = Field(100_000.0, gt=0, description="ceiling for runs without ceiling_usd")
+    thresholds: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description='per team or team/endpoint overrides, e.g. {"search": {"spike_ratio": 15}}')
 
     # Alerting
-    slack_webhook_url: SecretStr | None = None
-    slack_bot_token: SecretStr | None = None
-    slack_channel: str | None = None
-    slack_api_url: str = "https://slack.com/api/"
-    pagerduty_routing_key: SecretStr | None = None
-    pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
-    pagerduty_min_severity: Severity = "critical"
-    alert_repeat_seconds: int = Field(4 * 3600, ge=60)
+    slack_webhook_url: SecretStr | None = Field(None, description="Slack incoming webhook (secret)")
+    slack_bot_token: SecretStr | None = Field(None, description="or a Slack bot token (secret), with slack_channel")
+    slack_channel: str | None = Field(None, description="channel for the bot token (chat.postMessage)")
+    slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API base")
+    pagerduty_routing_key: SecretStr | None = Field(None, description="PagerDuty Events v2 integration key (secret)")
+    pagerduty_events_url: str = Field("https://events.pagerduty.com/v2/enqueue", description="Events API v2 endpoint")
+    pagerduty_min_severity: Severity = Field("critical", description="alerts at or above it page")
+    alert_repeat_seconds: int = Field(4 * 3600, ge=60, description="repeat a still-firing alert after this long")
     webhook_url: SecretStr | None = Field(None, description="generic webhook: every alert as JSON in a POST")
     console_alerts: bool | None = Field(None, description="print alerts; default: only when no other sink is set")
     delivery_deadline_seconds: float = Field(3600.0, gt=0, description="how long a sink is retried before giving up")
 
     # HTTP
-    http_host: str = "127.0.0.1"
-    http_port: int = Field(6066, ge=1, le=65535)
-    public_url: str | None = Field(None, description="base URL for links in alerts; default http://host:port")
+    http_host: str = Field("127.0.0.1", description="address the HTTP API binds to")
+    http_port: int = Field(6066, ge=1, le=65535, description="the worker's HTTP port")
+    public_url: str | None = Field(None, description="how others reach this worker's HTTP API (links in alerts, "
+                                   "routing between workers); default http://host:port")
+    http_token: SecretStr | None = Field(None, description="bearer token the HTTP API asks for (except /healthz)")
+    log_format: Literal["text", "json"] = Field("text", description="text, or json: one object a line")
 
     @field_validator("gpu_prices")
     @classmethod
@@ -177,3 +183,21 @@ def load_settings(**overrides: Any) -> Settings:
             name = "SPENDWATCH_" + "_".join(str(p) for p in error["loc"]).upper() if error["loc"] else "settings"
             problems.append(f"{name}: {error['msg']}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None
+
+
+def env_example() -> str:
+    """Every setting with its default and meaning, as `deploy/.env.example` holds them."""
+    lines = ["# spendwatch settings: every one, with its default. Secrets belong in your secret store.", ""]
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        if default is None:
+            value = ""
+        elif isinstance(default, (dict, list)):
+            value = "'" + orjson.dumps(default).decode() + "'"
+        elif isinstance(default, bool):
+            value = str(default).lower()
+        else:
+            value = str(default)
+        lines.append(f"# {field.description}")
+        lines.append(f"{'# ' if default is None else ''}SPENDWATCH_{name.upper()}={value}")
+    return "\n".join(lines) + "\n"

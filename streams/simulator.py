@@ -20,6 +20,7 @@ import orjson
 
 from streams.app import Pipeline
 from streams.producer import start_producer
+from streams.settings import Settings
 from streams.web import spend_view
 
 log = logging.getLogger("spendwatch.simulator")
@@ -90,40 +91,47 @@ def _poisson(rng: random.Random, mean: float) -> int:
     return k
 
 
-def attach_simulator(pipeline: Pipeline, seed: int = 7) -> None:
-    app, settings = pipeline.app, pipeline.settings
+async def publish_traffic(brokers: str, settings: Settings, seed: int = 7) -> int:
+    """Publish history, then live traffic with a spike and a runaway run; returns how many calls."""
+    rng = random.Random(seed)
     started = time.time()
+    producer = await start_producer(brokers, settings)
+    sent = 0
+    try:
+        await producer.send_and_wait(settings.runs_topic, orjson.dumps({
+            "ts": started, "team": "research", "run_id": "llama-finetune-7", "status": "started",
+            "estimated_cost_usd": 40.0, "gpus": 8, "gpu_type": "H100", "expected_hours": 1.0}))
+        history: list[dict[str, Any]] = []
+        for second in range(HISTORY_S, 0, -10):
+            history.extend(usage_batch(started - second, -1.0, rng, 10.0))
+        history.sort(key=lambda e: e["ts"])
+        for i in range(0, len(history), 500):
+            await producer.send(settings.usage_topic, orjson.dumps(history[i:i + 500]))
+        sent += len(history)
+        print(f"spendwatch simulator: published {len(history)} calls of history; live traffic now, "
+              f"a {SPIKE_FACTOR:.0f}x spike on {SPIKE_KEY.team}/{SPIKE_KEY.endpoint} in {SPIKE_AFTER_S:.0f}s",
+              flush=True)
+        while sent < MAX_EVENTS:
+            await asyncio.sleep(1.0)
+            now, elapsed = time.time(), time.time() - started
+            events = usage_batch(now, elapsed, rng, 1.0)
+            for i in range(0, len(events), 100):
+                await producer.send(settings.usage_topic, orjson.dumps(events[i:i + 100]))
+            if int(elapsed) % 10 == 0:
+                await producer.send(settings.gpu_topic, orjson.dumps(gpu_batch(now, elapsed)))
+            sent += len(events)
+    finally:
+        await producer.stop()
+    return sent
+
+
+def attach_simulator(pipeline: Pipeline, seed: int = 7) -> None:
+    """Run the simulator inside the worker (`spendwatch run --simulate`) and print windows as they close."""
+    app, settings = pipeline.app, pipeline.settings
 
     @app.task
     async def simulate() -> None:
-        rng = random.Random(seed)
-        producer = await start_producer(_bootstrap(app), settings)
-        sent = 0
-        try:
-            await producer.send_and_wait(settings.runs_topic, orjson.dumps({
-                "ts": time.time(), "team": "research", "run_id": "llama-finetune-7", "status": "started",
-                "estimated_cost_usd": 40.0, "gpus": 8, "gpu_type": "H100", "expected_hours": 1.0}))
-            history: list[dict[str, Any]] = []
-            for second in range(HISTORY_S, 0, -10):
-                history.extend(usage_batch(started - second, -1.0, rng, 10.0))
-            history.sort(key=lambda e: e["ts"])
-            for i in range(0, len(history), 500):
-                await producer.send(settings.usage_topic, orjson.dumps(history[i:i + 500]))
-            sent += len(history)
-            print(f"spendwatch simulator: published {len(history)} calls of history; live traffic now, "
-                  f"a {SPIKE_FACTOR:.0f}x spike on {SPIKE_KEY.team}/{SPIKE_KEY.endpoint} in {SPIKE_AFTER_S:.0f}s",
-                  flush=True)
-            while sent < MAX_EVENTS:
-                await asyncio.sleep(1.0)
-                now, elapsed = time.time(), time.time() - started
-                events = usage_batch(now, elapsed, rng, 1.0)
-                for i in range(0, len(events), 100):
-                    await producer.send(settings.usage_topic, orjson.dumps(events[i:i + 100]))
-                if int(elapsed) % 10 == 0:
-                    await producer.send(settings.gpu_topic, orjson.dumps(gpu_batch(now, elapsed)))
-                sent += len(events)
-        finally:
-            await producer.stop()
+        await publish_traffic(_bootstrap(app), settings, seed)
 
     @app.timer(10.0)
     async def print_windows() -> None:

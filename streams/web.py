@@ -1,22 +1,34 @@
 """The worker's HTTP API (CONTRACT.md, "HTTP"): spend, runs, alerts, health and metrics.
 
-`/spend?team=T` is routed by Faust to the worker that owns T's partition, so any worker
-answers for any team.
+Any worker answers for any key. `/spend?team=T` is forwarded to the worker that
+owns T's partition (found from Faust's assignment, hashing the team as the deltas
+producer does). Listings (`/spend`, `/runs/{id}`, `/alerts`) ask every other worker
+for its share (`?local=1`) and merge. With `SPENDWATCH_HTTP_TOKEN` set, every path but
+`/healthz` wants `Authorization: Bearer <token>` (forwarded between workers).
 """
 
 from __future__ import annotations
 
+import asyncio
+import hmac
+import logging
 from collections import deque
-from typing import Any
+from typing import Any, Awaitable, Callable
 
+import aiohttp
+from aiohttp import web as aioweb
+from aiokafka.partitioner import DefaultPartitioner
 from faust.web import Request, Response, View
 
 from streams.app import Pipeline
 from streams.ledger import TEAM_ACCOUNT, run_view
 from streams.windows import figures, total_figures
 
+log = logging.getLogger("spendwatch.web")
+
 #: How many recent alerts `/alerts` shows.
 RECENT_ALERTS = 200
+PEER_TIMEOUT = aiohttp.ClientTimeout(total=5)
 
 
 def spend_view(ledger: dict[str, Any], team: str, endpoint: str | None, window_s: int) -> dict[str, Any] | None:
@@ -32,9 +44,69 @@ def spend_view(ledger: dict[str, Any], team: str, endpoint: str | None, window_s
     }
 
 
+def bearer_guard(token: str) -> Callable[..., Awaitable[Any]]:
+    """aiohttp middleware: 401 without the right bearer token (constant-time compare)."""
+    expected = f"Bearer {token}".encode()
+
+    @aioweb.middleware
+    async def guard(request: aioweb.Request, handler: Callable[..., Awaitable[Any]]) -> Any:
+        if request.path.rstrip("/") != "/healthz":
+            given = request.headers.get("Authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                return aioweb.json_response({"error": "missing or wrong bearer token"}, status=401)
+        return await handler(request)
+
+    return guard
+
+
 def attach(pipeline: Pipeline) -> None:
     app, ledgers, window_s = pipeline.app, pipeline.ledgers, pipeline.settings.window_seconds
-    pipeline.app.recent_alerts = deque(maxlen=RECENT_ALERTS)  # type: ignore[attr-defined]
+    app.recent_alerts = deque(maxlen=RECENT_ALERTS)  # type: ignore[attr-defined]
+    if pipeline.settings.http_token is not None:
+        app.web.web_app.middlewares.append(bearer_guard(pipeline.settings.http_token.get_secret_value()))
+
+    async def from_peers(request: Request, path: str) -> list[Any]:
+        """Each other worker's local answer for `path` (a worker that is down is skipped, and logged)."""
+        own = str(app.conf.canonical_url).rstrip("/")
+        peers = [str(url).rstrip("/") for url in app.router.tables_metadata() if str(url).rstrip("/") != own]
+        headers = {k: v for k, v in request.headers.items() if k.lower() == "authorization"}
+
+        async def ask(peer: str) -> Any:
+            try:
+                async with app.http_client.get(f"{peer}{path}", params={"local": "1"}, headers=headers,
+                                               timeout=PEER_TIMEOUT) as response:
+                    return await response.json() if response.status == 200 else None
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                log.warning("peer %s did not answer %s: %s", peer, path, type(exc).__name__)
+                return None
+
+        return [answer for answer in await asyncio.gather(*(ask(p) for p in peers)) if answer is not None]
+
+    def local_only(request: Request) -> bool:
+        return request.query.get("local") == "1"
+
+    partitioner = DefaultPartitioner()
+    every_partition = list(range(pipeline.settings.partitions))
+
+    def owner_of(team: str) -> str | None:
+        """The worker holding `team`'s ledger: its partition is the deltas topic's for the team key."""
+        partition = partitioner(team.encode(), every_partition, every_partition)
+        changelog = ledgers.changelog_topic.get_topic_name()
+        for host, topics in app.router.tables_metadata().items():
+            if partition in topics.get(changelog, ()):
+                return str(host).rstrip("/")
+        return None
+
+    async def forward(request: Request, owner: str) -> tuple[int, str, bytes] | None:
+        """Ask the owner for its local answer: (status, content type, body), or None when it is down."""
+        headers = {k: v for k, v in request.headers.items() if k.lower() == "authorization"}
+        try:
+            async with app.http_client.get(f"{owner}{request.path}", params={**request.query, "local": "1"},
+                                           headers=headers, timeout=PEER_TIMEOUT) as response:
+                return response.status, response.content_type, await response.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            log.warning("owner %s did not answer %s: %s", owner, request.path, type(exc).__name__)
+            return None
 
     @app.page("/spend")
     class Spend(View):
@@ -42,12 +114,19 @@ def attach(pipeline: Pipeline) -> None:
             team = request.query.get("team")
             if team is None:
                 teams = [{"team": name, "total": total_figures(ledger["accounts"][TEAM_ACCOUNT], window_s)}
-                         for name, ledger in sorted(ledgers.items()) if TEAM_ACCOUNT in ledger["accounts"]]
-                return self.json({"teams": teams})
-            return await self.team_spend(request, team)
-
-        @app.table_route(table=ledgers, query_param="team")
-        async def team_spend(self, request: Request, team: str) -> Response:
+                         for name, ledger in ledgers.items() if TEAM_ACCOUNT in ledger["accounts"]]
+                if not local_only(request):
+                    for answer in await from_peers(request, "/spend"):
+                        teams.extend(answer["teams"])
+                return self.json({"teams": sorted(teams, key=lambda t: t["team"])})
+            own = str(app.conf.canonical_url).rstrip("/")
+            owner = owner_of(team)
+            if not local_only(request) and owner is not None and owner != own:
+                answer = await forward(request, owner)
+                if answer is not None:
+                    status, content_type, body = answer
+                    return self.bytes(body, content_type=content_type, status=status)
+                return self.json({"error": f"the worker holding team={team!r} did not answer"}, status=503)
             endpoint = request.query.get("endpoint")
             ledger = ledgers.get(team)
             view = spend_view(ledger, team, endpoint, window_s) if ledger else None
@@ -62,12 +141,20 @@ def attach(pipeline: Pipeline) -> None:
                 run = ledger["runs"].get(run_id)
                 if run is not None:
                     return self.json(run_view(run, team, pipeline.policy))
+            if not local_only(request):
+                for answer in await from_peers(request, f"/runs/{run_id}"):
+                    return self.json(answer)
             return self.json({"error": f"no run {run_id!r} seen"}, status=404)
 
     @app.page("/alerts")
     class Alerts(View):
         async def get(self, request: Request) -> Response:
-            return self.json({"alerts": list(app.recent_alerts)})  # type: ignore[attr-defined]
+            alerts = list(app.recent_alerts)  # type: ignore[attr-defined]
+            if not local_only(request):
+                for answer in await from_peers(request, "/alerts"):
+                    alerts.extend(answer["alerts"])
+                alerts.sort(key=lambda a: (a["ts"], a["alert_id"]))
+            return self.json({"alerts": alerts[-RECENT_ALERTS:]})
 
     @app.page("/healthz")
     class Health(View):

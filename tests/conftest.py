@@ -66,7 +66,7 @@ class WorkerProcess:
     def start(self) -> "WorkerProcess":
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "--loglevel", "warning", "worker"],
+            [sys.executable, "-m", "streams.cli", "--loglevel", os.environ.get("SPENDWATCH_TEST_LOGLEVEL", "warning"), "worker"],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
         )
         deadline = time.monotonic() + 60

@@ -10,7 +10,7 @@ WINDOW_S = 10  # short windows keep the end-to-end tests short: 30 windows of wa
 
 
 def spiky_usage(start: float, minutes: int = 12, spike_at_s: float = 480, spike_for_s: float = 60,
-                seed: int = 1) -> list[dict[str, Any]]:
+                seed: int = 1, team: str = "search") -> list[dict[str, Any]]:
     """Two endpoints at about 5 calls/s; `chat-api` goes 15x for a minute."""
     rng = random.Random(seed)
     events = []
@@ -18,10 +18,10 @@ def spiky_usage(start: float, minutes: int = 12, spike_at_s: float = 480, spike_
         for endpoint in ("chat-api", "rerank"):
             rate = 5.0 * (15 if endpoint == "chat-api" and spike_at_s <= second < spike_at_s + spike_for_s else 1)
             for _ in range(int(rate) + (rng.random() < rate - int(rate))):
-                events.append({"ts": round(start + second + rng.random(), 3), "team": "search",
+                events.append({"ts": round(start + second + rng.random(), 3), "team": team,
                                "endpoint": endpoint, "model": "gpt-4o", "prompt_tokens": rng.randint(800, 1600),
                                "completion_tokens": rng.randint(100, 300),
-                               "event_id": f"{seed}-{len(events)}"})
+                               "event_id": f"{team}-{seed}-{len(events)}"})
     events.sort(key=lambda e: e["ts"])
     return events
 
@@ -41,3 +41,12 @@ def runaway_run(start: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]
 def recent_start(minutes: int) -> float:
     """A start time such that the whole workload lies in the recent past."""
     return float(int(time.time()) - minutes * 60 - 120)
+
+
+def many_teams_usage(start: float, teams: int = 4) -> list[dict[str, Any]]:
+    """The spiky workload for several teams at once (spikes at different times), in event-time order."""
+    events = []
+    for n in range(teams):
+        events += spiky_usage(start, seed=10 + n, team=f"team-{n}", spike_at_s=420 + 40 * n)
+    events.sort(key=lambda e: (e["ts"], e["event_id"]))
+    return events

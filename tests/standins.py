@@ -50,6 +50,7 @@ class StandIn:
 
     port: int = field(default_factory=free_port)
     accepted: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    accepted_at: list[float] = field(default_factory=list)  # time.monotonic() of each accepted request
     violations: list[str] = field(default_factory=list)
     attempts: int = 0
     failures: list[Failure] = field(default_factory=list)
@@ -156,6 +157,7 @@ class StandIn:
             self.violations.extend(problems)
             return web.Response(status=400, text="invalid_blocks")
         self.accepted.append(("slack", body))
+        self.accepted_at.append(time.monotonic())
         return web.Response(text="ok")
 
     async def _slack_api(self, request: web.Request) -> web.Response:
@@ -182,6 +184,7 @@ class StandIn:
         self._ts += 1
         ts = body.get("ts") or f"1700000000.{self._ts:06d}"
         self.accepted.append((method, body))
+        self.accepted_at.append(time.monotonic())
         return web.json_response({"ok": True, "channel": "C0SPEND", "ts": ts})
 
     # -- PagerDuty -----------------------------------------------------------------------------
@@ -214,5 +217,6 @@ class StandIn:
             self.violations.extend(problems)
             return web.json_response({"status": "invalid event", "errors": problems}, status=400)
         self.accepted.append(("pagerduty", body))
+        self.accepted_at.append(time.monotonic())
         return web.json_response({"status": "success", "message": "Event processed", "dedup_key": dedup_key},
                                  status=202)

@@ -82,3 +82,25 @@ def test_malformed_alerting_settings_stop_start_up_without_echoing_them(monkeypa
     with pytest.raises(SettingsError) as info:
         load_settings()
     assert "SPENDWATCH_SLACK_WEBHOOK_URL" in str(info.value) and "secretpath" not in str(info.value)
+
+
+def test_sasl_and_tls_reach_faust_and_our_producers(monkeypatch, tmp_path):
+    import faust
+
+    from streams.app import faust_options
+    from streams.producer import producer_options
+
+    monkeypatch.setenv("SPENDWATCH_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("SPENDWATCH_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("SPENDWATCH_KAFKA_USERNAME", "spendwatch")
+    monkeypatch.setenv("SPENDWATCH_KAFKA_PASSWORD", "kafka-secret-pw")
+    settings = load_settings()
+    credentials = faust_options(settings, "kafka://b:9093")["broker_credentials"]
+    assert isinstance(credentials, faust.SASLCredentials)
+    assert (credentials.username, credentials.mechanism.value) == ("spendwatch", "SCRAM-SHA-512")
+    assert credentials.ssl_context is not None and "kafka-secret-pw" not in repr(credentials)
+    options = producer_options(settings)
+    assert options["security_protocol"] == "SASL_SSL" and options["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert options["sasl_plain_username"] == "spendwatch" and options["ssl_context"] is not None
+    monkeypatch.setenv("SPENDWATCH_KAFKA_SECURITY_PROTOCOL", "SSL")
+    assert isinstance(faust_options(load_settings(), "kafka://b:9093")["broker_credentials"], faust.SSLCredentials)

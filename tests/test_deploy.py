@@ -1,0 +1,89 @@
+"""The compose file, Dockerfile, .env.example and Kubernetes manifests, checked against the settings.
+
+No Docker engine runs here, so these parse the files and check what a run would rely on.
+"""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from streams.settings import Settings, env_example
+from tests.conftest import ROOT
+
+SETTING_NAMES = {f"SPENDWATCH_{name.upper()}" for name in Settings.model_fields}
+CONTRACT_TOPICS = {"ai.token-usage", "ai.gpu-metrics", "ai.training-runs", "spendwatch.alerts", "spendwatch.dead-letter"}
+
+
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_runs_kraft_kafka_and_creates_every_topic_with_the_workers_partition_count():
+    services = compose()["services"]
+    kafka = services["kafka"]
+    assert kafka["image"].startswith("apache/kafka:")
+    assert kafka["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft, no ZooKeeper
+    init = "\n".join(services["kafka-init"]["command"])
+    created = set(re.search(r"for topic in ([^;]+);", init).group(1).split())
+    assert created == CONTRACT_TOPICS
+    partitions = int(re.search(r"--partitions (\d+)", init).group(1))
+    workers = [s for name, s in services.items() if name.startswith("worker")]
+    assert len(workers) == 2
+    for worker in workers:
+        assert int(worker["environment"]["SPENDWATCH_PARTITIONS"]) == partitions
+        assert worker["environment"]["SPENDWATCH_KAFKA_BROKERS"] == "kafka://kafka:9092"
+
+
+def test_compose_workers_are_built_from_the_dockerfile_with_valid_settings_and_their_own_ports():
+    services = compose()["services"]
+    host_ports = []
+    for name in ("worker-1", "worker-2"):
+        worker = services[name]
+        assert worker["build"]["dockerfile"] == "deploy/Dockerfile"
+        assert set(worker["environment"]) <= SETTING_NAMES
+        port = worker["environment"]["SPENDWATCH_HTTP_PORT"]
+        [mapping] = worker["ports"]
+        host, host_port, container_port = mapping.split(":")
+        assert host == "127.0.0.1" and container_port == port
+        assert worker["environment"]["SPENDWATCH_PUBLIC_URL"] == f"http://{name}:{port}"
+        host_ports.append(host_port)
+    assert len(set(host_ports)) == 2
+    simulator = services["simulator"]
+    assert simulator["profiles"] == ["simulator"] and simulator["command"] == ["simulate"]
+
+
+def test_dockerfile_is_slim_non_root_and_checks_health():
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    assert all(line.split()[1].startswith("python:3.11-slim") for line in dockerfile.splitlines() if line.startswith("FROM"))
+    assert re.search(r"^USER spendwatch$", dockerfile, re.M)
+    assert "HEALTHCHECK" in dockerfile and "/healthz" in dockerfile
+    for name in re.findall(r"(SPENDWATCH_[A-Z_]+)=", dockerfile):
+        assert name in SETTING_NAMES
+
+
+def test_env_example_lists_every_setting_with_its_default():
+    text = (ROOT / "deploy" / ".env.example").read_text()
+    assert text == env_example()
+    listed = set(re.findall(r"^(?:# )?(SPENDWATCH_[A-Z_]+)=", text, re.M))
+    assert listed == SETTING_NAMES
+
+
+def test_kubernetes_manifests_reference_valid_settings_secrets_and_probes():
+    config = yaml.safe_load((ROOT / "deploy" / "k8s" / "configmap.yaml").read_text())
+    deployment, service = yaml.safe_load_all((ROOT / "deploy" / "k8s" / "deployment.yaml").read_text())
+    assert set(config["data"]) <= SETTING_NAMES
+    assert deployment["kind"] == "Deployment" and deployment["spec"]["replicas"] >= 2
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["envFrom"][0]["configMapRef"]["name"] == config["metadata"]["name"]
+    secret_refs = [e for e in container["env"] if "secretKeyRef" in e.get("valueFrom", {})]
+    assert {e["name"] for e in secret_refs} >= {"SPENDWATCH_PAGERDUTY_ROUTING_KEY", "SPENDWATCH_KAFKA_PASSWORD"}
+    assert all(e["name"] in SETTING_NAMES for e in container["env"] if e["name"].startswith("SPENDWATCH_"))
+    port = int(config["data"]["SPENDWATCH_HTTP_PORT"])
+    assert container["ports"][0]["containerPort"] == port
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"]["path"] == "/healthz"
+    assert deployment["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+    assert service["kind"] == "Service" and service["spec"]["ports"][0]["port"] == port
+    Settings(**{k.removeprefix("SPENDWATCH_").lower(): v for k, v in config["data"].items()})  # values validate

@@ -26,6 +26,10 @@ unit: $(STAMP)
 e2e: $(STAMP)
 	$(BIN)/python -m pytest -m e2e
 
+## Throughput, alert latency and memory, side by side on the embedded broker (docs/benchmarks.md).
+bench: $(STAMP)
+	$(BIN)/python -m evaluation.bench
+
 ## Detection quality over labelled synthetic days and the Azure LLM traces (docs/detection.md).
 eval: $(STAMP)
 	$(BIN)/python -m evaluation.run

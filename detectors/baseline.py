@@ -22,7 +22,6 @@ True
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from river import base, stats

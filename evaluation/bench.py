@@ -12,7 +12,6 @@ import json
 import os
 import platform
 import random
-import statistics
 import subprocess
 import sys
 import time
@@ -121,9 +120,12 @@ def bare_faust_rate(broker: EmbeddedBroker, topic: str, expected: int) -> float:
     process = subprocess.Popen([sys.executable, "-m", "evaluation.bare_faust", broker.url, topic, str(expected)],
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
-        line = process.stdout.readline()  # type: ignore[union-attr]
-        result = json.loads(line)
-        return result["messages"] / result["seconds"]
+        for line in process.stdout:  # type: ignore[union-attr]
+            start = line.find(b"{")  # Faust writes terminal control codes to stdout too
+            if start >= 0:
+                result = json.loads(line[start:])
+                return result["messages"] / result["seconds"]
+        raise RuntimeError("the bare Faust agent ended without a result")
     finally:
         process.kill()
         process.wait(30)

@@ -28,6 +28,29 @@ from streams.metrics import Metrics
 from streams.settings import Settings
 
 
+def shorten_fetch_wait(max_wait_ms: int) -> None:
+    """Make Faust's consumers ask the broker to answer a fetch within `max_wait_ms`.
+
+    Faust hard-codes fetch_max_wait_ms=1500 for its consumer. A broker that does not answer
+    a waiting fetch as soon as data arrives (the embedded Tansu does not, measured in
+    `make bench`) then holds every hop of the pipeline up to that long, and an alert crosses
+    four hops (input, deltas, alerts, sink queue). A short wait costs a few empty fetches a
+    second per consumer.
+    """
+    from faust.transport.drivers import aiokafka as faust_aiokafka
+
+    thread = faust_aiokafka.AIOKafkaConsumerThread
+    original = getattr(thread, "_spendwatch_original_create", thread._create_worker_consumer)
+
+    def create_worker_consumer(self: Any, transport: Any) -> Any:
+        consumer = original(self, transport)
+        consumer._fetch_max_wait_ms = max_wait_ms  # read by aiokafka when the consumer starts
+        return consumer
+
+    thread._spendwatch_original_create = original
+    thread._create_worker_consumer = create_worker_consumer
+
+
 def faust_options(settings: Settings, broker_url: str) -> dict[str, Any]:
     """Faust's configuration; `env={}` so Faust's own unprefixed variables cannot override ours."""
     options: dict[str, Any] = dict(
@@ -132,6 +155,7 @@ class Pipeline:
 def create_pipeline(settings: Settings, broker_url: str) -> Pipeline:
     """Build the app, declare topics and tables, and attach the agents and HTTP views."""
     register_codecs()
+    shorten_fetch_wait(settings.fetch_max_wait_ms)
     app = faust.App(settings.app_id, **faust_options(settings, broker_url))
     pipeline = Pipeline(
         settings=settings,

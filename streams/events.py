@@ -139,8 +139,43 @@ def _amount(obj: dict[str, Any], name: str) -> float | None:
     return float(value)
 
 
+def _plain_usage(obj: dict[str, Any], now: float, future_tolerance_s: float) -> UsageEvent | None:
+    """The common case, checked in one pass: epoch-seconds `ts`, int tokens, plain strings.
+
+    Returns None for anything else, and `parse_usage` then runs the full checks (which
+    also word the rejection). Found by profiling: per-field helpers were a third of ingest.
+    """
+    ts, team, model = obj.get("ts"), obj.get("team"), obj.get("model")
+    if type(ts) not in (int, float) or type(team) is not str or type(model) is not str or not team or not model:
+        return None
+    if not 0 < ts <= 1e11 or ts > now + future_tolerance_s:
+        return None
+    prompt = obj.get("prompt_tokens", obj.get("input_tokens"))
+    completion = obj.get("completion_tokens", obj.get("output_tokens"))
+    cost = obj.get("cost_usd")
+    if type(prompt) is not int or type(completion) is not int or prompt < 0 or completion < 0:
+        return None
+    if cost is not None and (type(cost) not in (int, float) or not cost >= 0):
+        return None
+    endpoint, event_id, provider = obj.get("endpoint"), obj.get("event_id"), obj.get("provider")
+    if endpoint is not None and (type(endpoint) is not str or not endpoint):
+        return None
+    if event_id is not None and type(event_id) is not str:
+        return None
+    if provider is not None and type(provider) is not str:
+        return None
+    return UsageEvent(float(ts), team, model, endpoint or "default", prompt, completion,
+                      None if cost is None else float(cost), event_id, provider or None)
+
+
 def parse_usage(obj: dict[str, Any], now: float, future_tolerance_s: float = DEFAULT_FUTURE_TOLERANCE_S) -> UsageEvent:
     """One token-usage event; raises `RejectedEvent` with a reason code."""
+    plain = _plain_usage(obj, now, future_tolerance_s)
+    return plain if plain is not None else _checked_usage(obj, now, future_tolerance_s)
+
+
+def _checked_usage(obj: dict[str, Any], now: float, future_tolerance_s: float) -> UsageEvent:
+    """Every check, field by field, with the reason for the first that fails."""
     team = _text(obj, "team")
     model = _text(obj, "model")
     ts = parse_ts(obj.get("ts"), now, future_tolerance_s) if "ts" in obj else None

@@ -89,10 +89,10 @@ def apply_usage(
                 continue
             ids.remember(team, hashed, ts)
             applied.new_ids.append((hashed, ts))
-        args = dict(ts=ts, prompt=prompt, completion=completion, cost=cost, unpriced=unpriced,
-                    window_s=policy.window_s, windows_kept=policy.windows_kept, late_grace_s=policy.late_grace_s)
-        in_window = add_usage(account_for(ledger, endpoint), **args)
-        add_usage(team_account, **args)
+        in_window = add_usage(account_for(ledger, endpoint), ts, prompt, completion, cost, unpriced,
+                              policy.window_s, policy.windows_kept, policy.late_grace_s)
+        add_usage(team_account, ts, prompt, completion, cost, unpriced,
+                  policy.window_s, policy.windows_kept, policy.late_grace_s)
         applied.counted += 1
         applied.late += not in_window
         applied.endpoints.add(endpoint)

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     store: str = Field("memory://", description="Faust table store: memory:// or rocksdb:// (rocksdict)")
     data_dir: str = Field("var/spendwatch", description="where the table store lives")
     session_timeout_s: float = Field(10.0, gt=0, description="Kafka consumer session timeout")
+    fetch_max_wait_ms: int = Field(100, ge=1, le=1500, description="longest a fetch may wait at the broker for data")
 
     # Topics
     usage_topic: str = Field("ai.token-usage", description="token-usage events, one per LLM call")

@@ -44,7 +44,6 @@ def window_start(ts: float, window_s: int) -> int:
 
 def add_usage(
     account: Account,
-    *,
     ts: float,
     prompt: int,
     completion: int,
@@ -80,6 +79,8 @@ def add_usage(
 
 def _window_row(windows: list[list[Any]], start: int, windows_kept: int) -> list[Any] | None:
     """The row for `start`, created in order; None when it is older than every kept window."""
+    if windows and windows[-1][0] == start:
+        return windows[-1]  # the usual case: the newest window
     starts = [row[0] for row in windows]
     at = bisect.bisect_left(starts, start)
     if at < len(windows) and windows[at][0] == start:

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from streams.broker import EmbeddedBroker, free_port
+from tests.standins import StandIn
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -96,6 +97,14 @@ class WorkerProcess:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+@pytest.fixture
+def standin() -> Iterator[StandIn]:
+    """Slack and PagerDuty stand-ins on 127.0.0.1 (tests/standins.py)."""
+    server = StandIn().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

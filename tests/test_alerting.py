@@ -13,18 +13,12 @@ from alerting.pagerduty import PagerDutyNotifier
 from alerting.retry import deliver
 from alerting.routing import routes_to
 from alerting.slack import SlackBotNotifier, SlackWebhookNotifier
-from tests.standins import StandIn
 
 ROUTING_KEY = "R0UT1NGK3Y" + "s" * 22
 BOT_TOKEN = "xoxb-not-a-real-token-0001"
 WEBHOOK_SECRET = "T000/B000/s3cr3tw3bh00kpath"
 
 
-@pytest.fixture
-def standin():
-    server = StandIn().start()
-    yield server
-    server.stop()
 
 
 def alert(status="firing", team="search", endpoint="chat-api", **extra):

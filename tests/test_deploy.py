@@ -87,3 +87,8 @@ def test_kubernetes_manifests_reference_valid_settings_secrets_and_probes():
     assert deployment["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
     assert service["kind"] == "Service" and service["spec"]["ports"][0]["port"] == port
     Settings(**{k.removeprefix("SPENDWATCH_").lower(): v for k, v in config["data"].items()})  # values validate
+
+
+def test_readme_lists_every_setting():
+    readme = (ROOT / "README.md").read_text()
+    assert [name for name in sorted(SETTING_NAMES) if name not in readme] == []

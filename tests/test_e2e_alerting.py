@@ -21,11 +21,6 @@ from tests.test_alerting import ROUTING_KEY
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def standin():
-    server = StandIn().start()
-    yield server
-    server.stop()
 
 
 def alerting_env(standin: StandIn, **extra: str) -> dict[str, str]:

@@ -25,11 +25,6 @@ from tests.test_replay import replay, write_jsonl
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def standin():
-    server = StandIn().start()
-    yield server
-    server.stop()
 
 
 def replayed_alerts(tmp_path: Path, usage: list[dict]) -> list[dict]:

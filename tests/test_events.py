@@ -82,3 +82,27 @@ def test_gpu_sample_and_run_event():
     assert reason(b'{"ts": 1700000000, "team": "t", "run_id": "r", "status": "paused"}', parse_run) == "bad_status"
     assert reason(b'{"ts": 1700000000, "team": "t", "run_id": "r", "gpu_id": "0", "utilization": 140}',
                   parse_gpu) == "out_of_range"
+
+
+@pytest.mark.parametrize("event", [
+    {"ts": NOW - 5, "team": "t", "model": "m", "prompt_tokens": 3, "completion_tokens": 4},
+    {"ts": NOW - 5.5, "team": "t", "model": "m", "input_tokens": 3, "output_tokens": 0, "cost_usd": 0.5,
+     "endpoint": "e", "event_id": "x", "provider": "openai"},
+    {"ts": NOW - 5, "team": "t", "model": "m", "prompt_tokens": 3, "completion_tokens": 4, "cost_usd": 1},
+])
+def test_the_fast_path_agrees_with_the_full_checks(event):
+    from streams.events import _checked_usage, _plain_usage
+
+    assert _plain_usage(event, NOW, 300) == _checked_usage(event, NOW, 300)
+
+
+@pytest.mark.parametrize("event", [
+    {"ts": NOW - 5, "team": "t", "model": "m", "prompt_tokens": 3, "completion_tokens": 4, "endpoint": ""},
+    {"ts": "2023-11-14T22:13:20Z", "team": "t", "model": "m", "prompt_tokens": 3, "completion_tokens": 4},
+    {"ts": NOW - 5, "team": "t", "model": "m", "prompt_tokens": 3, "completion_tokens": 4, "event_id": 7},
+    {"ts": NOW - 5, "team": "t", "model": "m", "prompt_tokens": 3.0, "completion_tokens": 4},
+])
+def test_unusual_events_take_the_full_checks(event):
+    from streams.events import _plain_usage
+
+    assert _plain_usage(event, NOW, 300) is None

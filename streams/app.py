@@ -146,6 +146,7 @@ class Pipeline:
     id_chunks: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
     rules: Any = None
     deliveries: Any = None
+    pending: Any = None
 
     @property
     def deltas_topic_name(self) -> str:

@@ -65,6 +65,13 @@ def attach(pipeline: Pipeline) -> None:
     incidents = table(app, "incidents", settings.partitions,
                       help="firing incidents, for repeats")
     repeats_sent: set[str] = set()  # alert_ids of repeats published but not yet read back
+    # sink|alert_id -> the alert, from routing until its sink took or refused it. Kafka should
+    # redeliver an unfinished alert from its queue after a crash; measured here, a restarted
+    # worker sometimes resumed past it instead (uncommitted partitions), so after every
+    # recovery what is still pending is put back on its queue (the deliveries table drops
+    # any copy a sink already took).
+    pending = table(app, "pending-deliveries", settings.partitions, help="sink|alert_id -> alert not yet handled")
+    pipeline.pending = pending
     raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     queues = {}
     for notifier in build_notifiers(settings, threads):
@@ -82,7 +89,16 @@ def attach(pipeline: Pipeline) -> None:
                 continue
             for sink, queue in queues.items():
                 if routes_to(sink, alert, settings.pagerduty_min_severity):
+                    pending[f"{sink}|{alert['alert_id']}"] = alert
                     await queue.send(key=alert["dedup_key"].encode(), value=event.message.value)
+
+    @pending.on_recover
+    async def requeue_pending() -> None:
+        for key, alert in sorted(pending.items(), key=lambda item: (item[1]["ts"], item[0])):
+            sink = key.split("|", 1)[0]
+            if sink in queues and pipeline.deliveries.get(key) is None:
+                log.info("re-queueing alert %s for %s after recovery", alert["alert_id"], sink)
+                await queues[sink].send(key=alert["dedup_key"].encode(), value=orjson.dumps(alert))
 
     @app.agent(pipeline.alerts, name="incidents")
     async def track_incidents(stream: Any) -> None:
@@ -133,10 +149,15 @@ def _delivery_agent(pipeline: Pipeline, notifier: Notifier, queue: Any) -> None:
                 continue
             done_key = f"{notifier.name}|{alert['alert_id']}"
             if pipeline.deliveries.get(done_key) is not None:
+                log.info("%s already took alert %s", notifier.name, alert["alert_id"])
                 continue  # taken before a restart: never twice
+            log.info("delivering alert %s (%s %s) to %s", alert["alert_id"], alert["kind"], alert["status"],
+                     notifier.name)
             outcome = await deliver(notifier, alert, deadline_s=settings.delivery_deadline_seconds,
                                     on_retry=lambda exc: metrics.retries.labels(notifier.name).inc())
             pipeline.deliveries[done_key] = outcome.result
+            if pipeline.pending.get(done_key) is not None:
+                del pipeline.pending[done_key]
             metrics.deliveries.labels(notifier.name, outcome.result).inc()
             if not outcome.delivered:
                 await pipeline.dead_letter.send(value=event.message.value, headers=[

@@ -65,6 +65,7 @@ class WorkerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "WorkerProcess":
+        # SPENDWATCH_TEST_LOGLEVEL=info keeps Faust's own lines in the worker logs (under pytest's tmp dir).
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "streams.cli", "--loglevel", os.environ.get("SPENDWATCH_TEST_LOGLEVEL", "warning"), "worker"],

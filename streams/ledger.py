@@ -36,15 +36,13 @@ class WindowPolicy:
 
 @dataclass
 class Applied:
-    """What one delta did: for metrics, and for the detectors to look at the touched keys."""
+    """What one delta did: for metrics and for the id chunk the ledger agent writes."""
 
     counted: int = 0
     duplicates: int = 0
     replayed: int = 0
     late: int = 0
     new_ids: list[tuple[int, float]] = field(default_factory=list)
-    endpoints: set[str] = field(default_factory=set)
-    runs: set[str] = field(default_factory=set)
 
 
 def new_ledger() -> Ledger:
@@ -95,7 +93,6 @@ def apply_usage(
                   policy.window_s, policy.windows_kept, policy.late_grace_s)
         applied.counted += 1
         applied.late += not in_window
-        applied.endpoints.add(endpoint)
         if on_row is not None:
             on_row(row)
     return applied
@@ -129,7 +126,6 @@ def apply_runs(ledger: Ledger, source: str, rows: Sequence[Sequence[Any]], on_ro
             run["ended"] = ts
         run["high"] = max(run["high"], ts)
         applied.counted += 1
-        applied.runs.add(run_id)
         if on_row is not None:
             on_row(row)
     return applied
@@ -158,7 +154,6 @@ def apply_gpu(ledger: Ledger, source: str, rows: Sequence[Sequence[Any]], policy
             run["started"] = ts
         run["high"] = max(run["high"], ts)
         applied.counted += 1
-        applied.runs.add(run_id)
         if on_row is not None:
             on_row(row)
     return applied

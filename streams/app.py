@@ -25,6 +25,8 @@ from streams.detection import RuleBook
 from streams.intake import GPU, RUNS, USAGE
 from streams.ledger import WindowPolicy
 from streams.metrics import Metrics
+from streams.producer import bootstrap_servers, producer_options
+from streams.recovery import recover_to_true_ends
 from streams.settings import Settings
 
 
@@ -157,6 +159,7 @@ def create_pipeline(settings: Settings, broker_url: str) -> Pipeline:
     """Build the app, declare topics and tables, and attach the agents and HTTP views."""
     register_codecs()
     shorten_fetch_wait(settings.fetch_max_wait_ms)
+    recover_to_true_ends(bootstrap_servers(broker_url), producer_options(settings))
     app = faust.App(settings.app_id, **faust_options(settings, broker_url))
     pipeline = Pipeline(
         settings=settings,

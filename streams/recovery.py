@@ -1,0 +1,82 @@
+"""Recover tables to the true end of their changelogs, whatever end offset the broker reports.
+
+Faust rebuilds a table by reading its changelog partitions up to the end offsets the broker
+reports (ListOffsets, LATEST) and then stops reading them. The embedded Tansu 0.6 reports the
+base offset of the last record batch plus one, not the last offset plus one (measured: a batch
+of 3 records at offsets 1-3 gives an end offset of 2). A table whose last changelog write went
+out in a batch of several records came back those records short while the input offsets that
+produced them were committed: totals short for good (2,969 of 3,000 event ids, "1999 of 2000").
+
+So before recovery starts we read from the reported end onwards and take the offset after the
+last record that actually exists. On Apache Kafka the reported end is right and this costs one
+fetch per changelog partition per rebalance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Mapping
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+log = logging.getLogger("spendwatch.recovery")
+
+
+async def true_end_offsets(bootstrap: str, reported: Mapping[TopicPartition, int],
+                           options: Mapping[str, Any] | None = None,
+                           timeout_s: float = 10.0) -> dict[TopicPartition, int]:
+    """The offset after the last record of each partition, starting from the broker's own figure.
+
+    Reading from `reported - 1` returns the whole batch holding that offset, and any later
+    ones; we read until the records stop coming. Never less than `reported`.
+    """
+    ends = dict(reported)
+    probed = [tp for tp, end in reported.items() if end > 0]  # 0: an empty partition
+    if not probed:
+        return ends
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                fetch_max_wait_ms=100, **(options or {}))
+    await consumer.start()
+    try:
+        consumer.assign(probed)
+        for tp in probed:
+            consumer.seek(tp, reported[tp] - 1)
+        unread = set(probed)  # not yet read up to the reported end
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while loop.time() < deadline:
+            batch = await consumer.getmany(*probed, timeout_ms=300)
+            for tp, records in batch.items():
+                ends[tp] = max(ends[tp], records[-1].offset + 1)
+                if records[-1].offset + 1 >= reported[tp]:
+                    unread.discard(tp)
+            if not batch and not unread:
+                break
+        else:
+            log.warning("changelog ends not confirmed within %.0fs; using what was read", timeout_s)
+    finally:
+        await consumer.stop()
+    return ends
+
+
+def recover_to_true_ends(bootstrap: str, options: Mapping[str, Any] | None = None) -> None:
+    """Make Faust's recovery read each changelog to its true end (see the module docstring)."""
+    from faust.tables.recovery import Recovery
+
+    original = getattr(Recovery, "_spendwatch_original_build_highwaters", Recovery._build_highwaters)
+
+    async def build_highwaters(self: Any, consumer: Any, tps: Any, destination: Any, title: str) -> None:
+        await original(self, consumer, tps, destination, title)
+        # Faust keeps the last offset (end - 1), -1 for an empty partition.
+        reported = {TopicPartition(tp.topic, tp.partition): destination[tp] + 1 for tp in tps}
+        ends = await true_end_offsets(bootstrap, reported, options)
+        for tp in tps:
+            end = ends[TopicPartition(tp.topic, tp.partition)]
+            if end - 1 > destination[tp]:
+                log.info("%s changelog %s:%s ends at %d, broker reported %d", title, tp.topic, tp.partition,
+                         end, destination[tp] + 1)
+                destination[tp] = end - 1
+
+    Recovery._spendwatch_original_build_highwaters = original  # type: ignore[attr-defined]
+    Recovery._build_highwaters = build_highwaters  # type: ignore[method-assign]

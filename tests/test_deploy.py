@@ -92,3 +92,21 @@ def test_kubernetes_manifests_reference_valid_settings_secrets_and_probes():
 def test_readme_lists_every_setting():
     readme = (ROOT / "README.md").read_text()
     assert [name for name in sorted(SETTING_NAMES) if name not in readme] == []
+
+
+def test_grafana_dashboard_plots_only_metrics_the_worker_exports():
+    import json
+
+    from streams.metrics import Metrics
+
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "spendwatch.json").read_text())
+    metrics = Metrics()
+    metrics.events.labels("t", "accepted").inc()  # labelled families print samples once used
+    exported = {line.split("{")[0].split(" ")[0] for line in metrics.exposition().decode().splitlines()
+                if line and not line.startswith("#")}
+    exported |= {line.split()[2] for line in metrics.exposition().decode().splitlines() if line.startswith("# TYPE")}
+    plotted = {name for panel in dashboard["panels"] for target in panel["targets"]
+               for name in re.findall(r"spendwatch_[a-z_]+", target["expr"])}
+    assert len(plotted) >= 10
+    missing = {name for name in plotted if name not in exported and name.removesuffix("_total") not in exported}
+    assert not missing, f"the dashboard plots metrics the worker does not export: {missing}"

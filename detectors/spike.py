@@ -100,12 +100,14 @@ class FlashSpikeDetector:
 
     def observe(self, ts: float, tokens: float, cost: float) -> Verdict | None:
         """Count one call; returns a firing verdict when this call proves a spike."""
-        start = float(ts // self.rule.window_s * self.rule.window_s)
+        window_s = self.rule.window_s
+        start = float(ts // window_s * window_s)
         if self.done is None:
             self.done = start
         if start < self.done:
             return None  # its window has been judged already
-        row = self._row(start)
+        newest = self.open[-1] if self.open else None
+        row = newest if newest is not None and newest[START] == start else self._row(start)
         row[CALLS] += 1
         row[TOKENS] += tokens
         row[COST] += cost

@@ -12,6 +12,8 @@ import time
 import faust
 import orjson
 
+from streams.gc_tuning import tune_for_worker
+
 
 def main() -> None:
     broker, topic_name, expected = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -32,6 +34,9 @@ def main() -> None:
                       flush=True)  # the benchmark reads this line and stops the process
 
     worker = faust.Worker(app, loglevel="error", quiet=True, redirect_stdouts=False)
+    # The same process set-up as our worker (streams/cli.py), so the ratio compares the agents alone.
+    worker.spinner = None
+    tune_for_worker()
     worker.execute_from_commandline()
 
 

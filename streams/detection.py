@@ -50,6 +50,7 @@ class TeamWatch:
         self.spikes: dict[str, FlashSpikeDetector] = {}
         self.verdicts: list[Verdict] = []
         self.window_s = rules.settings.window_seconds
+        self.clock: float = self.state["clock"]  # the team's newest event time; written back by close()
 
     def _spike(self, endpoint: str) -> FlashSpikeDetector:
         detector = self.spikes.get(endpoint)
@@ -61,19 +62,19 @@ class TeamWatch:
 
     def _tick(self, ts: float) -> None:
         """Advance the team clock; at each window boundary (plus settle) every endpoint is judged."""
-        before = self.state["clock"]
-        if ts <= before:
-            return
-        self.state["clock"] = ts
+        before = self.clock
+        self.clock = ts
         settle = self.rules.settle_s
         if (ts - settle) // self.window_s != (before - settle) // self.window_s:
             for endpoint in list(self.state["spikes"]) + [e for e in self.spikes if e not in self.state["spikes"]]:
                 self.verdicts.extend(self._spike(endpoint).advance(ts))
 
     def on_usage(self, row: Sequence[Any]) -> None:
-        _offset, endpoint, ts, prompt, completion, cost, _unpriced, _hashed = row
-        self._tick(ts)
-        verdict = self._spike(endpoint).observe(ts, prompt + completion, cost)
+        ts = row[2]
+        if ts > self.clock:
+            self._tick(ts)
+        detector = self.spikes.get(row[1]) or self._spike(row[1])
+        verdict = detector.observe(ts, row[3] + row[4], row[5])
         if verdict is not None:
             self.verdicts.append(verdict)
 
@@ -95,6 +96,7 @@ class TeamWatch:
         return sum(detector.judged for detector in self.spikes.values())
 
     def close(self) -> list[Verdict]:
+        self.state["clock"] = self.clock
         for endpoint, detector in self.spikes.items():
             self.state["spikes"][endpoint] = detector.to_state()
         return self.verdicts

@@ -62,6 +62,7 @@ class SpikeRule:
     ratio: float = 10.0
     min_usd: float = 1.0
     min_tokens: int = 100_000
+    min_calls: int = 1  # windows with fewer calls never fire: on a near-silent key one costly call passes every other test
     alpha: float = 1e-6
     fading_factor: float = 0.02
     grace_period: int = 30
@@ -111,7 +112,7 @@ class FlashSpikeDetector:
         row[CALLS] += 1
         row[TOKENS] += tokens
         row[COST] += cost
-        if self.incident is not None:
+        if self.incident is not None or row[CALLS] < self.rule.min_calls:
             return None
         if row[THR_COST] is not None and row[COST] >= row[THR_COST]:
             return self._fire(ts, row, "usd", row[COST], row[EXP_COST])

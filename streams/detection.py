@@ -33,6 +33,7 @@ class RuleBook:
         return SpikeRule(window_s=s.window_seconds, ratio=s.threshold("spike_ratio", team, endpoint),
                          min_usd=s.threshold("spike_min_usd", team, endpoint),
                          min_tokens=int(s.threshold("spike_min_tokens", team, endpoint)),
+                         min_calls=int(s.threshold("spike_min_calls", team, endpoint)),
                          settle_s=self.settle_s)
 
     def _training_rule(self, team: str) -> TrainingRule:

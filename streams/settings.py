@@ -25,6 +25,7 @@ THRESHOLD_NAMES = (
     "spike_ratio",
     "spike_min_usd",
     "spike_min_tokens",
+    "spike_min_calls",
     "training_buffer",
     "training_ceiling_usd",
 )
@@ -78,6 +79,7 @@ class Settings(BaseSettings):
     spike_ratio: float = Field(10.0, gt=1, description="flash spike: window at least this many times expected")
     spike_min_usd: float = Field(1.0, ge=0, description="smallest window spend worth a spike alert")
     spike_min_tokens: float = Field(100_000, ge=0, description="smallest window token count worth a spike alert")
+    spike_min_calls: int = Field(1, ge=1, description="fewest calls in a window for a spike alert (2+ keeps one costly call on a near-silent key from firing)")
     training_buffer: float = Field(0.5, ge=0, description="contingency over a run's estimate")
     training_ceiling_usd: float = Field(100_000.0, gt=0, description="ceiling for runs without ceiling_usd")
     thresholds: dict[str, dict[str, float]] = Field(

@@ -89,6 +89,19 @@ def test_a_quiet_key_does_not_cry_wolf_on_a_small_burst():
     assert not any(burst)
 
 
+def test_one_costly_call_on_a_near_silent_key_is_not_a_spike_but_three_are():
+    rule = SpikeRule(window_s=60, grace_period=5, min_usd=1.0, min_tokens=10**9, min_calls=3)
+    quiet, busy = FlashSpikeDetector("t", "quiet", rule), FlashSpikeDetector("t", "busy", rule)
+    for detector in (quiet, busy):
+        feed(detector, range(0, 600), 0.05, cost=0.06)  # three calls an hour, $0.003 a minute expected
+    costly = 600 * 60 + 5
+    assert quiet.observe(costly, 2000, 1.04) is None  # passes the $1 floor and the Poisson scale alone
+    assert busy.observe(costly, 2000, 1.04) is None
+    assert busy.observe(costly + 1, 2000, 1.04) is None
+    fired = busy.observe(costly + 2, 2000, 1.04)
+    assert fired is not None and fired.status == "firing" and fired.unit == "usd"
+
+
 def test_a_lasting_change_stops_alerting_after_a_while():
     detector = FlashSpikeDetector("t", "e", RULE)
     feed(detector, range(0, 120), 100)

@@ -6,6 +6,7 @@ the message count and the seconds between the first and the last message it saw.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -17,7 +18,8 @@ from streams.gc_tuning import tune_for_worker
 
 def main() -> None:
     broker, topic_name, expected = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    app = faust.App(f"bare-{topic_name}", broker=broker, env={}, store="memory://", web_enabled=False,
+    # A consumer group of its own per run: the benchmark runs it more than once on the same topic.
+    app = faust.App(f"bare-{topic_name}-{os.getpid()}", broker=broker, env={}, store="memory://", web_enabled=False,
                     broker_session_timeout=10, broker_heartbeat_interval=2, consumer_auto_offset_reset="earliest",
                     topic_replication_factor=1)
     topic = app.topic(topic_name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")

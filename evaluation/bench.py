@@ -210,7 +210,8 @@ def machine() -> str:
 def timed(label: str, fn: Callable[[], Any]) -> Any:
     started = time.monotonic()
     result = fn()
-    print(f"  {label}: {result if not isinstance(result, float) else f'{result:,.0f}'} "
+    shown = result if not isinstance(result, float) else f"{result:,.0f}" if result >= 100 else f"{result:.2f}"
+    print(f"  {label}: {shown} "
           f"[{time.monotonic() - started:.0f}s]", flush=True)
     return result
 
@@ -220,14 +221,17 @@ def main() -> None:
     batched_events = events(BATCHED_EVENTS, seed=1)
     batched = [orjson.dumps(batched_events[i:i + 100]) for i in range(0, BATCHED_EVENTS, 100)]
     single = [orjson.dumps(e) for e in events(SINGLE_EVENTS, seed=2)]
-    rates: dict[str, list[float]] = {name: [] for name in ("raw", "batched", "bare", "single", "replay")}
-    with EmbeddedBroker() as broker:
-        broker.create_topics(["bench.batched", "bench.single"], partitions=4)
-        asyncio.run(publish(broker.bootstrap, "bench.batched", batched))
-        asyncio.run(publish(broker.bootstrap, "bench.single", single))
-        # Interleaved rounds: a slow spell of this shared machine then hits every figure alike.
-        for round_number in range(1, ROUNDS + 1):
-            print(f"round {round_number} of {ROUNDS}", flush=True)
+    rates: dict[str, list[float]] = {name: [] for name in ("raw", "batched", "bare", "single", "replay", "loop")}
+    # Interleaved rounds, so a slow spell of this shared machine hits every figure alike; each on a
+    # fresh broker: when the rounds shared one (which keeps every record in memory) each round ran
+    # slower than the last, round 3 against round 1: raw -25%, replay -35%, one per message -58%.
+    for round_number in range(1, ROUNDS + 1):
+        print(f"round {round_number} of {ROUNDS}", flush=True)
+        rates["loop"].append(timed("machine speed, fixed Python loop, seconds", python_loop_seconds))
+        with EmbeddedBroker() as broker:
+            broker.create_topics(["bench.batched", "bench.single"], partitions=4)
+            asyncio.run(publish(broker.bootstrap, "bench.batched", batched))
+            asyncio.run(publish(broker.bootstrap, "bench.single", single))
             rates["raw"].append(timed("raw aiokafka consumer, events/s (100 per message)",
                                       lambda: asyncio.run(raw_consumer(broker.bootstrap, "bench.batched", BATCHED_EVENTS))))
             rates["batched"].append(timed("spendwatch worker, events/s (100 per message)",
@@ -236,11 +240,21 @@ def main() -> None:
                                        lambda: bare_faust_rate(broker, "bench.single", SINGLE_EVENTS)))
             rates["single"].append(timed("spendwatch worker, events/s (1 per message)",
                                          lambda: spendwatch_rate(broker, "bench.single", SINGLE_EVENTS)))
-            rates["replay"].append(timed("spendwatch replay, events/s", lambda: replay_rate(batched)))
+        rates["replay"].append(timed("spendwatch replay, events/s", lambda: replay_rate(batched)))
+    with EmbeddedBroker() as broker:
         latencies = timed("alert latency samples", lambda: alert_latency(broker))
     memory = {keys: timed(f"memory with {keys:,} keys", lambda keys=keys: memory_per_key(keys))
               for keys in (10_000, 100_000)}
     write_report(rates, latencies, memory)
+
+
+def python_loop_seconds() -> float:
+    """A fixed pure-Python workload: how fast this machine is right now (it varies, see the report)."""
+    started = time.perf_counter()
+    total = 0
+    for number in range(5_000_000):
+        total += number
+    return time.perf_counter() - started
 
 
 def spread(values: list[float], unit: str) -> str:
@@ -280,7 +294,9 @@ Measured by `make bench` (`evaluation/bench.py`) in one run, side by side, on th
 broker (Tansu). Each throughput figure runs from the first event a consumer counts to the
 last, over events already in the topic, so start-up and group joins are left out. The
 throughput figures ran {ROUNDS} times, interleaved; the table gives the median, the range, and
-the median of each round's own ratio (single runs on this shared 2-core machine vary up to 2x).
+the median of each round's own ratio. This machine's speed is not steady: a fixed Python loop
+took {min(rates["loop"]):.2f} s to {max(rates["loop"]):.2f} s over the rounds (up to 2x seen in one minute, with
+no CPU steal recorded), so absolute figures move with it and the ratios less so.
 
 - Date: {date}
 - Machine: {machine()}

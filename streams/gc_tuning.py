@@ -3,9 +3,9 @@
 Every event decodes into a dict and becomes a row list; those are freed by reference
 counting, never in cycles, yet each 700 allocations start a collection that walks every
 young container, and the older generations walk the whole heap (Faust, aiokafka, tables).
-Measured with `python -m evaluation.bench`'s data (300,000 events, this 2-core machine):
-collections were about a third of `spendwatch replay`'s time and a quarter of the pure
-ingest and ledger code's. Cycles are still collected, just less often.
+Measured on `make bench`'s data (300,000 events, this 2-core machine): collections were
+about a third of `spendwatch replay`'s time, and 10-25% of the pure ingest and ledger
+stages' (`python -m evaluation.hotpath`). Cycles are still collected, just less often.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ of 3 records at offsets 1-3 gives an end offset of 2). A table whose last change
 out in a batch of several records came back those records short while the input offsets that
 produced them were committed: totals short for good (2,969 of 3,000 event ids, "1999 of 2000").
 
-So before recovery starts we read from the reported end onwards and take the offset after the
-last record that actually exists. On Apache Kafka the reported end is right and this costs one
+So before recovery starts we read from the reported end onwards, up to the high watermark the
+fetch responses carry (which Tansu gets right), and take the offset after the last record. On Apache Kafka the reported end is right and this costs one
 fetch per changelog partition per rebalance.
 """
 
@@ -29,7 +29,7 @@ async def true_end_offsets(bootstrap: str, reported: Mapping[TopicPartition, int
     """The offset after the last record of each partition, starting from the broker's own figure.
 
     Reading from `reported - 1` returns the whole batch holding that offset, and any later
-    ones; we read until the records stop coming. Never less than `reported`.
+    ones; we read up to the high watermark the fetch responses carry. Never less than `reported`.
     """
     ends = dict(reported)
     probed = [tp for tp, end in reported.items() if end > 0]  # 0: an empty partition
@@ -42,21 +42,23 @@ async def true_end_offsets(bootstrap: str, reported: Mapping[TopicPartition, int
         consumer.assign(probed)
         for tp in probed:
             consumer.seek(tp, reported[tp] - 1)
-        unread = set(probed)  # not yet read up to the reported end
+        unread = set(probed)  # not yet read up to the high watermark of a fetch response
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
-        while loop.time() < deadline:
-            batch = await consumer.getmany(*probed, timeout_ms=300)
+        while unread and loop.time() < deadline:
+            batch = await consumer.getmany(*unread, timeout_ms=300)
             for tp, records in batch.items():
                 ends[tp] = max(ends[tp], records[-1].offset + 1)
             for tp in list(unread):
-                # The position passes records a consumer never sees (transaction markers) too.
-                if await consumer.position(tp) >= reported[tp]:
+                # A fetch response's high watermark is right on Tansu (only ListOffsets is not), so
+                # reading up to it needs no guess about when the records stop coming.
+                highwater = consumer.highwater(tp)
+                if highwater is not None and await consumer.position(tp) >= highwater:
+                    ends[tp] = max(ends[tp], highwater)
                     unread.discard(tp)
-            if not batch and not unread:
-                break
-        else:
-            log.warning("changelog ends not confirmed within %.0fs; using what was read", timeout_s)
+        if unread:
+            log.warning("changelog ends not confirmed within %.0fs for %s; using what was read", timeout_s,
+                        sorted(f"{tp.topic}:{tp.partition}" for tp in unread))
     finally:
         await consumer.stop()
     return ends

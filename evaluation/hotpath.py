@@ -51,8 +51,8 @@ def main(count: int = 300_000) -> None:
                                    settings.future_tolerance_seconds, settings.gpu_prices))
 
     ingest()
-    deltas = [(team, orjson.dumps({"kind": kind, "parts": parts}))
-              for intake in intakes for (team, kind), parts in intake.deltas.items()]
+    deltas = [(team, orjson.dumps({"source": source, "rows": rows}))
+              for intake in intakes for (team, source), rows in intake.deltas.items()]
 
     def ledger() -> None:
         rules, ids, tables = RuleBook(settings), EventIdIndex(settings.dedup_horizon_seconds), {}
@@ -60,7 +60,7 @@ def main(count: int = 300_000) -> None:
             delta = orjson.loads(value)
             state = orjson.loads(tables[team]) if team in tables else new_ledger()
             watch = TeamWatch(state, team, rules, policy)
-            apply_usage(state, team, delta["parts"], policy, ids, on_row=watch.on_usage)
+            apply_usage(state, team, delta["source"], delta["rows"], policy, ids, on_row=watch.on_usage)
             watch.close()
             tables[team] = orjson.dumps(state)
 

@@ -49,7 +49,7 @@ def main() -> None:
             for endpoint in range(ENDPOINTS_PER_TEAM):
                 ts = start + window * settings.window_seconds + endpoint
                 rows.append([len(rows), f"endpoint-{endpoint}", ts, 1200, 300, 0.006, 0, 0])
-        apply_usage(ledger, team, {"memory:0": rows}, policy, ids, on_row=watch.on_usage)
+        apply_usage(ledger, team, "memory:0", rows, policy, ids, on_row=watch.on_usage)
         watch.close()
         ledgers[team] = orjson.dumps(ledger)  # as the worker's ledgers table keeps it (PackedTable)
     gc.collect()

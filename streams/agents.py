@@ -65,8 +65,8 @@ async def forward(pipeline: Pipeline, intake: Intake) -> None:
     metrics.batches.inc()
     for dead in intake.dead_letters:
         await send_dead_letter(pipeline, dead)
-    for (team, kind), parts in intake.deltas.items():
-        await pipeline.deltas.send(key=team.encode(), value=orjson.dumps({"kind": kind, "parts": parts}))
+    for (team, source), rows in intake.deltas.items():
+        await pipeline.deltas.send(key=team.encode(), value=orjson.dumps({"source": source, "rows": rows}))
     if intake.unpriced:
         metrics.unpriced.inc(sum(intake.unpriced.values()))
 
@@ -99,21 +99,19 @@ async def publish_alert(pipeline: Pipeline, verdict: Verdict) -> None:
 
 def apply_delta(pipeline: Pipeline, team: str, delta: dict[str, Any], chunk_key: str) -> list[Verdict]:
     """Apply one delta to the team's ledger, run the detectors over its rows, write the ledger back."""
-    if "parts" in delta:
-        kind, parts = delta["kind"], delta["parts"]
-    else:  # written by a worker of the previous version (one source per delta), still in the topic
-        kind, parts = kind_of_source(delta["source"], pipeline.kind_of_topic), {delta["source"]: delta["rows"]}
+    source, rows = delta["source"], delta["rows"]
+    kind = kind_of_source(source, pipeline.kind_of_topic)
     ledger = pipeline.ledgers.get(team) or new_ledger()
     watch = TeamWatch(ledger, team, pipeline.rules, pipeline.policy)
     if kind == USAGE:
-        applied = apply_usage(ledger, team, parts, pipeline.policy, pipeline.ids, on_row=watch.on_usage)
+        applied = apply_usage(ledger, team, source, rows, pipeline.policy, pipeline.ids, on_row=watch.on_usage)
     elif kind == GPU:
-        applied = apply_gpu(ledger, parts, pipeline.policy, on_row=watch.on_run)
+        applied = apply_gpu(ledger, source, rows, pipeline.policy, on_row=watch.on_run)
     else:
-        applied = apply_runs(ledger, parts, on_row=watch.on_run)
+        applied = apply_runs(ledger, source, rows, on_row=watch.on_run)
     verdicts = watch.close()
     pipeline.metrics.windows.inc(watch.windows_judged)
-    topic = next(iter(parts)).rsplit(":", 1)[0]  # one kind of input is one topic
+    topic = source.rsplit(":", 1)[0]
     metrics = pipeline.metrics
     metrics.deltas.inc()
     metrics.events.labels(topic, "accepted").inc(applied.counted)

@@ -2,8 +2,8 @@
 
 Pure: no Kafka here. The ingest agent hands over a micro-batch of raw messages; this
 module decodes and validates them, prices usage, and groups the accepted events into
-one delta per (team, kind of input) holding each source partition's rows, ready to be
-sent to the repartition topic keyed by team. Rejections keep the original bytes so they can be dead-lettered untouched.
+one delta per (team, source partition), ready to be sent to the repartition topic
+keyed by team. Rejections keep the original bytes so they can be dead-lettered untouched.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ class DeadLetter(NamedTuple):
 
 @dataclass
 class Intake:
-    """One micro-batch, decoded: deltas by (team, kind), rejections, and counts for metrics."""
+    """One micro-batch, decoded: deltas by (team, source), rejections, and counts for metrics."""
 
-    deltas: dict[tuple[str, str], dict[str, list[list[Any]]]] = field(default_factory=dict)  # -> source -> rows
+    deltas: dict[tuple[str, str], list[list[Any]]] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     accepted: int = 0
     unpriced: Counter[str] = field(default_factory=Counter)
@@ -90,7 +90,7 @@ def take_in(
                 row = gpu_row(message.offset, event, gpu_prices)
             else:
                 row = run_row(message.offset, event)
-            intake.deltas.setdefault((event.team, kind), {}).setdefault(source, []).append(row)
+            intake.deltas.setdefault((event.team, source), []).append(row)
             intake.accepted += 1
     return intake
 

@@ -1,18 +1,12 @@
 """A team's ledger: usage accounts per endpoint and for the team, and its training runs.
 
 The ledger is what the `ledgers` Faust table holds per team. Every change arrives as
-a *delta*: the rows the source partitions contributed in one micro-batch, as *parts*
-(source partition -> rows). Each row carries its source offset, and the ledger
-remembers, per source partition, the highest offset it has applied (`applied`). A delta re-delivered after a crash (the
+a *delta*: the rows one source partition contributed in one micro-batch. Each row
+carries its source offset, and the ledger remembers, per source partition, the
+highest offset it has applied (`applied`). A delta re-delivered after a crash (the
 offsets were not yet committed) is therefore skipped row by row: state is idempotent
 under Kafka's at-least-once delivery, and the offsets travel in the same changelog
 record as the figures they produced.
-
-Usage rows from all parts are counted in event-time order, as replay counts them (within
-a delta; deltas are applied as they come): a
-backlog read from several partitions at once (a worker catching up) would otherwise
-reach a team's windows one partition at a time, each far behind the last one's clock,
-and count as late.
 
 Usage row:  [offset, endpoint, ts, prompt_tokens, completion_tokens, cost_usd, unpriced, id_hash]
 GPU row:    [offset, run_id, gpu_id, ts, gpu_type, price_per_gpu_hour, interval_s, utilization]
@@ -22,8 +16,7 @@ Run row:    [offset, run_id, status, ts, estimated_cost_usd, ceiling_usd, gpus, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from operator import itemgetter
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
 from streams.dedup import EventIdIndex
 from streams.windows import Account, add_usage, new_account
@@ -56,20 +49,14 @@ def new_ledger() -> Ledger:
     return {"applied": {}, "accounts": {}, "runs": {}}
 
 
-Parts = Mapping[str, Sequence[Sequence[Any]]]  # source partition ("topic:partition") -> its rows
-
-
-def _fresh_rows(ledger: Ledger, parts: Parts, applied: Applied) -> list[Sequence[Any]]:
-    """Rows past this ledger's applied offset for their source; advances those offsets."""
-    fresh_rows: list[Sequence[Any]] = []
-    for source, rows in parts.items():
-        done = ledger["applied"].get(source, -1)
-        fresh = [row for row in rows if row[0] > done]
-        applied.replayed += len(rows) - len(fresh)
-        if fresh:
-            ledger["applied"][source] = max(done, fresh[-1][0])
-            fresh_rows += fresh
-    return fresh_rows
+def _fresh_rows(ledger: Ledger, source: str, rows: Sequence[Sequence[Any]], applied: Applied) -> list[Sequence[Any]]:
+    """Rows past this ledger's applied offset for `source`; advances that offset."""
+    done = ledger["applied"].get(source, -1)
+    fresh = [row for row in rows if row[0] > done]
+    applied.replayed += len(rows) - len(fresh)
+    if fresh:
+        ledger["applied"][source] = max(done, fresh[-1][0])
+    return fresh
 
 
 def account_for(ledger: Ledger, endpoint: str) -> Account:
@@ -83,7 +70,8 @@ def account_for(ledger: Ledger, endpoint: str) -> Account:
 def apply_usage(
     ledger: Ledger,
     team: str,
-    parts: Parts,
+    source: str,
+    rows: Sequence[Sequence[Any]],
     policy: WindowPolicy,
     ids: EventIdIndex,
     on_row: RowHook | None = None,
@@ -91,9 +79,7 @@ def apply_usage(
     """Count a usage delta into the endpoint accounts and the team account."""
     applied = Applied()
     team_account = account_for(ledger, TEAM_ACCOUNT)
-    rows = _fresh_rows(ledger, parts, applied)
-    rows.sort(key=itemgetter(2))  # event time; stable, so each source keeps its order on ties
-    for row in rows:
+    for row in _fresh_rows(ledger, source, rows, applied):
         _offset, endpoint, ts, prompt, completion, cost, unpriced, hashed = row
         if hashed:
             if ids.seen(team, hashed):
@@ -121,10 +107,10 @@ def new_run(run_id: str) -> dict[str, Any]:
     }
 
 
-def apply_runs(ledger: Ledger, parts: Parts, on_row: RowHook | None = None) -> Applied:
+def apply_runs(ledger: Ledger, source: str, rows: Sequence[Sequence[Any]], on_row: RowHook | None = None) -> Applied:
     """Record lifecycle events: the estimate and limits on `started`, the end on the others."""
     applied = Applied()
-    for row in _fresh_rows(ledger, parts, applied):
+    for row in _fresh_rows(ledger, source, rows, applied):
         _offset, run_id, status, ts, estimate, ceiling, gpus, gpu_type, hours = row
         run = ledger["runs"].setdefault(run_id, new_run(run_id))
         if status == "started":
@@ -145,10 +131,11 @@ def apply_runs(ledger: Ledger, parts: Parts, on_row: RowHook | None = None) -> A
     return applied
 
 
-def apply_gpu(ledger: Ledger, parts: Parts, policy: WindowPolicy, on_row: RowHook | None = None) -> Applied:
+def apply_gpu(ledger: Ledger, source: str, rows: Sequence[Sequence[Any]], policy: WindowPolicy,
+              on_row: RowHook | None = None) -> Applied:
     """Accrue GPU-hours and cost per run: each sample pays for the time since that GPU's last one."""
     applied = Applied()
-    for row in _fresh_rows(ledger, parts, applied):
+    for row in _fresh_rows(ledger, source, rows, applied):
         _offset, run_id, gpu_id, ts, _gpu_type, price, interval, utilization = row
         run = ledger["runs"].setdefault(run_id, new_run(run_id))
         last = run["gpu_last"].get(gpu_id)

@@ -119,9 +119,9 @@ def detect(rows: list[Row], settings: Settings, summary: ReplaySummary | None = 
                 ids.remember(team, hashed, row[2])
             watch.on_usage(row)
         elif kind_order == KIND_ORDER[GPU]:
-            apply_gpu(ledgers[team], {"replay": [row]}, policy, on_row=watch.on_run)
+            apply_gpu(ledgers[team], "replay", [row], policy, on_row=watch.on_run)
         else:
-            apply_runs(ledgers[team], {"replay": [row]}, on_row=watch.on_run)
+            apply_runs(ledgers[team], "replay", [row], on_row=watch.on_run)
         if watch.verdicts:
             for verdict in watch.verdicts:
                 yield alert_from_verdict(verdict, settings.base_url)

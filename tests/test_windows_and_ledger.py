@@ -40,35 +40,21 @@ def usage_row(offset, endpoint="chat", ts=100.0, cost=0.5, event_id=None):
 
 def test_a_replayed_delta_is_skipped_row_by_row():
     ledger, ids = new_ledger(), EventIdIndex(3600)
-    apply_usage(ledger, "t", {"usage:0": [usage_row(1), usage_row(2)]}, POLICY, ids)
-    applied = apply_usage(ledger, "t", {"usage:0": [usage_row(2), usage_row(3)]}, POLICY, ids)
+    apply_usage(ledger, "t", "usage:0", [usage_row(1), usage_row(2)], POLICY, ids)
+    applied = apply_usage(ledger, "t", "usage:0", [usage_row(2), usage_row(3)], POLICY, ids)
     assert (applied.counted, applied.replayed) == (1, 1)
     assert ledger["accounts"][TEAM_ACCOUNT]["total"][0] == 3
     assert ledger["accounts"]["chat"]["total"][0] == 3
     # Another source partition has offsets of its own.
-    apply_usage(ledger, "t", {"usage:1": [usage_row(1)]}, POLICY, ids)
+    apply_usage(ledger, "t", "usage:1", [usage_row(1)], POLICY, ids)
     assert ledger["accounts"][TEAM_ACCOUNT]["total"][0] == 4
-
-
-def test_parts_of_a_backlog_from_several_partitions_all_land_in_their_windows():
-    # A worker catching up: each partition's part of the micro-batch spans the same 3 minutes.
-    ledger, ids = new_ledger(), EventIdIndex(3600)
-    parts = {f"usage:{p}": [usage_row(offset, ts=1000.0 + offset * 10 + p) for offset in range(18)] for p in range(4)}
-    applied = apply_usage(ledger, "t", parts, POLICY, ids)
-    assert (applied.counted, applied.late) == (72, 0)  # applied one partition after another: 15 late
-    windows = ledger["accounts"]["chat"]["windows"]
-    assert [row[0] for row in windows] == [1020, 1080, 1140] and sum(row[1] for row in windows) == 72 - 8
-    # The same delta again (a redelivery) changes nothing; a new part of one partition does.
-    assert apply_usage(ledger, "t", parts, POLICY, ids).replayed == 72
-    apply_usage(ledger, "t", {"usage:2": [usage_row(18, ts=1182.0)]}, POLICY, ids)
-    assert ledger["accounts"][TEAM_ACCOUNT]["total"][0] == 73
 
 
 def test_repeated_event_ids_count_once_and_the_ledger_is_plain_json():
     ledger, ids = new_ledger(), EventIdIndex(3600)
-    applied = apply_usage(ledger, "t", {"usage:0": [usage_row(1, event_id="a"), usage_row(2, event_id="a")]}, POLICY, ids)
+    applied = apply_usage(ledger, "t", "usage:0", [usage_row(1, event_id="a"), usage_row(2, event_id="a")], POLICY, ids)
     assert (applied.counted, applied.duplicates, len(applied.new_ids)) == (1, 1, 1)
-    applied = apply_usage(ledger, "t", {"usage:3": [usage_row(9, event_id="a")]}, POLICY, ids)
+    applied = apply_usage(ledger, "t", "usage:3", [usage_row(9, event_id="a")], POLICY, ids)
     assert applied.duplicates == 1
     assert orjson.loads(orjson.dumps(ledger)) == ledger
 
@@ -86,25 +72,25 @@ def test_event_id_index_forgets_past_the_horizon_and_caps_memory():
 
 def test_gpu_samples_accrue_hours_and_cost_per_run():
     ledger = new_ledger()
-    apply_runs(ledger, {"runs:0": [[0, "r1", "started", 0.0, 100.0, 500.0, 2, "H100", 10.0]]})
+    apply_runs(ledger, "runs:0", [[0, "r1", "started", 0.0, 100.0, 500.0, 2, "H100", 10.0]])
     rows = [[i, "r1", gpu, 60.0 * i, "H100", 4.0, None, 95.0] for i, gpu in enumerate(["0", "1"] * 3)]
     # Samples at 0,60,120,180,240,300 alternating GPUs: each GPU pays for the gap since its last sample.
-    apply_gpu(ledger, {"gpu:0": rows}, POLICY)
+    apply_gpu(ledger, "gpu:0", rows, POLICY)
     run = ledger["runs"]["r1"]
     assert run["gpu_hours"] == pytest.approx(4 * 120 / 3600)
     assert run["cost_usd"] == pytest.approx(4 * 120 / 3600 * 4.0)
     view = run_view(run, "t", POLICY)
     assert view["gpus_active"] == 2 and view["burn_rate_usd_per_hour"] == 8.0
     assert view["estimated_cost_usd"] == 100.0 and view["status"] == "running"
-    apply_runs(ledger, {"runs:0": [[1, "r1", "finished", 400.0, None, None, None, None, None]]})
+    apply_runs(ledger, "runs:0", [[1, "r1", "finished", 400.0, None, None, None, None, None]])
     assert ledger["runs"]["r1"]["status"] == "finished"
 
 
 def test_interval_s_overrides_the_gap_and_gaps_are_capped():
     ledger = new_ledger()
-    apply_gpu(ledger, {"gpu:0": [[0, "r", "0", 0.0, None, 3.6, None, None],
-                                 [1, "r", "0", 10_000.0, None, 3.6, None, None],
-                                 [2, "r", "0", 10_010.0, None, 3.6, 30.0, 1.0]]}, POLICY)
+    apply_gpu(ledger, "gpu:0", [[0, "r", "0", 0.0, None, 3.6, None, None],
+                                [1, "r", "0", 10_000.0, None, 3.6, None, None],
+                                [2, "r", "0", 10_010.0, None, 3.6, 30.0, 1.0]], POLICY)
     run = ledger["runs"]["r"]
     assert run["gpu_hours"] == pytest.approx((300 + 30) / 3600)
     assert run["idle_gpu_hours"] == pytest.approx(30 / 3600)

@@ -22,7 +22,7 @@ def attach(pipeline: Pipeline) -> None:
 
     @app.agent(pipeline.inputs, name="ingest")
     async def ingest(stream: Any) -> None:
-        """Validate and price a micro-batch; forward one delta per team and kind of input."""
+        """Validate and price a micro-batch; forward one delta per team and source partition."""
         async for events in stream.take_events(settings.batch_size, within=settings.batch_seconds):
             messages = [RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.value or b"")
                         for e in events]

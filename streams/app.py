@@ -7,7 +7,7 @@ Two stages, both Faust agents:
     ai.training-runs┘        └─► spendwatch.dead-letter
 
 `ingest` pays Faust's per-message cost once per micro-batch and forwards one delta per
-(team, kind of input); `ledger` owns the tables, co-partitioned with the deltas topic.
+(team, source partition); `ledger` owns the tables, co-partitioned with the deltas topic.
 """
 
 from __future__ import annotations

@@ -107,8 +107,7 @@ class FlashSpikeDetector:
             self.done = start
         if start < self.done:
             return None  # its window has been judged already
-        newest = self.open[-1] if self.open else None
-        row = newest if newest is not None and newest[START] == start else self._row(start)
+        row = self._row(start)
         row[CALLS] += 1
         row[TOKENS] += tokens
         row[COST] += cost
@@ -121,6 +120,8 @@ class FlashSpikeDetector:
         return None
 
     def _row(self, start: float) -> list[Any]:
+        if self.open and self.open[-1][START] == start:
+            return self.open[-1]  # the usual case: the newest window
         for row in self.open:
             if row[START] == start:
                 return row

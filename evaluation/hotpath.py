@@ -40,8 +40,7 @@ def main(count: int = 300_000) -> None:
     batched = events(count, seed=1)
     payloads = [orjson.dumps(batched[i:i + 100]) for i in range(0, count, 100)]
     messages = [RawMessage("usage", i % 4, i // 4, payload) for i, payload in enumerate(payloads)]
-    policy = WindowPolicy(settings.window_seconds, settings.windows_kept, settings.late_grace_seconds,
-                          settings.gpu_max_interval_s)
+    policy = WindowPolicy.from_settings(settings)
     intakes: list[Intake] = []
 
     def ingest() -> None:

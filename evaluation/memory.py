@@ -32,7 +32,7 @@ def rss_bytes() -> int:
 def main() -> None:
     keys = int(sys.argv[1])
     settings = Settings(_env_file=None)
-    policy = WindowPolicy(settings.window_seconds, settings.windows_kept, settings.late_grace_seconds)
+    policy = WindowPolicy.from_settings(settings)
     rules, ids = RuleBook(settings), EventIdIndex(settings.dedup_horizon_seconds)
     gc.collect()
     before = rss_bytes()

@@ -165,8 +165,7 @@ def create_pipeline(settings: Settings, broker_url: str) -> Pipeline:
         settings=settings,
         app=app,
         metrics=Metrics(),
-        policy=WindowPolicy(settings.window_seconds, settings.windows_kept, settings.late_grace_seconds,
-                            settings.gpu_max_interval_s),
+        policy=WindowPolicy.from_settings(settings),
         ids=EventIdIndex(settings.dedup_horizon_seconds),
         kind_of_topic={settings.usage_topic: USAGE, settings.gpu_topic: GPU, settings.runs_topic: RUNS},
     )

@@ -71,11 +71,10 @@ class TeamWatch:
                 self.verdicts.extend(self._spike(endpoint).advance(ts))
 
     def on_usage(self, row: Sequence[Any]) -> None:
-        ts = row[2]
+        _offset, endpoint, ts, prompt, completion, cost, _unpriced, _hashed = row
         if ts > self.clock:
             self._tick(ts)
-        detector = self.spikes.get(row[1]) or self._spike(row[1])
-        verdict = detector.observe(ts, row[3] + row[4], row[5])
+        verdict = self._spike(endpoint).observe(ts, prompt + completion, cost)
         if verdict is not None:
             self.verdicts.append(verdict)
 

@@ -16,10 +16,13 @@ Run row:    [offset, run_id, status, ts, estimated_cost_usd, ceiling_usd, gpus, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from streams.dedup import EventIdIndex
 from streams.windows import Account, add_usage, new_account
+
+if TYPE_CHECKING:
+    from streams.settings import Settings
 
 Ledger = dict[str, Any]
 RowHook = Callable[[Sequence[Any]], None]  # called with each row as it is counted (the detectors)
@@ -32,6 +35,11 @@ class WindowPolicy:
     windows_kept: int
     late_grace_s: int
     gpu_max_interval_s: float = 300.0
+
+    @classmethod
+    def from_settings(cls, settings: "Settings") -> "WindowPolicy":
+        return cls(settings.window_seconds, settings.windows_kept, settings.late_grace_seconds,
+                   settings.gpu_max_interval_s)
 
 
 @dataclass

@@ -8,8 +8,9 @@ out in a batch of several records came back those records short while the input 
 produced them were committed: totals short for good (2,969 of 3,000 event ids, "1999 of 2000").
 
 So before recovery starts we read from the reported end onwards, up to the high watermark the
-fetch responses carry (which Tansu gets right), and take the offset after the last record. On Apache Kafka the reported end is right and this costs one
-fetch per changelog partition per rebalance.
+fetch responses carry (which Tansu gets right), and take the offset after the last record. On
+Apache Kafka the reported end is right and this costs one fetch per changelog partition per
+rebalance.
 """
 
 from __future__ import annotations

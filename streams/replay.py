@@ -97,8 +97,7 @@ Row = tuple[float, int, int, str, list[Any]]
 
 def detect(rows: list[Row], settings: Settings, summary: ReplaySummary | None = None) -> Iterator[dict[str, Any]]:
     """Alerts from rows already in event-time order, through the worker's own TeamWatch."""
-    policy = WindowPolicy(settings.window_seconds, settings.windows_kept, settings.late_grace_seconds,
-                          settings.gpu_max_interval_s)
+    policy = WindowPolicy.from_settings(settings)
     rules = RuleBook(settings)
     ids = EventIdIndex(settings.dedup_horizon_seconds)
     ledgers: dict[str, dict[str, Any]] = {}

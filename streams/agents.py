@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from streams.app import Pipeline
+from streams.delta_codec import decode_delta, encode_delta
 from streams.intake import GPU, USAGE, DeadLetter, Intake, RawMessage, kind_of_source, take_in
 from detectors.verdict import Verdict
 from streams.detection import TeamWatch, alert_from_verdict
@@ -36,7 +37,8 @@ def attach(pipeline: Pipeline) -> None:
         async for event in stream.events():
             team = event.message.key.decode()
             chunk_key = f"{team}|{event.message.partition}|{event.message.offset}"
-            verdicts = apply_delta(pipeline, team, orjson.loads(event.message.value), chunk_key)
+            source, rows = decode_delta(event.message.value)
+            verdicts = apply_delta(pipeline, team, source, rows, chunk_key)
             for verdict in verdicts:
                 await publish_alert(pipeline, verdict)
 
@@ -66,7 +68,8 @@ async def forward(pipeline: Pipeline, intake: Intake) -> None:
     for dead in intake.dead_letters:
         await send_dead_letter(pipeline, dead)
     for (team, source), rows in intake.deltas.items():
-        await pipeline.deltas.send(key=team.encode(), value=orjson.dumps({"source": source, "rows": rows}))
+        kind = kind_of_source(source, pipeline.kind_of_topic)
+        await pipeline.deltas.send(key=team.encode(), value=encode_delta(source, kind, rows))
     if intake.unpriced:
         metrics.unpriced.inc(sum(intake.unpriced.values()))
 
@@ -97,9 +100,8 @@ async def publish_alert(pipeline: Pipeline, verdict: Verdict) -> None:
     log.warning("alert %s %s: %s", alert["kind"], alert["status"], alert["summary"])
 
 
-def apply_delta(pipeline: Pipeline, team: str, delta: dict[str, Any], chunk_key: str) -> list[Verdict]:
+def apply_delta(pipeline: Pipeline, team: str, source: str, rows: list[Any], chunk_key: str) -> list[Verdict]:
     """Apply one delta to the team's ledger, run the detectors over its rows, write the ledger back."""
-    source, rows = delta["source"], delta["rows"]
     kind = kind_of_source(source, pipeline.kind_of_topic)
     ledger = pipeline.ledgers.get(team) or new_ledger()
     watch = TeamWatch(ledger, team, pipeline.rules, pipeline.policy)

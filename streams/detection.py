@@ -52,6 +52,7 @@ class TeamWatch:
         self.verdicts: list[Verdict] = []
         self.window_s = rules.settings.window_seconds
         self.clock: float = self.state["clock"]  # the team's newest event time; written back by close()
+        self.judge_from = self._next_judgement()
 
     def _spike(self, endpoint: str) -> FlashSpikeDetector:
         detector = self.spikes.get(endpoint)
@@ -61,6 +62,11 @@ class TeamWatch:
             self.spikes[endpoint] = detector
         return detector
 
+    def _next_judgement(self) -> float:
+        """A little before the clock's next window boundary (plus settle): no judging happens until then."""
+        settle = self.rules.settle_s
+        return ((self.clock - settle) // self.window_s + 1) * self.window_s + settle - 0.001
+
     def _tick(self, ts: float) -> None:
         """Advance the team clock; at each window boundary (plus settle) every endpoint is judged."""
         before = self.clock
@@ -69,12 +75,17 @@ class TeamWatch:
         if (ts - settle) // self.window_s != (before - settle) // self.window_s:
             for endpoint in list(self.state["spikes"]) + [e for e in self.spikes if e not in self.state["spikes"]]:
                 self.verdicts.extend(self._spike(endpoint).advance(ts))
+        self.judge_from = self._next_judgement()
 
     def on_usage(self, row: Sequence[Any]) -> None:
         _offset, endpoint, ts, prompt, completion, cost, _unpriced, _hashed = row
         if ts > self.clock:
-            self._tick(ts)
-        verdict = self._spike(endpoint).observe(ts, prompt + completion, cost)
+            if ts >= self.judge_from:  # `_tick` decides exactly; this only skips it between boundaries
+                self._tick(ts)
+            else:
+                self.clock = ts
+        detector = self.spikes.get(endpoint) or self._spike(endpoint)
+        verdict = detector.observe(ts, prompt + completion, cost)
         if verdict is not None:
             self.verdicts.append(verdict)
 

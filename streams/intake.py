@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, NamedTuple
 
 from streams.dedup import id_hash
-from streams.events import GpuSample, Rejection, RunEvent, UsageEvent, decode_message, parse_gpu, parse_run, parse_usage
+from streams.events import (GpuSample, PlainUsage, Rejection, RunEvent, UsageEvent, decode_message,
+                            decode_plain_usage, parse_gpu, parse_run, parse_usage)
 from streams.pricing import estimate_cost
 
 USAGE, GPU, RUNS = "usage", "gpu", "runs"
@@ -46,7 +47,16 @@ def source_of(message: RawMessage) -> str:
     return f"{message.topic}:{message.partition}"
 
 
-def usage_row(offset: int, event: UsageEvent, intake: Intake) -> list[Any]:
+def decode_events(kind: str, payload: bytes, now: float, future_tolerance_s: float) -> tuple[list[Any], list[Rejection]]:
+    """One message's events and rejections; usage tries the msgspec fast path first."""
+    if kind == USAGE:
+        plain = decode_plain_usage(payload, now, future_tolerance_s)
+        if plain is not None:
+            return plain, []
+    return decode_message(payload, PARSERS[kind], now, future_tolerance_s)
+
+
+def usage_row(offset: int, event: UsageEvent | PlainUsage, intake: Intake) -> list[Any]:
     cost, unpriced = event.cost_usd, 0
     if cost is None:
         cost = estimate_cost(event.model, event.prompt_tokens, event.completion_tokens, event.provider)
@@ -80,7 +90,7 @@ def take_in(
     intake = Intake()
     for message in messages:
         kind = kind_of_topic[message.topic]
-        events, rejections = decode_message(message.value, PARSERS[kind], now, future_tolerance_s)
+        events, rejections = decode_events(kind, message.value, now, future_tolerance_s)
         intake.dead_letters.extend(DeadLetter(message, rejection) for rejection in rejections)
         source = source_of(message)
         for event in events:

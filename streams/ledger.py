@@ -86,23 +86,28 @@ def apply_usage(
 ) -> Applied:
     """Count a usage delta into the endpoint accounts and the team account."""
     applied = Applied()
+    accounts = ledger["accounts"]
     team_account = account_for(ledger, TEAM_ACCOUNT)
+    window_s, kept, grace = policy.window_s, policy.windows_kept, policy.late_grace_s
+    seen, new_ids = ids.of_team(team), applied.new_ids
+    counted = duplicates = late = 0
     for row in _fresh_rows(ledger, source, rows, applied):
         _offset, endpoint, ts, prompt, completion, cost, unpriced, hashed = row
         if hashed:
-            if ids.seen(team, hashed):
-                applied.duplicates += 1
+            if hashed in seen:
+                duplicates += 1
                 continue
-            ids.remember(team, hashed, ts)
-            applied.new_ids.append((hashed, ts))
-        in_window = add_usage(account_for(ledger, endpoint), ts, prompt, completion, cost, unpriced,
-                              policy.window_s, policy.windows_kept, policy.late_grace_s)
-        add_usage(team_account, ts, prompt, completion, cost, unpriced,
-                  policy.window_s, policy.windows_kept, policy.late_grace_s)
-        applied.counted += 1
-        applied.late += not in_window
+            seen[hashed] = ts
+            new_ids.append((hashed, ts))
+        account = accounts.get(endpoint) or account_for(ledger, endpoint)
+        if not add_usage(account, ts, prompt, completion, cost, unpriced, window_s, kept, grace):
+            late += 1
+        add_usage(team_account, ts, prompt, completion, cost, unpriced, window_s, kept, grace)
+        counted += 1
         if on_row is not None:
             on_row(row)
+    ids.trim(team)
+    applied.counted, applied.duplicates, applied.late = counted, duplicates, late
     return applied
 
 

@@ -19,8 +19,7 @@ import orjson
 from streams import gc_tuning
 from streams.dedup import EventIdIndex
 from streams.detection import RuleBook, TeamWatch, alert_from_verdict
-from streams.events import decode_message
-from streams.intake import GPU, PARSERS, RUNS, USAGE, Intake, gpu_row, run_row, usage_row
+from streams.intake import GPU, RUNS, USAGE, Intake, decode_events, gpu_row, run_row, usage_row
 from streams.ledger import WindowPolicy, apply_gpu, apply_runs, new_ledger
 from streams.settings import Settings
 
@@ -53,12 +52,11 @@ def read_rows(lines: Iterable[bytes], kind: str, settings: Settings, summary: Re
     """(ts, kind order, sequence, team, row) for every valid event in the lines."""
     rows = []
     intake = Intake()
-    parse = PARSERS[kind]
     for seq, line in enumerate(lines):
         line = line.strip()
         if not line:
             continue
-        events, rejections = decode_message(line, parse, now, settings.future_tolerance_seconds)
+        events, rejections = decode_events(kind, line, now, settings.future_tolerance_seconds)
         for rejection in rejections:
             summary.rejected[rejection.reason] += 1
         for event in events:

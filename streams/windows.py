@@ -23,7 +23,6 @@ True
 
 from __future__ import annotations
 
-import bisect
 from typing import Any
 
 from streams.events import to_rfc3339
@@ -54,37 +53,44 @@ def add_usage(
     late_grace_s: int,
 ) -> bool:
     """Count one call; returns False when it was too late for its window (the total still counts it)."""
+    # Called twice per event (endpoint and team): written flat, no helper calls on the usual path.
     total = account["total"]
-    total[REQUESTS] += 1
-    total[PROMPT] += prompt
-    total[COMPLETION] += completion
-    total[COST] += cost
-    total[UNPRICED] += unpriced
-    if account["first"] is None or ts < account["first"]:
+    total[0] += 1
+    total[1] += prompt
+    total[2] += completion
+    total[3] += cost
+    total[4] += unpriced
+    first = account["first"]
+    if first is None or ts < first:
         account["first"] = ts
-    if ts > account["high"]:
-        account["high"] = ts
-    if ts < account["high"] - late_grace_s:
+    high = account["high"]
+    if ts > high:
+        account["high"] = high = ts
+    elif ts < high - late_grace_s:
         return False
-    row = _window_row(account["windows"], window_start(ts, window_s), windows_kept)
-    if row is None:
-        return False
-    row[1 + REQUESTS] += 1
-    row[1 + PROMPT] += prompt
-    row[1 + COMPLETION] += completion
-    row[1 + COST] += cost
-    row[1 + UNPRICED] += unpriced
+    start = int(ts // window_s) * window_s
+    windows = account["windows"]
+    if windows and windows[-1][0] == start:
+        row = windows[-1]  # the usual case: the newest window
+    else:
+        row = _window_row(windows, start, windows_kept)
+        if row is None:
+            return False
+    row[1] += 1
+    row[2] += prompt
+    row[3] += completion
+    row[4] += cost
+    row[5] += unpriced
     return True
 
 
 def _window_row(windows: list[list[Any]], start: int, windows_kept: int) -> list[Any] | None:
     """The row for `start`, created in order; None when it is older than every kept window."""
-    if windows and windows[-1][0] == start:
-        return windows[-1]  # the usual case: the newest window
-    starts = [row[0] for row in windows]
-    at = bisect.bisect_left(starts, start)
-    if at < len(windows) and windows[at][0] == start:
-        return windows[at]
+    at = len(windows)
+    while at and windows[at - 1][0] > start:  # from the newest back: a late event is a window or two back
+        at -= 1
+    if at and windows[at - 1][0] == start:
+        return windows[at - 1]
     if len(windows) >= windows_kept and at == 0:
         return None
     row: list[Any] = [start, 0, 0, 0, 0.0, 0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from streams.events import decode_message, parse_gpu, parse_run, parse_ts, parse_usage
@@ -106,3 +107,44 @@ def test_unusual_events_take_the_full_checks(event):
     from streams.events import _plain_usage
 
     assert _plain_usage(event, NOW, 300) is None
+
+
+def test_the_msgspec_fast_path_counts_every_event_as_the_full_checks_do() -> None:
+    """decode_events tries msgspec first; whatever it accepts must come out as parse_usage makes it."""
+    import random
+
+    from streams.intake import USAGE, decode_events
+
+    rng = random.Random(7)
+    now = 1_700_000_000.0
+    variants = [
+        {"ts": now - 5, "team": "a", "model": "gpt-4o", "prompt_tokens": 10, "completion_tokens": 2},
+        {"ts": int(now), "team": "a", "model": "m", "input_tokens": 10, "output_tokens": 0, "provider": ""},
+        {"ts": now, "team": "a", "model": "m", "prompt_tokens": None, "input_tokens": 4, "completion_tokens": 1},
+        {"ts": now, "team": "a", "model": "m", "prompt_tokens": 1, "completion_tokens": 1, "cost_usd": 3},
+        {"ts": now, "team": "a", "model": "m", "prompt_tokens": 1, "completion_tokens": 1, "endpoint": "chat",
+         "event_id": "x-1", "provider": "openai", "extra": [1, 2]},
+        {"ts": now, "team": "a", "model": "m", "prompt_tokens": 1.0, "completion_tokens": 1},  # full path: 1.0 is 1
+        {"ts": now * 1000, "team": "a", "model": "m", "prompt_tokens": 1, "completion_tokens": 1},  # milliseconds
+        {"ts": "2023-11-14T22:13:20Z", "team": "a", "model": "m", "prompt_tokens": 1, "completion_tokens": 1},
+        {"ts": now, "team": "a", "model": "m", "prompt_tokens": 1, "completion_tokens": 1, "endpoint": None},
+        {"ts": now, "team": "a", "model": "m", "prompt_tokens": 1, "completion_tokens": 1, "event_id": 12},
+        {"ts": now, "team": "a", "model": "m", "cost_usd": 0.5},
+        {"ts": now + 301, "team": "a", "model": "m", "prompt_tokens": 1, "completion_tokens": 1},  # future
+        {"ts": now, "team": "", "model": "m", "prompt_tokens": 1, "completion_tokens": 1},
+        {"ts": now, "team": "a", "model": "m", "prompt_tokens": -1, "completion_tokens": 1},
+        {"ts": True, "team": "a", "model": "m", "prompt_tokens": 1, "completion_tokens": 1},
+    ]
+    from streams.events import decode_plain_usage
+
+    assert len(decode_plain_usage(orjson.dumps(variants[:5]), now, 300.0) or []) == 5  # the fast path takes these
+    fields = ("ts", "team", "model", "endpoint", "prompt_tokens", "completion_tokens", "cost_usd", "event_id", "provider")
+    for _ in range(200):
+        batch = rng.sample(variants, rng.randint(1, 4))
+        payload = orjson.dumps(batch if rng.random() < 0.8 else batch[0])
+        if rng.random() < 0.05:
+            payload = payload.replace(b'"a"', b'"\xff\xfe"', 1)  # not UTF-8
+        fast, fast_rejected = decode_events(USAGE, payload, now, 300.0)
+        full, full_rejected = decode_message(payload, parse_usage, now, 300.0)
+        assert [[getattr(e, f) for f in fields] for e in fast] == [[getattr(e, f) for f in fields] for e in full]
+        assert [(r.reason, r.index) for r in fast_rejected] == [(r.reason, r.index) for r in full_rejected]

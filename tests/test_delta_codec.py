@@ -2,18 +2,19 @@
 
 import orjson
 
-from streams.delta_codec import decode_delta, encode_delta
+from streams.delta_codec import MIN_PACKED_ROWS, decode_delta, encode_delta
 from streams.intake import GPU, USAGE, decode_events
 
 
 def test_usage_rows_come_back_exactly_with_their_types() -> None:
     rows = [[3, "chat", 1700000000.25, 120, 30, 0.0123456789, 0, 2**62 + 5],
             [4, "embed", 1700000001.0, 0, 0, 0.0, 1, 0],
-            [9, "chat", 1700000002.5, 7, 1, 1e-12, 0, 17]]
-    source, decoded = decode_delta(encode_delta("ai.token-usage:2", USAGE, rows))
-    assert source == "ai.token-usage:2"
-    assert [list(row) for row in decoded] == rows
-    assert [type(value) for value in decoded[0]] == [int, str, float, int, int, float, int, int]
+            [9, "chat", 1700000002.5, 7, 1, 1e-12, 0, 17]] * MIN_PACKED_ROWS
+    for count in (1, MIN_PACKED_ROWS - 1, MIN_PACKED_ROWS, len(rows)):  # plain rows, then packed columns
+        source, decoded = decode_delta(encode_delta("ai.token-usage:2", USAGE, rows[:count]))
+        assert source == "ai.token-usage:2"
+        assert [list(row) for row in decoded] == rows[:count]
+        assert [type(value) for value in decoded[0]] == [int, str, float, int, int, float, int, int]
 
 
 def test_a_count_too_big_to_carry_is_rejected_not_a_crash() -> None:
@@ -25,7 +26,7 @@ def test_a_count_too_big_to_carry_is_rejected_not_a_crash() -> None:
             assert accepted == [] and rejected[0].reason == "out_of_range"
     fits = b'{"ts": 1700000000, "team": "a", "model": "m", "prompt_tokens": 9007199254740992, "completion_tokens": 1}'
     accepted, _ = decode_events(USAGE, fits, now=1700000000.0, future_tolerance_s=300)
-    rows = [[1, "chat", 1700000000.0, accepted[0].prompt_tokens, 1, 0.5, 0, 0]]
+    rows = [[1, "chat", 1700000000.0, accepted[0].prompt_tokens, 1, 0.5, 0, 0]] * MIN_PACKED_ROWS
     assert [list(row) for row in decode_delta(encode_delta("u:0", USAGE, rows))[1]] == rows
 
 

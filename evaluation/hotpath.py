@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import sys
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import orjson
 
@@ -52,16 +52,20 @@ def main(count: int = 300_000) -> None:
                                    settings.future_tolerance_seconds, settings.gpu_prices))
 
     ingest()
-    deltas = [(team, encode_delta(source, USAGE, rows))
-              for intake in intakes for (team, source), rows in intake.deltas.items()]
+    deltas = []
+    for intake in intakes:  # one per team per micro-batch, as agents.forward sends them
+        parts_of_team: dict[str, list[tuple[str, str, list[Any]]]] = {}
+        for (team, source), rows in intake.deltas.items():
+            parts_of_team.setdefault(team, []).append((source, USAGE, rows))
+        deltas.extend((team, encode_delta(parts)) for team, parts in parts_of_team.items())
 
     def ledger() -> None:
         rules, ids, tables = RuleBook(settings), EventIdIndex(settings.dedup_horizon_seconds), {}
         for team, value in deltas:
-            source, rows = decode_delta(value)
             state = orjson.loads(tables[team]) if team in tables else new_ledger()
             watch = TeamWatch(state, team, rules, policy)
-            apply_usage(state, team, source, rows, policy, ids, on_row=watch.on_usage)
+            for source, rows in decode_delta(value):
+                apply_usage(state, team, source, rows, policy, ids, on_row=watch.on_usage)
             watch.close()
             tables[team] = orjson.dumps(state)
 

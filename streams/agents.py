@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from streams.app import Pipeline
-from streams.delta_codec import decode_delta, encode_delta
+from streams.delta_codec import Part, decode_delta, encode_delta
 from streams.intake import GPU, USAGE, DeadLetter, Intake, RawMessage, kind_of_source, take_in
 from detectors.verdict import Verdict
 from streams.detection import TeamWatch, alert_from_verdict
@@ -23,7 +23,7 @@ def attach(pipeline: Pipeline) -> None:
 
     @app.agent(pipeline.inputs, name="ingest")
     async def ingest(stream: Any) -> None:
-        """Validate and price a micro-batch; forward one delta per team and source partition."""
+        """Validate and price a micro-batch; forward one delta per team."""
         async for events in stream.take_events(settings.batch_size, within=settings.batch_seconds):
             messages = [RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.value or b"")
                         for e in events]
@@ -37,8 +37,7 @@ def attach(pipeline: Pipeline) -> None:
         async for event in stream.events():
             team = event.message.key.decode()
             chunk_key = f"{team}|{event.message.partition}|{event.message.offset}"
-            source, rows = decode_delta(event.message.value)
-            verdicts = apply_delta(pipeline, team, source, rows, chunk_key)
+            verdicts = apply_delta(pipeline, team, decode_delta(event.message.value), chunk_key)
             for verdict in verdicts:
                 await publish_alert(pipeline, verdict)
 
@@ -67,9 +66,11 @@ async def forward(pipeline: Pipeline, intake: Intake) -> None:
     metrics.batches.inc()
     for dead in intake.dead_letters:
         await send_dead_letter(pipeline, dead)
-    for (team, source), rows in intake.deltas.items():
-        kind = kind_of_source(source, pipeline.kind_of_topic)
-        await pipeline.deltas.send(key=team.encode(), value=encode_delta(source, kind, rows))
+    parts_of_team: dict[str, list[tuple[str, str, list[Any]]]] = {}
+    for (team, source), rows in intake.deltas.items():  # in the order the ledger applied them one by one
+        parts_of_team.setdefault(team, []).append((source, kind_of_source(source, pipeline.kind_of_topic), rows))
+    for team, parts in parts_of_team.items():
+        await pipeline.deltas.send(key=team.encode(), value=encode_delta(parts))
     if intake.unpriced:
         metrics.unpriced.inc(sum(intake.unpriced.values()))
 
@@ -100,35 +101,39 @@ async def publish_alert(pipeline: Pipeline, verdict: Verdict) -> None:
     log.warning("alert %s %s: %s", alert["kind"], alert["status"], alert["summary"])
 
 
-def apply_delta(pipeline: Pipeline, team: str, source: str, rows: list[Any], chunk_key: str) -> list[Verdict]:
-    """Apply one delta to the team's ledger, run the detectors over its rows, write the ledger back."""
-    kind = kind_of_source(source, pipeline.kind_of_topic)
+def apply_delta(pipeline: Pipeline, team: str, parts: list[Part], chunk_key: str) -> list[Verdict]:
+    """Apply one delta to the team's ledger part by part, run the detectors over its rows, write the ledger back."""
     ledger = pipeline.ledgers.get(team) or new_ledger()
     watch = TeamWatch(ledger, team, pipeline.rules, pipeline.policy)
-    if kind == USAGE:
-        applied = apply_usage(ledger, team, source, rows, pipeline.policy, pipeline.ids, on_row=watch.on_usage)
-    elif kind == GPU:
-        applied = apply_gpu(ledger, source, rows, pipeline.policy, on_row=watch.on_run)
-    else:
-        applied = apply_runs(ledger, source, rows, on_row=watch.on_run)
-    verdicts = watch.close()
-    pipeline.metrics.windows.inc(watch.windows_judged)
-    topic = source.rsplit(":", 1)[0]
     metrics = pipeline.metrics
+    changed, new_ids = False, []
+    for source, rows in parts:
+        kind = kind_of_source(source, pipeline.kind_of_topic)
+        if kind == USAGE:
+            applied = apply_usage(ledger, team, source, rows, pipeline.policy, pipeline.ids, on_row=watch.on_usage)
+        elif kind == GPU:
+            applied = apply_gpu(ledger, source, rows, pipeline.policy, on_row=watch.on_run)
+        else:
+            applied = apply_runs(ledger, source, rows, on_row=watch.on_run)
+        topic = source.rsplit(":", 1)[0]
+        metrics.events.labels(topic, "accepted").inc(applied.counted)
+        if applied.duplicates:
+            metrics.events.labels(topic, "duplicate").inc(applied.duplicates)
+        if applied.replayed:
+            metrics.events.labels(topic, "replayed").inc(applied.replayed)
+        if applied.late:
+            metrics.late.inc(applied.late)
+        changed = changed or bool(applied.counted or applied.duplicates)
+        new_ids.extend(applied.new_ids)
+    verdicts = watch.close()
+    metrics.windows.inc(watch.windows_judged)
     metrics.deltas.inc()
-    metrics.events.labels(topic, "accepted").inc(applied.counted)
-    if applied.duplicates:
-        metrics.events.labels(topic, "duplicate").inc(applied.duplicates)
-    if applied.replayed:
-        metrics.events.labels(topic, "replayed").inc(applied.replayed)
-    if applied.late:
-        metrics.late.inc(applied.late)
-    if applied.counted or applied.duplicates:
+    if changed:
         pipeline.ledgers[team] = ledger
-    if applied.new_ids:
+    if new_ids:
         # Written after the ledger: a crash between the two can only forget ids, never lose counts.
-        pipeline.event_ids[chunk_key] = applied.new_ids
-        pipeline.id_chunks.setdefault(team, []).append((chunk_key, max(ts for _, ts in applied.new_ids)))
+        pipeline.event_ids[chunk_key] = new_ids
+        pipeline.id_chunks.setdefault(team, []).append((chunk_key, max(ts for _, ts in new_ids)))
     forget_old_ids(pipeline, team, ledger)
     return verdicts
 

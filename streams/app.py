@@ -6,8 +6,9 @@ Two stages, both Faust agents:
     ai.gpu-metrics ─┼─► ingest (micro-batches) ──► <app>-team-deltas (keyed by team) ──► ledger ──► tables
     ai.training-runs┘        └─► spendwatch.dead-letter
 
-`ingest` pays Faust's per-message cost once per micro-batch and forwards one delta per
-(team, source partition); `ledger` owns the tables, co-partitioned with the deltas topic.
+`ingest` pays Faust's per-message cost once per micro-batch and forwards one delta per team
+(a part per source partition, streams/delta_codec.py); `ledger` owns the tables, co-partitioned
+with the deltas topic.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import sys
 import time
-from typing import Any, Callable
+from typing import Callable
 
 import orjson
 
@@ -22,7 +22,7 @@ from streams import gc_tuning
 from streams.dedup import EventIdIndex
 from streams.delta_codec import decode_delta, encode_delta
 from streams.detection import RuleBook, TeamWatch
-from streams.intake import USAGE, Intake, RawMessage, take_in
+from streams.intake import USAGE, Intake, RawMessage, parts_by_team, take_in
 from streams.ledger import WindowPolicy, apply_usage, new_ledger
 from streams.replay import replay
 from streams.settings import Settings
@@ -52,12 +52,8 @@ def main(count: int = 300_000) -> None:
                                    settings.future_tolerance_seconds, settings.gpu_prices))
 
     ingest()
-    deltas = []
-    for intake in intakes:  # one per team per micro-batch, as agents.forward sends them
-        parts_of_team: dict[str, list[tuple[str, str, list[Any]]]] = {}
-        for (team, source), rows in intake.deltas.items():
-            parts_of_team.setdefault(team, []).append((source, USAGE, rows))
-        deltas.extend((team, encode_delta(parts)) for team, parts in parts_of_team.items())
+    deltas = [(team, encode_delta(parts))  # one per team per micro-batch, as agents.forward sends them
+              for intake in intakes for team, parts in parts_by_team(intake, {"usage": USAGE}).items()]
 
     def ledger() -> None:
         rules, ids, tables = RuleBook(settings), EventIdIndex(settings.dedup_horizon_seconds), {}

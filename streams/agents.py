@@ -10,7 +10,7 @@ import orjson
 
 from streams.app import Pipeline
 from streams.delta_codec import Part, decode_delta, encode_delta
-from streams.intake import GPU, USAGE, DeadLetter, Intake, RawMessage, kind_of_source, take_in
+from streams.intake import GPU, USAGE, DeadLetter, Intake, RawMessage, kind_of_source, parts_by_team, take_in
 from detectors.verdict import Verdict
 from streams.detection import TeamWatch, alert_from_verdict
 from streams.ledger import apply_gpu, apply_runs, apply_usage, new_ledger
@@ -66,10 +66,7 @@ async def forward(pipeline: Pipeline, intake: Intake) -> None:
     metrics.batches.inc()
     for dead in intake.dead_letters:
         await send_dead_letter(pipeline, dead)
-    parts_of_team: dict[str, list[tuple[str, str, list[Any]]]] = {}
-    for (team, source), rows in intake.deltas.items():  # in the order the ledger applied them one by one
-        parts_of_team.setdefault(team, []).append((source, kind_of_source(source, pipeline.kind_of_topic), rows))
-    for team, parts in parts_of_team.items():
+    for team, parts in parts_by_team(intake, pipeline.kind_of_topic).items():
         await pipeline.deltas.send(key=team.encode(), value=encode_delta(parts))
     if intake.unpriced:
         metrics.unpriced.inc(sum(intake.unpriced.values()))

@@ -1,9 +1,10 @@
 """Stage one of the pipeline: raw messages in, per-team deltas and rejections out.
 
 Pure: no Kafka here. The ingest agent hands over a micro-batch of raw messages; this
-module decodes and validates them, prices usage, and groups the accepted events into
-one delta per (team, source partition), ready to be sent to the repartition topic
-keyed by team. Rejections keep the original bytes so they can be dead-lettered untouched.
+module decodes and validates them, prices usage, and groups the accepted events by
+(team, source partition); `parts_by_team` turns those into one delta per team, a part
+per source partition, ready to be sent to the repartition topic keyed by team.
+Rejections keep the original bytes so they can be dead-lettered untouched.
 """
 
 from __future__ import annotations
@@ -107,3 +108,11 @@ def take_in(
 
 def kind_of_source(source: str, kind_of_topic: Mapping[str, str]) -> str:
     return kind_of_topic[source.rsplit(":", 1)[0]]
+
+
+def parts_by_team(intake: Intake, kind_of_topic: Mapping[str, str]) -> dict[str, list[tuple[str, str, list[Any]]]]:
+    """Per team, its (source, kind, rows) parts, in the order the micro-batch first met each source."""
+    parts: dict[str, list[tuple[str, str, list[Any]]]] = {}
+    for (team, source), rows in intake.deltas.items():
+        parts.setdefault(team, []).append((source, kind_of_source(source, kind_of_topic), rows))
+    return parts

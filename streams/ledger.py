@@ -1,9 +1,10 @@
 """A team's ledger: usage accounts per endpoint and for the team, and its training runs.
 
-The ledger is what the `ledgers` Faust table holds per team. Every change arrives as
-a *delta*: the rows one source partition contributed in one micro-batch. Each row
-carries its source offset, and the ledger remembers, per source partition, the
-highest offset it has applied (`applied`). A delta re-delivered after a crash (the
+The ledger is what the `ledgers` Faust table holds per team. Every change arrives in
+a *delta* (streams/delta_codec.py) as *parts*, each the rows one source partition
+contributed in one micro-batch, applied one part at a time. Each row carries its
+source offset, and the ledger remembers, per source partition, the highest offset it
+has applied (`applied`). A delta re-delivered after a crash (the
 offsets were not yet committed) is therefore skipped row by row: state is idempotent
 under Kafka's at-least-once delivery, and the offsets travel in the same changelog
 record as the figures they produced.

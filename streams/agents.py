@@ -14,6 +14,7 @@ from streams.intake import GPU, USAGE, DeadLetter, Intake, RawMessage, kind_of_s
 from detectors.verdict import Verdict
 from streams.detection import TeamWatch, alert_from_verdict
 from streams.ledger import apply_gpu, apply_runs, apply_usage, new_ledger
+from streams.liveness import crash_only
 
 log = logging.getLogger("spendwatch.agents")
 
@@ -21,25 +22,30 @@ log = logging.getLogger("spendwatch.agents")
 def attach(pipeline: Pipeline) -> None:
     app, settings = pipeline.app, pipeline.settings
 
-    @app.agent(pipeline.inputs, name="ingest")
+    liveness = pipeline.liveness
+
     async def ingest(stream: Any) -> None:
         """Validate and price a micro-batch; forward one delta per team."""
         async for events in stream.take_events(settings.batch_size, within=settings.batch_seconds):
-            messages = [RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.value or b"")
-                        for e in events]
-            intake = take_in(messages, pipeline.kind_of_topic, time.time(),
-                             settings.future_tolerance_seconds, settings.gpu_prices)
-            await forward(pipeline, intake)
+            with liveness.step("ingest"):
+                messages = [RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.value or b"")
+                            for e in events]
+                intake = take_in(messages, pipeline.kind_of_topic, time.time(),
+                                 settings.future_tolerance_seconds, settings.gpu_prices)
+                await forward(pipeline, intake)
 
-    @app.agent(pipeline.deltas, name="ledger")
     async def ledger(stream: Any) -> None:
         """Apply each delta to its team's ledger: one table write per team per delta."""
         async for event in stream.events():
-            team = event.message.key.decode()
-            chunk_key = f"{team}|{event.message.partition}|{event.message.offset}"
-            verdicts = apply_delta(pipeline, team, decode_delta(event.message.value), chunk_key)
-            for verdict in verdicts:
-                await publish_alert(pipeline, verdict)
+            with liveness.step("ledger"):
+                team = event.message.key.decode()
+                chunk_key = f"{team}|{event.message.partition}|{event.message.offset}"
+                verdicts = apply_delta(pipeline, team, decode_delta(event.message.value), chunk_key)
+                for verdict in verdicts:
+                    await publish_alert(pipeline, verdict)
+
+    app.agent(pipeline.inputs, name="ingest")(crash_only("ingest", ingest))
+    app.agent(pipeline.deltas, name="ledger")(crash_only("ledger", ledger))
 
     @pipeline.event_ids.on_recover
     async def rebuild_id_index() -> None:
@@ -50,12 +56,18 @@ def attach(pipeline: Pipeline) -> None:
         """Consumer lag per assigned partition: how far behind the newest message each one is."""
         consumer = app.consumer
         assigned: dict[str, int] = {}
+        lagging: set[str] = set()
+        agent_of = {settings.usage_topic: "ingest", settings.gpu_topic: "ingest", settings.runs_topic: "ingest",
+                    pipeline.deltas_topic_name: "ledger"}
         for tp in consumer.assignment():
             assigned[tp.topic] = assigned.get(tp.topic, 0) + 1
             position = await consumer.position(tp)
             highwater = consumer.highwater(tp)
             if position is not None and highwater is not None:
                 pipeline.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(highwater - position, 0))
+                if highwater > position and tp.topic in agent_of:
+                    lagging.add(agent_of[tp.topic])
+        pipeline.lagging = lagging
         for topic in pipeline.metrics.assigned_topics | assigned.keys():
             pipeline.metrics.assigned.labels(topic).set(assigned.get(topic, 0))
         pipeline.metrics.assigned_topics |= assigned.keys()

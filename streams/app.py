@@ -21,10 +21,12 @@ import faust
 import orjson
 
 from streams.codecs import register_codecs
+from streams.consumer import install as install_consumer
 from streams.dedup import EventIdIndex
 from streams.detection import RuleBook
 from streams.intake import GPU, RUNS, USAGE
 from streams.ledger import WindowPolicy
+from streams.liveness import Liveness
 from streams.metrics import Metrics
 from streams.producer import bootstrap_servers, producer_options
 from streams.recovery import recover_to_true_ends
@@ -150,6 +152,8 @@ class Pipeline:
     rules: Any = None
     deliveries: Any = None
     pending: Any = None
+    liveness: Liveness = field(default_factory=Liveness)
+    lagging: set[str] = field(default_factory=set)  # agents whose input has lag, from the lag timer
 
     @property
     def deltas_topic_name(self) -> str:
@@ -162,6 +166,7 @@ def create_pipeline(settings: Settings, broker_url: str) -> Pipeline:
     shorten_fetch_wait(settings.fetch_max_wait_ms)
     recover_to_true_ends(bootstrap_servers(broker_url), producer_options(settings))
     app = faust.App(settings.app_id, **faust_options(settings, broker_url))
+    install_consumer(app)
     pipeline = Pipeline(
         settings=settings,
         app=app,

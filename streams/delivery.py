@@ -32,6 +32,7 @@ from alerting.routing import routes_to
 from alerting.slack import SlackBotNotifier, SlackWebhookNotifier
 from alerting.webhook import WebhookNotifier
 from streams.app import Pipeline, table
+from streams.liveness import crash_only
 from streams.settings import Settings
 
 log = logging.getLogger("spendwatch.delivery")
@@ -79,7 +80,6 @@ def attach(pipeline: Pipeline) -> None:
                                           partitions=settings.partitions, **raw)
         _delivery_agent(pipeline, notifier, queues[notifier.name])
 
-    @app.agent(pipeline.alerts, name="route")
     async def route(stream: Any) -> None:
         """Copy each alert to the queue of every sink that should get it."""
         async for event in stream.events():
@@ -92,6 +92,8 @@ def attach(pipeline: Pipeline) -> None:
                     pending[f"{sink}|{alert['alert_id']}"] = alert
                     await queue.send(key=alert["dedup_key"].encode(), value=event.message.value)
 
+    app.agent(pipeline.alerts, name="route")(crash_only("route", route))
+
     @pending.on_recover
     async def requeue_pending() -> None:
         for key, alert in sorted(pending.items(), key=lambda item: (item[1]["ts"], item[0])):
@@ -100,7 +102,6 @@ def attach(pipeline: Pipeline) -> None:
                 log.info("re-queueing alert %s for %s after recovery", alert["alert_id"], sink)
                 await queues[sink].send(key=alert["dedup_key"].encode(), value=orjson.dumps(alert))
 
-    @app.agent(pipeline.alerts, name="incidents")
     async def track_incidents(stream: Any) -> None:
         async for event in stream.events():
             alert = _decode(event.message.value)
@@ -112,6 +113,8 @@ def attach(pipeline: Pipeline) -> None:
                                                  "repeat": alert.get("repeat", 0)}
             elif incidents.get(alert["dedup_key"]) is not None:
                 del incidents[alert["dedup_key"]]
+
+    app.agent(pipeline.alerts, name="incidents")(crash_only("incidents", track_incidents))
 
     @app.timer(60.0)
     async def repeat_firing() -> None:
@@ -168,5 +171,4 @@ def _delivery_agent(pipeline: Pipeline, notifier: Notifier, queue: Any) -> None:
                                           f"{event.message.offset}".encode()),
                 ])
 
-    deliver_alerts.__name__ = deliver_alerts.__qualname__ = f"deliver_{notifier.name}"
-    app.agent(queue, name=f"deliver-{notifier.name}")(deliver_alerts)
+    app.agent(queue, name=f"deliver-{notifier.name}")(crash_only(f"deliver-{notifier.name}", deliver_alerts))

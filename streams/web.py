@@ -159,6 +159,11 @@ def attach(pipeline: Pipeline) -> None:
     @app.page("/healthz")
     class Health(View):
         async def get(self, request: Request) -> Response:
+            if app.rebalancing:
+                return self.json({"status": "ok", "detail": "rebalancing or recovering tables"})
+            problems = pipeline.liveness.problems(pipeline.lagging)
+            if problems:
+                return self.json({"status": "stuck", "problems": problems}, status=503)
             return self.json({"status": "ok"})
 
     @app.page("/metrics")

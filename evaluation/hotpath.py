@@ -2,8 +2,9 @@
 
 `python -m evaluation.hotpath [EVENTS]` runs the pure stages the worker and replay run per
 event, on `make bench`'s data, best of three: `take_in` (decode, validate, price, group
-into deltas), the ledger stage (apply each delta with windows, de-duplication and
-detection, and pack the ledger as the table does), and `spendwatch replay`. A profiling
+into deltas), the ledger stage (take each delta in, release rows at each progress report,
+apply them with windows, de-duplication and detection, and write the records as the table
+does), and `spendwatch replay`. A profiling
 aid for docs/benchmarks.md: the worker's figure in `make bench` is this plus Faust,
 aiokafka and the broker.
 """
@@ -20,11 +21,13 @@ import orjson
 from evaluation.bench import events
 from streams import gc_tuning
 from streams.dedup import EventIdIndex
-from streams.delta_codec import decode_delta, encode_delta
-from streams.detection import RuleBook, TeamWatch
+from streams.delta_codec import encode_deltas
+from streams.detection import RuleBook
 from streams.intake import USAGE, Intake, RawMessage, parts_by_team, take_in
-from streams.ledger import WindowPolicy, apply_usage, new_ledger
+from streams.ledger import WindowPolicy
+from streams.ledger_store import LedgerStage, LedgerStore, encode_progress
 from streams.replay import replay
+from streams.watermarks import PROGRESS_KEY
 from streams.settings import Settings
 
 
@@ -52,18 +55,22 @@ def main(count: int = 300_000) -> None:
                                    settings.future_tolerance_seconds, settings.gpu_prices))
 
     ingest()
-    deltas = [(team, encode_delta(parts))  # one per team per micro-batch, as agents.forward sends them
-              for intake in intakes for team, parts in parts_by_team(intake, {"usage": USAGE}).items()]
+    deltas: list[tuple[bytes, bytes]] = []  # the deltas topic as agents.forward and send_progress write it
+    newest: dict[str, list] = {}
+    for intake in intakes:
+        for team, parts in parts_by_team(intake, {"usage": USAGE}).items():
+            deltas.extend((team.encode(), value) for value in encode_deltas(parts, settings.max_message_bytes))
+        for source, (_, ts) in intake.sources.items():
+            newest[source] = [ts, False]
+        deltas.append((PROGRESS_KEY, encode_progress({"usage": 4}, dict(newest))))
 
     def ledger() -> None:
-        rules, ids, tables = RuleBook(settings), EventIdIndex(settings.dedup_horizon_seconds), {}
-        for team, value in deltas:
-            state = orjson.loads(tables[team]) if team in tables else new_ledger()
-            watch = TeamWatch(state, team, rules, policy)
-            for source, rows in decode_delta(value):
-                apply_usage(state, team, source, rows, policy, ids, on_row=watch.on_usage)
-            watch.close()
-            tables[team] = orjson.dumps(state)
+        store = LedgerStore({}, RuleBook(settings), policy, EventIdIndex(settings.dedup_horizon_seconds),
+                            lambda source: USAGE, settings.max_message_bytes, settings.dedup_horizon_seconds)
+        stage = LedgerStage(store, settings.max_out_of_order_seconds)
+        for key, value in deltas:
+            for step in stage.steps(0, key, value):
+                store.commit(step)
 
     def replayed() -> None:
         replay({"usage": io.BytesIO(b"\n".join(payloads))}, io.BytesIO(), settings)

@@ -15,8 +15,9 @@ from pathlib import Path
 import orjson
 
 from streams.dedup import EventIdIndex
-from streams.detection import RuleBook, TeamWatch
-from streams.ledger import WindowPolicy, apply_usage, new_ledger
+from streams.detection import RuleBook, apply_and_judge
+from streams.kinds import USAGE
+from streams.ledger import WindowPolicy, new_ledger
 from streams.settings import Settings
 
 ENDPOINTS_PER_TEAM = 10
@@ -43,15 +44,13 @@ def main() -> None:
     for team_index in range(teams):
         team = f"team-{team_index}"
         ledger = new_ledger()
-        watch = TeamWatch(ledger, team, rules, policy)
         rows = []
         for window in range(windows):
             for endpoint in range(ENDPOINTS_PER_TEAM):
                 ts = start + window * settings.window_seconds + endpoint
                 rows.append([len(rows), f"endpoint-{endpoint}", ts, 1200, 300, 0.006, 0, 0])
-        apply_usage(ledger, team, "memory:0", rows, policy, ids, on_row=watch.on_usage)
-        watch.close()
-        ledgers[team] = orjson.dumps(ledger)  # as the worker's ledgers table keeps it (PackedTable)
+        apply_and_judge(ledger, team, [(USAGE, row) for row in rows], rules, policy, ids)
+        ledgers[team] = orjson.dumps(ledger)  # as the worker's ledgers table keeps it
     gc.collect()
     after = rss_bytes()
     state = len(ledgers["team-0"]) / ENDPOINTS_PER_TEAM  # windows, the team account's share, detectors

@@ -1,31 +1,34 @@
-"""The Faust agents: short `async for` loops around the pure functions in intake and ledger."""
+"""The Faust agents: short `async for` loops around the pure functions in intake and the ledger store."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from typing import Any
 
 import orjson
 
-from streams.app import Pipeline
-from streams.delta_codec import Part, decode_delta, encode_delta
-from streams.intake import GPU, USAGE, DeadLetter, Intake, RawMessage, kind_of_source, parts_by_team, take_in
 from detectors.verdict import Verdict
-from streams.detection import TeamWatch, alert_from_verdict
-from streams.ledger import apply_gpu, apply_runs, apply_usage, new_ledger
+from streams.app import Pipeline
+from streams.delta_codec import encode_deltas
+from streams.detection import alert_from_verdict
+from streams.intake import DeadLetter, Intake, RawMessage, parts_by_team, take_in
+from streams.ledger_store import Step, encode_progress
 from streams.liveness import crash_only
+from streams.watermarks import PROGRESS_KEY
 
 log = logging.getLogger("spendwatch.agents")
 
+#: Room left in a dead letter for its headers.
+HEADER_ROOM = 4096
+
 
 def attach(pipeline: Pipeline) -> None:
-    app, settings = pipeline.app, pipeline.settings
-
-    liveness = pipeline.liveness
+    app, settings, liveness = pipeline.app, pipeline.settings, pipeline.liveness
 
     async def ingest(stream: Any) -> None:
-        """Validate and price a micro-batch; forward one delta per team."""
+        """Validate and price a micro-batch; forward each team's rows, then report progress."""
         async for events in stream.take_events(settings.batch_size, within=settings.batch_seconds):
             with liveness.step("ingest"):
                 messages = [RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.value or b"")
@@ -33,23 +36,39 @@ def attach(pipeline: Pipeline) -> None:
                 intake = take_in(messages, pipeline.kind_of_topic, time.time(),
                                  settings.future_tolerance_seconds, settings.gpu_prices)
                 await forward(pipeline, intake)
+                await send_progress(pipeline)
 
     async def ledger(stream: Any) -> None:
-        """Apply each delta to its team's ledger: one table write per team per delta."""
+        """Take each delta in, and apply what the watermark releases: one record write per team per step."""
         async for event in stream.events():
             with liveness.step("ledger"):
-                team = event.message.key.decode()
-                chunk_key = f"{team}|{event.message.partition}|{event.message.offset}"
-                verdicts = apply_delta(pipeline, team, decode_delta(event.message.value), chunk_key)
-                for verdict in verdicts:
-                    await publish_alert(pipeline, verdict)
+                message = event.message
+                for step in pipeline.stage.steps(message.partition, message.key, message.value):
+                    for verdict in step.verdicts:  # on the broker before the record that raised them
+                        await publish_alert(pipeline, verdict)
+                    pipeline.store.commit(step)
+                    count_step(pipeline, step)
 
     app.agent(pipeline.inputs, name="ingest")(crash_only("ingest", ingest))
     app.agent(pipeline.deltas, name="ledger")(crash_only("ledger", ledger))
 
-    @pipeline.event_ids.on_recover
-    async def rebuild_id_index() -> None:
-        rebuild_ids(pipeline)
+    @pipeline.ledgers.on_recover
+    async def rebuild_from_table() -> None:
+        owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == pipeline.deltas_topic_name}
+
+        def partition_if_owned(team: str) -> int | None:
+            partition = pipeline.partition_of(team)
+            return partition if partition in owned else None
+
+        pipeline.stage.recover(partition_if_owned)
+        log.info("rebuilt rows waiting for the watermark (%d teams) and the event_id index (%d ids)",
+                 sum(1 for heap in pipeline.store.pending.values() if heap), len(pipeline.ids))
+
+    @app.timer(1.0)
+    async def report_progress() -> None:
+        """Idle partitions are only noticed by the clock: report every second, data or not."""
+        if not app.rebalancing:
+            await send_progress(pipeline)
 
     @app.timer(5.0)
     async def measure_lag() -> None:
@@ -57,8 +76,8 @@ def attach(pipeline: Pipeline) -> None:
         consumer = app.consumer
         assigned: dict[str, int] = {}
         lagging: set[str] = set()
-        agent_of = {settings.usage_topic: "ingest", settings.gpu_topic: "ingest", settings.runs_topic: "ingest",
-                    pipeline.deltas_topic_name: "ledger"}
+        agent_of = {topic: "ingest" for topic in pipeline.kind_of_topic}
+        agent_of[pipeline.deltas_topic_name] = "ledger"
         for tp in consumer.assignment():
             assigned[tp.topic] = assigned.get(tp.topic, 0) + 1
             position = await consumer.position(tp)
@@ -71,6 +90,10 @@ def attach(pipeline: Pipeline) -> None:
         for topic in pipeline.metrics.assigned_topics | assigned.keys():
             pipeline.metrics.assigned.labels(topic).set(assigned.get(topic, 0))
         pipeline.metrics.assigned_topics |= assigned.keys()
+        pipeline.metrics.pending.set(sum(len(heap) for heap in pipeline.store.pending.values()))
+        for partition, mark in pipeline.stage.watermarks.items():
+            pipeline.metrics.watermark.labels(str(partition)).set(mark.value())
+
 
 
 async def forward(pipeline: Pipeline, intake: Intake) -> None:
@@ -79,22 +102,66 @@ async def forward(pipeline: Pipeline, intake: Intake) -> None:
     for dead in intake.dead_letters:
         await send_dead_letter(pipeline, dead)
     for team, parts in parts_by_team(intake, pipeline.kind_of_topic).items():
-        await pipeline.deltas.send(key=team.encode(), value=encode_delta(parts))
+        for value in encode_deltas(parts, pipeline.settings.max_message_bytes):
+            await pipeline.deltas.send(key=team.encode(), value=value)
+    for source, (last_offset, newest) in intake.sources.items():
+        pipeline.progress.forwarded(source, last_offset, newest)
     if intake.unpriced:
         metrics.unpriced.inc(sum(intake.unpriced.values()))
 
 
+async def send_progress(pipeline: Pipeline) -> None:
+    """Every owned input partition's progress, to every deltas partition, after the deltas it covers."""
+    consumer = pipeline.app.consumer
+    try:
+        assignment = consumer.assignment()
+    except Exception:  # noqa: BLE001 - the consumer is not started yet: nothing to report
+        return
+    owned = {f"{tp.topic}:{tp.partition}": (consumer.resume_offset(tp), consumer.highwater(tp))
+             for tp in assignment if tp.topic in pipeline.kind_of_topic}
+    partitions = {topic: consumer.topic_partitions(topic) for topic in pipeline.kind_of_topic}
+    if not owned or any(count is None for count in partitions.values()):
+        return
+    value = encode_progress(partitions, pipeline.progress.report(owned))
+    for partition in range(pipeline.settings.partitions):
+        await pipeline.deltas.send(key=PROGRESS_KEY, value=value, partition=partition)
+
+
+def count_step(pipeline: Pipeline, step: Step) -> None:
+    metrics, applied = pipeline.metrics, step.applied
+    topic_of = {kind: topic for topic, kind in pipeline.kind_of_topic.items()}
+    for kind, counted in applied.counted.items():
+        metrics.events.labels(topic_of[kind], "accepted").inc(counted)
+    if applied.duplicates:
+        metrics.events.labels(pipeline.settings.usage_topic, "duplicate").inc(applied.duplicates)
+    if step.replayed:
+        metrics.events.labels(pipeline.deltas_topic_name, "replayed").inc(step.replayed)
+    if applied.late:
+        metrics.late.inc(applied.late)
+    if applied.out_of_order:
+        metrics.out_of_order.inc(applied.out_of_order)
+    metrics.windows.inc(step.windows_judged)
+    metrics.deltas.inc()
+    metrics.dedup_ids.set(len(pipeline.ids))
+
+
 async def send_dead_letter(pipeline: Pipeline, dead: DeadLetter) -> None:
-    """The rejected bytes, untouched, with why and where from in the headers."""
+    """The rejected bytes, untouched (cut at the message limit, with a digest), and why and where from."""
     message, rejection = dead
+    payload = rejection.payload
     headers = [
         ("spendwatch-reason", rejection.reason.encode()),
-        ("spendwatch-detail", rejection.detail.encode()),
+        ("spendwatch-detail", rejection.detail.encode()[:500]),
         ("spendwatch-source", f"{message.topic}:{message.partition}:{message.offset}".encode()),
     ]
     if rejection.index is not None:
         headers.append(("spendwatch-index", str(rejection.index).encode()))
-    await pipeline.dead_letter.send(value=rejection.payload, headers=headers)
+    room = pipeline.settings.max_message_bytes - HEADER_ROOM
+    if len(payload) > room:
+        headers += [("spendwatch-truncated", str(len(payload)).encode()),
+                    ("spendwatch-sha256", hashlib.sha256(payload).hexdigest().encode())]
+        payload = payload[:room]
+    await pipeline.dead_letter.send(value=payload, headers=headers)
     pipeline.metrics.dead_letters.labels(rejection.reason).inc()
     pipeline.metrics.events.labels(message.topic, "rejected").inc()
     log.warning("dead-lettered %s:%s:%s: %s (%s)", message.topic, message.partition, message.offset,
@@ -102,72 +169,14 @@ async def send_dead_letter(pipeline: Pipeline, dead: DeadLetter) -> None:
 
 
 async def publish_alert(pipeline: Pipeline, verdict: Verdict) -> None:
-    """Alerts go to the alerts topic (the outbox the delivery agent reads) and to `/alerts`."""
+    """Alerts go to the alerts topic (the outbox the delivery agent reads) and to `/alerts`.
+
+    Waits for the broker to have it: the ledger record that raised it is written after.
+    """
     alert = alert_from_verdict(verdict, pipeline.settings.base_url)
-    await pipeline.alerts.send(key=alert["dedup_key"].encode(), value=orjson.dumps(alert))
-    pipeline.app.recent_alerts.append(alert)  # type: ignore[attr-defined]
+    delivered = await pipeline.alerts.send(key=alert["dedup_key"].encode(), value=orjson.dumps(alert))
+    await delivered
+    pipeline.recent_alerts.append(alert)
     pipeline.metrics.alerts.labels(alert["kind"], alert["status"]).inc()
     log.warning("alert %s %s: %s", alert["kind"], alert["status"], alert["summary"])
 
-
-def apply_delta(pipeline: Pipeline, team: str, parts: list[Part], chunk_key: str) -> list[Verdict]:
-    """Apply one delta to the team's ledger part by part, run the detectors over its rows, write the ledger back."""
-    ledger = pipeline.ledgers.get(team) or new_ledger()
-    watch = TeamWatch(ledger, team, pipeline.rules, pipeline.policy)
-    metrics = pipeline.metrics
-    changed, new_ids = False, []
-    for source, rows in parts:
-        kind = kind_of_source(source, pipeline.kind_of_topic)
-        if kind == USAGE:
-            applied = apply_usage(ledger, team, source, rows, pipeline.policy, pipeline.ids, on_row=watch.on_usage)
-        elif kind == GPU:
-            applied = apply_gpu(ledger, source, rows, pipeline.policy, on_row=watch.on_run)
-        else:
-            applied = apply_runs(ledger, source, rows, on_row=watch.on_run)
-        topic = source.rsplit(":", 1)[0]
-        metrics.events.labels(topic, "accepted").inc(applied.counted)
-        if applied.duplicates:
-            metrics.events.labels(topic, "duplicate").inc(applied.duplicates)
-        if applied.replayed:
-            metrics.events.labels(topic, "replayed").inc(applied.replayed)
-        if applied.late:
-            metrics.late.inc(applied.late)
-        changed = changed or bool(applied.counted or applied.duplicates)
-        new_ids.extend(applied.new_ids)
-    verdicts = watch.close()
-    metrics.windows.inc(watch.windows_judged)
-    metrics.deltas.inc()
-    if changed:
-        pipeline.ledgers[team] = ledger
-    if new_ids:
-        # Written after the ledger: a crash between the two can only forget ids, never lose counts.
-        pipeline.event_ids[chunk_key] = new_ids
-        pipeline.id_chunks.setdefault(team, []).append((chunk_key, max(ts for _, ts in new_ids)))
-    forget_old_ids(pipeline, team, ledger)
-    return verdicts
-
-
-def forget_old_ids(pipeline: Pipeline, team: str, ledger: dict[str, Any]) -> None:
-    """Drop id chunks older than the dedup horizon behind the team's newest event."""
-    chunks = pipeline.id_chunks.get(team)
-    team_account = ledger["accounts"].get("")
-    if not chunks or team_account is None:
-        return
-    cutoff = team_account["high"] - pipeline.settings.dedup_horizon_seconds
-    while chunks and chunks[0][1] < cutoff:
-        chunk_key, _ = chunks.pop(0)
-        del pipeline.event_ids[chunk_key]
-    pipeline.ids.prune(team, team_account["high"])
-    pipeline.metrics.dedup_ids.set(len(pipeline.ids))
-
-
-def rebuild_ids(pipeline: Pipeline) -> None:
-    """Rebuild the in-memory id index from the event-ids table after recovery."""
-    pipeline.ids.clear()
-    pipeline.id_chunks.clear()
-    for chunk_key, pairs in pipeline.event_ids.items():
-        team = chunk_key.rsplit("|", 2)[0]
-        for hashed, ts in pairs:
-            pipeline.ids.remember(team, hashed, ts)
-        pipeline.id_chunks.setdefault(team, []).append((chunk_key, max((ts for _, ts in pairs), default=0.0)))
-    log.info("rebuilt the event_id index: %d ids", len(pipeline.ids))

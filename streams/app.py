@@ -4,29 +4,33 @@ Two stages, both Faust agents:
 
     ai.token-usage ─┐
     ai.gpu-metrics ─┼─► ingest (micro-batches) ──► <app>-team-deltas (keyed by team) ──► ledger ──► tables
-    ai.training-runs┘        └─► spendwatch.dead-letter
+    ai.training-runs┘        └─► spendwatch.dead-letter        + progress reports
 
-`ingest` pays Faust's per-message cost once per micro-batch and forwards one delta per team
-(a part per source partition, streams/delta_codec.py); `ledger` owns the tables, co-partitioned
-with the deltas topic.
+`ingest` pays Faust's per-message cost once per micro-batch and forwards each team's rows
+(streams/delta_codec.py), then reports every input partition's progress to every deltas
+partition (streams/watermarks.py); `ledger` owns the tables, co-partitioned with the deltas
+topic, and applies rows in event-time order once the watermark has passed them.
 """
 
 from __future__ import annotations
 
 import ssl
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import faust
-import orjson
+from aiokafka.partitioner import DefaultPartitioner
 
 from streams.codecs import register_codecs
 from streams.consumer import install as install_consumer
 from streams.dedup import EventIdIndex
 from streams.detection import RuleBook
-from streams.intake import GPU, RUNS, USAGE
+from streams.intake import GPU, RUNS, USAGE, kind_of_source
 from streams.ledger import WindowPolicy
+from streams.ledger_store import LedgerStage, LedgerStore
 from streams.liveness import Liveness
+from streams.watermarks import ProgressTracker
 from streams.metrics import Metrics
 from streams.producer import bootstrap_servers, producer_options
 from streams.recovery import recover_to_true_ends
@@ -80,6 +84,9 @@ def faust_options(settings: Settings, broker_url: str) -> dict[str, Any]:
         # No standby replicas: a moved partition is rebuilt from its changelog, and the router maps
         # each table partition to its one active owner.
         table_standby_replicas=0,
+        # Everything we produce is bounded by max_message_bytes (streams/delta_codec.py, RecordStore); the
+        # request limit leaves room for headers and the record's key.
+        producer_max_request_size=settings.max_message_bytes + 131_072,
     )
     if settings.kafka_security_protocol != "PLAINTEXT":
         options["broker_credentials"] = kafka_credentials(settings)
@@ -103,35 +110,6 @@ def table(app: faust.App, name: str, partitions: int, help: str) -> Any:
     return app.Table(name, default=None, partitions=partitions, help=help)
 
 
-class PackedTable:
-    """A Faust table whose values are kept as orjson bytes, decoded when read.
-
-    A ledger as Python objects takes about 6.6 KB a key (every float and small list is an
-    object); as JSON bytes about 1 KB. The bytes are also exactly what the changelog carries,
-    so nothing is encoded twice.
-    """
-
-    def __init__(self, app: faust.App, name: str, partitions: int, help: str) -> None:
-        self.table = app.Table(name, default=None, partitions=partitions, help=help, value_type=bytes)
-
-    def get(self, key: str) -> Any:
-        packed = self.table.get(key)
-        return None if packed is None else orjson.loads(packed)
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.table[key] = orjson.dumps(value)
-
-    def __delitem__(self, key: str) -> None:
-        del self.table[key]
-
-    def items(self) -> Iterator[tuple[str, Any]]:
-        for key, packed in list(self.table.items()):
-            yield key, orjson.loads(packed)
-
-    def __getattr__(self, name: str) -> Any:  # changelog_topic, on_recover, ...
-        return getattr(self.table, name)
-
-
 @dataclass
 class Pipeline:
     """Everything the agents and views share: the app, its topics and tables, and settings."""
@@ -146,18 +124,30 @@ class Pipeline:
     deltas: Any = None
     dead_letter: Any = None
     alerts: Any = None
-    ledgers: Any = None
-    event_ids: Any = None
-    id_chunks: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+    ledgers: Any = None  # the Faust table (bytes values)
+    store: Any = None  # LedgerStore over it
+    progress: Any = None  # ProgressTracker: how far this worker's ingest got per input partition
+    stage: Any = None  # LedgerStage: the store and each deltas partition's watermark
     rules: Any = None
     deliveries: Any = None
     pending: Any = None
     liveness: Liveness = field(default_factory=Liveness)
+    recent_alerts: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_ALERTS))
     lagging: set[str] = field(default_factory=set)  # agents whose input has lag, from the lag timer
 
     @property
     def deltas_topic_name(self) -> str:
         return f"{self.settings.app_id}-team-deltas"
+
+    def partition_of(self, team: str) -> int:
+        """The deltas partition (and so the table partition) of a team: Kafka's default key partitioner."""
+        every = list(range(self.settings.partitions))
+        return int(_partitioner(team.encode(), every, every))
+
+
+_partitioner = DefaultPartitioner()
+#: How many recent alerts `/alerts` shows.
+RECENT_ALERTS = 200
 
 
 def create_pipeline(settings: Settings, broker_url: str) -> Pipeline:
@@ -182,10 +172,14 @@ def create_pipeline(settings: Settings, broker_url: str) -> Pipeline:
     pipeline.deltas = app.topic(pipeline.deltas_topic_name, partitions=settings.partitions, **raw)
     pipeline.dead_letter = app.topic(settings.dead_letter_topic, **raw)
     pipeline.alerts = app.topic(settings.alerts_topic, **raw)
-    pipeline.ledgers = PackedTable(app, "ledgers", settings.partitions,
-                                   help="per team: usage accounts per endpoint and for the team, runs, applied offsets")
-    pipeline.event_ids = PackedTable(app, "event-ids", settings.partitions,
-                                     help="per team and delta: the event_id hashes it counted, for de-duplication")
+    pipeline.ledgers = app.Table("ledgers", default=None, partitions=settings.partitions, value_type=bytes,
+                                 key_type=str, help="per team: its record, rows waiting for the watermark, event ids")
+    pipeline.store = LedgerStore(pipeline.ledgers, pipeline.rules, pipeline.policy, pipeline.ids,
+                                 lambda source: kind_of_source(source, pipeline.kind_of_topic),
+                                 settings.max_message_bytes, settings.dedup_horizon_seconds)
+    pipeline.stage = LedgerStage(pipeline.store, settings.max_out_of_order_seconds)
+    pipeline.progress = ProgressTracker(settings.idle_source_seconds)
+    pipeline.liveness.stuck_after_s = settings.stuck_seconds
 
     from streams import agents, delivery, web  # attach after the tables exist
 

@@ -230,6 +230,18 @@ class SpendwatchConsumer(faust_aiokafka.Consumer):
             self._acked.pop(tp, None)
             self._acked_index.pop(tp, None)
 
+    def topic_partitions(self, topic: str) -> int | None:
+        """How many partitions `topic` has, from the cluster metadata.
+
+        Faust reads the group coordinator's subscription snapshot, which only the group's
+        leader has: every other worker got None.
+        """
+        try:
+            partitions = self._thread._ensure_consumer().partitions_for_topic(topic)
+        except Exception:  # noqa: BLE001 - not started yet
+            return None
+        return len(partitions) if partitions else None
+
     def resume_offset(self, tp: TP) -> int | None:
         """The offset processing resumed from at the last seek (committed, or the log start)."""
         committed = self._committed_offset[tp]

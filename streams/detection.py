@@ -1,21 +1,23 @@
 """Runs the detectors over a team's ledger rows, in the order they are counted.
 
-The live worker and `spendwatch replay` both go through `TeamWatch`, row by row, with
-the team's newest event time as the clock, so the same events in the same order raise
-the same alerts. Detector state lives in the ledger (`ledger["detect"]`), so it travels
-in the same changelog record as the figures and survives restarts and rebalances.
+The live worker and `spendwatch replay` both call `apply_and_judge`: rows in release order
+(streams/kinds.py) go into the ledger and through `TeamWatch`, row by row, with the team's
+newest event time as the clock, so the same events raise the same alerts whatever order
+Kafka delivered them in. Detector state lives in the ledger (`ledger["detect"]`), so it
+travels in the same changelog record as the figures and survives restarts and rebalances.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from alerting.model import make_alert
 from detectors.spike import FlashSpikeDetector, SpikeRule
 from detectors.training import RunSnapshot, TrainingRule, judge_run
 from detectors.verdict import Verdict
-from streams.ledger import Ledger, WindowPolicy, burn_rate_usd_per_hour
+from streams.dedup import EventIdIndex
+from streams.ledger import Applied, Ledger, WindowPolicy, apply_in_order, burn_rate_usd_per_hour
 from streams.settings import Settings
 
 
@@ -111,6 +113,16 @@ class TeamWatch:
         for endpoint, detector in self.spikes.items():
             self.state["spikes"][endpoint] = detector.to_state()
         return self.verdicts
+
+
+def apply_and_judge(ledger: Ledger, team: str, entries: Iterable[tuple[str, Sequence[Any]]], rules: RuleBook,
+                    policy: WindowPolicy, ids: EventIdIndex,
+                    with_accounts: bool = True) -> tuple[Applied, list[Verdict], int]:
+    """Apply rows in release order and run the detectors over them: (what was applied, verdicts, windows judged)."""
+    watch = TeamWatch(ledger, team, rules, policy)
+    applied = apply_in_order(ledger, team, entries, policy, ids, on_usage=watch.on_usage, on_run=watch.on_run,
+                             with_accounts=with_accounts)
+    return applied, watch.close(), watch.windows_judged
 
 
 def alert_from_verdict(verdict: Verdict, base_url: str) -> dict[str, Any]:

@@ -4,7 +4,9 @@ Pure: no Kafka here. The ingest agent hands over a micro-batch of raw messages; 
 module decodes and validates them, prices usage, and groups the accepted events by
 (team, source partition); `parts_by_team` turns those into one delta per team, a part
 per source partition, ready to be sent to the repartition topic keyed by team.
-Rejections keep the original bytes so they can be dead-lettered untouched.
+Rejections keep the original bytes so they can be dead-lettered untouched. `Intake.sources`
+says how far each source partition got: its last offset and newest event time, which the
+ingest agent reports to the ledger as that partition's progress (streams/watermarks.py).
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from typing import Any, Iterable, Mapping, NamedTuple
 from streams.dedup import id_hash
 from streams.events import (GpuSample, PlainUsage, Rejection, RunEvent, UsageEvent, decode_message,
                             decode_plain_usage, parse_gpu, parse_run, parse_usage)
+from streams.kinds import GPU, RUNS, USAGE, position
 from streams.pricing import estimate_cost
 
-USAGE, GPU, RUNS = "usage", "gpu", "runs"
 PARSERS = {USAGE: parse_usage, GPU: parse_gpu, RUNS: parse_run}
 
 
@@ -42,6 +44,7 @@ class Intake:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     accepted: int = 0
     unpriced: Counter[str] = field(default_factory=Counter)
+    sources: dict[str, tuple[int, float | None]] = field(default_factory=dict)  # source -> (last offset, newest ts)
 
 
 def source_of(message: RawMessage) -> str:
@@ -57,7 +60,7 @@ def decode_events(kind: str, payload: bytes, now: float, future_tolerance_s: flo
     return decode_message(payload, PARSERS[kind], now, future_tolerance_s)
 
 
-def usage_row(offset: int, event: UsageEvent | PlainUsage, intake: Intake) -> list[Any]:
+def usage_row(at: int, event: UsageEvent | PlainUsage, intake: Intake) -> list[Any]:
     cost, unpriced = event.cost_usd, 0
     if cost is None:
         cost = estimate_cost(event.model, event.prompt_tokens, event.completion_tokens, event.provider)
@@ -65,18 +68,18 @@ def usage_row(offset: int, event: UsageEvent | PlainUsage, intake: Intake) -> li
             cost, unpriced = 0.0, 1
             intake.unpriced[event.model] += 1
     hashed = id_hash(event.event_id) if event.event_id is not None else 0
-    return [offset, event.endpoint, event.ts, event.prompt_tokens, event.completion_tokens, cost, unpriced, hashed]
+    return [at, event.endpoint, event.ts, event.prompt_tokens, event.completion_tokens, cost, unpriced, hashed]
 
 
-def gpu_row(offset: int, event: GpuSample, gpu_prices: Mapping[str, float]) -> list[Any]:
+def gpu_row(at: int, event: GpuSample, gpu_prices: Mapping[str, float]) -> list[Any]:
     price = event.price_per_gpu_hour_usd
     if price is None:
         price = gpu_prices.get(event.gpu_type or "", gpu_prices["default"])
-    return [offset, event.run_id, event.gpu_id, event.ts, event.gpu_type, price, event.interval_s, event.utilization]
+    return [at, event.run_id, event.gpu_id, event.ts, event.gpu_type, price, event.interval_s, event.utilization]
 
 
-def run_row(offset: int, event: RunEvent) -> list[Any]:
-    return [offset, event.run_id, event.status, event.ts, event.estimated_cost_usd, event.ceiling_usd,
+def run_row(at: int, event: RunEvent) -> list[Any]:
+    return [at, event.run_id, event.status, event.ts, event.estimated_cost_usd, event.ceiling_usd,
             event.gpus, event.gpu_type, event.expected_hours]
 
 
@@ -89,20 +92,26 @@ def take_in(
 ) -> Intake:
     """Decode a micro-batch into per-team deltas; never raises on bad input."""
     intake = Intake()
+    sources = intake.sources
     for message in messages:
         kind = kind_of_topic[message.topic]
         events, rejections = decode_events(kind, message.value, now, future_tolerance_s)
         intake.dead_letters.extend(DeadLetter(message, rejection) for rejection in rejections)
         source = source_of(message)
-        for event in events:
+        newest = sources[source][1] if source in sources else None
+        for index, event in enumerate(events):
+            at = position(message.offset, index)
             if kind == USAGE:
-                row = usage_row(message.offset, event, intake)
+                row = usage_row(at, event, intake)
             elif kind == GPU:
-                row = gpu_row(message.offset, event, gpu_prices)
+                row = gpu_row(at, event, gpu_prices)
             else:
-                row = run_row(message.offset, event)
+                row = run_row(at, event)
             intake.deltas.setdefault((event.team, source), []).append(row)
-            intake.accepted += 1
+            if newest is None or event.ts > newest:
+                newest = event.ts
+        intake.accepted += len(events)
+        sources[source] = (message.offset, newest)
     return intake
 
 

@@ -1,25 +1,31 @@
 """A team's ledger: usage accounts per endpoint and for the team, and its training runs.
 
-The ledger is what the `ledgers` Faust table holds per team. Every change arrives in
-a *delta* (streams/delta_codec.py) as *parts*, each the rows one source partition
-contributed in one micro-batch, applied one part at a time. Each row carries its
-source offset, and the ledger remembers, per source partition, the highest offset it
-has applied (`applied`). A delta re-delivered after a crash (the
-offsets were not yet committed) is therefore skipped row by row: state is idempotent
-under Kafka's at-least-once delivery, and the offsets travel in the same changelog
-record as the figures they produced.
+The ledger is the team record of the `ledgers` table (streams/ledger_store.py). Rows reach it
+in two steps:
 
-Usage row:  [offset, endpoint, ts, prompt_tokens, completion_tokens, cost_usd, unpriced, id_hash]
-GPU row:    [offset, run_id, gpu_id, ts, gpu_type, price_per_gpu_hour, interval_s, utilization]
-Run row:    [offset, run_id, status, ts, estimated_cost_usd, ceiling_usd, gpus, gpu_type, expected_hours]
+1. `take_fresh`: the rows a delta brings, less those already taken in. Each row carries its
+   *position* (source offset and index, streams/kinds.py), and the ledger remembers per
+   source partition the highest position it has taken in (`received`), so a delta
+   re-delivered after a crash or a takeover is skipped row by row: state is idempotent under
+   Kafka's at-least-once delivery, and the positions travel in the same changelog record as
+   the figures they produced.
+2. `apply_in_order`: rows the watermark has released, in `release_key` order, counted into
+   the accounts and the runs, de-duplicated by event_id, and shown to the detectors.
+
+Usage row:  [position, endpoint, ts, prompt_tokens, completion_tokens, cost_usd, unpriced, id_hash]
+GPU row:    [position, run_id, gpu_id, ts, gpu_type, price_per_gpu_hour, interval_s, utilization]
+Run row:    [position, run_id, status, ts, estimated_cost_usd, ceiling_usd, gpus, gpu_type, expected_hours]
 """
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from streams.dedup import EventIdIndex
+from streams.kinds import GPU, USAGE
 from streams.windows import Account, add_usage, new_account
 
 if TYPE_CHECKING:
@@ -45,27 +51,28 @@ class WindowPolicy:
 
 @dataclass
 class Applied:
-    """What one delta did: for metrics and for the id chunk the ledger agent writes."""
+    """What applying some rows did: for metrics and for the id chunk the ledger writes."""
 
-    counted: int = 0
+    counted: Counter[str] = field(default_factory=Counter)  # by kind
     duplicates: int = 0
-    replayed: int = 0
-    late: int = 0
+    late: int = 0  # too late for their window (still in the totals)
+    out_of_order: int = 0  # applied after a newer row of the team: they arrived behind the watermark
     new_ids: list[tuple[int, float]] = field(default_factory=list)
 
 
 def new_ledger() -> Ledger:
-    return {"applied": {}, "accounts": {}, "runs": {}}
+    return {"op": 0, "received": {}, "through": None, "newest": None, "pending": [],
+            "accounts": {}, "runs": {}}
 
 
-def _fresh_rows(ledger: Ledger, source: str, rows: Sequence[Sequence[Any]], applied: Applied) -> list[Sequence[Any]]:
-    """Rows past this ledger's applied offset for `source`; advances that offset."""
-    done = ledger["applied"].get(source, -1)
+def take_fresh(ledger: Ledger, source: str, rows: Sequence[Sequence[Any]]) -> tuple[list[Sequence[Any]], int]:
+    """Rows past this ledger's received position for `source`, and how many were not; advances it."""
+    received = ledger["received"]
+    done = received.get(source, -1)
     fresh = [row for row in rows if row[0] > done]
-    applied.replayed += len(rows) - len(fresh)
     if fresh:
-        ledger["applied"][source] = max(done, fresh[-1][0])
-    return fresh
+        received[source] = max(done, fresh[-1][0])
+    return fresh, len(rows) - len(fresh)
 
 
 def account_for(ledger: Ledger, endpoint: str) -> Account:
@@ -76,39 +83,73 @@ def account_for(ledger: Ledger, endpoint: str) -> Account:
     return account
 
 
-def apply_usage(
+def apply_in_order(
     ledger: Ledger,
     team: str,
-    source: str,
-    rows: Sequence[Sequence[Any]],
+    entries: Iterable[tuple[str, Sequence[Any]]],
     policy: WindowPolicy,
     ids: EventIdIndex,
-    on_row: RowHook | None = None,
+    on_usage: RowHook | None = None,
+    on_run: RowHook | None = None,
+    with_accounts: bool = True,
 ) -> Applied:
-    """Count a usage delta into the endpoint accounts and the team account."""
+    """Count (kind, row) entries, already in release order, into the ledger.
+
+    `with_accounts=False` leaves the usage accounts alone (replay when only alerts are
+    wanted: detection never reads them).
+    """
     applied = Applied()
     accounts = ledger["accounts"]
-    team_account = account_for(ledger, TEAM_ACCOUNT)
+    team_account = accounts.get(TEAM_ACCOUNT)
     window_s, kept, grace = policy.window_s, policy.windows_kept, policy.late_grace_s
-    seen, new_ids = ids.of_team(team), applied.new_ids
-    counted = duplicates = late = 0
-    for row in _fresh_rows(ledger, source, rows, applied):
-        _offset, endpoint, ts, prompt, completion, cost, unpriced, hashed = row
-        if hashed:
-            if hashed in seen:
-                duplicates += 1
-                continue
-            seen[hashed] = ts
-            new_ids.append((hashed, ts))
-        account = accounts.get(endpoint) or account_for(ledger, endpoint)
-        if not add_usage(account, ts, prompt, completion, cost, unpriced, window_s, kept, grace):
-            late += 1
-        add_usage(team_account, ts, prompt, completion, cost, unpriced, window_s, kept, grace)
-        counted += 1
-        if on_row is not None:
-            on_row(row)
-    ids.trim(team)
-    applied.counted, applied.duplicates, applied.late = counted, duplicates, late
+    seen, new_ids, counted = ids.of_team(team), applied.new_ids, applied.counted
+    horizon, most_ids = ids.horizon_s, ids.max_ids_per_team
+    newest = ledger["newest"] if ledger["newest"] is not None else -math.inf
+    usage_rows = 0
+    for kind, row in entries:
+        if kind == USAGE:
+            _position, endpoint, ts, prompt, completion, cost, unpriced, hashed = row
+            if hashed:
+                # Judged against this row's own time, not when the index was last pruned, so the
+                # outcome never depends on how rows were batched.
+                before = seen.get(hashed)
+                if before is not None:
+                    if before >= ts - horizon:
+                        applied.duplicates += 1
+                        continue
+                    del seen[hashed]  # seen too long ago: counted again, and remembered anew
+                seen[hashed] = ts
+                new_ids.append((hashed, ts))
+                if len(seen) > most_ids:
+                    ids.trim(team)
+            if with_accounts:
+                account = accounts.get(endpoint) or account_for(ledger, endpoint)
+                if team_account is None:
+                    team_account = account_for(ledger, TEAM_ACCOUNT)
+                if not add_usage(account, ts, prompt, completion, cost, unpriced, window_s, kept, grace):
+                    applied.late += 1
+                add_usage(team_account, ts, prompt, completion, cost, unpriced, window_s, kept, grace)
+            if on_usage is not None:
+                on_usage(row)
+            usage_rows += 1
+        else:
+            ts = row[3]
+            if kind == GPU:
+                _apply_gpu(ledger, row, policy)
+            else:
+                _apply_run(ledger, row)
+            if on_run is not None:
+                on_run(row)
+            counted[kind] += 1
+        if ts < newest:
+            applied.out_of_order += 1
+        else:
+            newest = ts
+    if usage_rows:
+        counted[USAGE] += usage_rows
+    ledger["newest"] = newest if newest > -math.inf else None
+    if ledger["newest"] is not None:
+        ids.prune(team, ledger["newest"])
     return applied
 
 
@@ -121,56 +162,43 @@ def new_run(run_id: str) -> dict[str, Any]:
     }
 
 
-def apply_runs(ledger: Ledger, source: str, rows: Sequence[Sequence[Any]], on_row: RowHook | None = None) -> Applied:
-    """Record lifecycle events: the estimate and limits on `started`, the end on the others."""
-    applied = Applied()
-    for row in _fresh_rows(ledger, source, rows, applied):
-        _offset, run_id, status, ts, estimate, ceiling, gpus, gpu_type, hours = row
-        run = ledger["runs"].setdefault(run_id, new_run(run_id))
-        if status == "started":
-            run["started"] = ts if run["started"] is None else min(run["started"], ts)
-            for name, value in (("estimated_cost_usd", estimate), ("ceiling_usd", ceiling),
-                                ("gpus", gpus), ("gpu_type", gpu_type), ("expected_hours", hours)):
-                if value is not None:
-                    run[name] = value
-            if run["status"] == "unknown":
-                run["status"] = "running"
-        else:
-            run["status"] = status
-            run["ended"] = ts
-        run["high"] = max(run["high"], ts)
-        applied.counted += 1
-        if on_row is not None:
-            on_row(row)
-    return applied
-
-
-def apply_gpu(ledger: Ledger, source: str, rows: Sequence[Sequence[Any]], policy: WindowPolicy,
-              on_row: RowHook | None = None) -> Applied:
-    """Accrue GPU-hours and cost per run: each sample pays for the time since that GPU's last one."""
-    applied = Applied()
-    for row in _fresh_rows(ledger, source, rows, applied):
-        _offset, run_id, gpu_id, ts, _gpu_type, price, interval, utilization = row
-        run = ledger["runs"].setdefault(run_id, new_run(run_id))
-        last = run["gpu_last"].get(gpu_id)
-        if interval is None:
-            interval = 0.0 if last is None else min(max(ts - last[0], 0.0), policy.gpu_max_interval_s)
-        hours = interval / 3600.0
-        run["gpu_hours"] += hours
-        run["cost_usd"] += hours * price
-        if utilization is not None and utilization < 5.0:
-            run["idle_gpu_hours"] += hours
-        if last is None or ts >= last[0]:
-            run["gpu_last"][gpu_id] = [ts, price]
+def _apply_run(ledger: Ledger, row: Sequence[Any]) -> None:
+    """A lifecycle event: the estimate and limits on `started`, the end on the others."""
+    _position, run_id, status, ts, estimate, ceiling, gpus, gpu_type, hours = row
+    run = ledger["runs"].setdefault(run_id, new_run(run_id))
+    if status == "started":
+        run["started"] = ts if run["started"] is None else min(run["started"], ts)
+        for name, value in (("estimated_cost_usd", estimate), ("ceiling_usd", ceiling),
+                            ("gpus", gpus), ("gpu_type", gpu_type), ("expected_hours", hours)):
+            if value is not None:
+                run[name] = value
         if run["status"] == "unknown":
             run["status"] = "running"
-        if run["started"] is None or ts < run["started"]:
-            run["started"] = ts
-        run["high"] = max(run["high"], ts)
-        applied.counted += 1
-        if on_row is not None:
-            on_row(row)
-    return applied
+    else:
+        run["status"] = status
+        run["ended"] = ts
+    run["high"] = max(run["high"], ts)
+
+
+def _apply_gpu(ledger: Ledger, row: Sequence[Any], policy: WindowPolicy) -> None:
+    """Accrue GPU-hours and cost: each sample pays for the time since that GPU's last one."""
+    _position, run_id, gpu_id, ts, _gpu_type, price, interval, utilization = row
+    run = ledger["runs"].setdefault(run_id, new_run(run_id))
+    last = run["gpu_last"].get(gpu_id)
+    if interval is None:
+        interval = 0.0 if last is None else min(max(ts - last[0], 0.0), policy.gpu_max_interval_s)
+    hours = interval / 3600.0
+    run["gpu_hours"] += hours
+    run["cost_usd"] += hours * price
+    if utilization is not None and utilization < 5.0:
+        run["idle_gpu_hours"] += hours
+    if last is None or ts >= last[0]:
+        run["gpu_last"][gpu_id] = [ts, price]
+    if run["status"] == "unknown":
+        run["status"] = "running"
+    if run["started"] is None or ts < run["started"]:
+        run["started"] = ts
+    run["high"] = max(run["high"], ts)
 
 
 def burn_rate_usd_per_hour(run: dict[str, Any], policy: WindowPolicy) -> float:

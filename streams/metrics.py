@@ -21,6 +21,12 @@ class Metrics:
                                 registry=r)
         self.late = Counter("spendwatch_late_events", "Events too late for their window (still in totals)",
                             registry=r)
+        self.out_of_order = Counter("spendwatch_out_of_order_events", "Events that arrived behind the watermark and "
+                                    "were applied after newer ones of their team", registry=r)
+        self.watermark = Gauge("spendwatch_watermark_seconds", "Event time every input partition has passed, per "
+                               "deltas partition (-Inf: waiting for a report; +Inf: every input partition idle)",
+                               ["partition"], registry=r)
+        self.pending = Gauge("spendwatch_pending_events", "Events taken in and waiting for the watermark", registry=r)
         self.deltas = Counter("spendwatch_ledger_deltas", "Per-team deltas applied to the ledger table", registry=r)
         self.batches = Counter("spendwatch_ingest_batches", "Micro-batches taken from the input topics", registry=r)
         self.alerts = Counter("spendwatch_alerts", "Alerts raised, by kind and status", ["kind", "status"], registry=r)

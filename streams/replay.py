@@ -1,9 +1,10 @@
 """`spendwatch replay`: the live detectors over JSONL files, offline, in event-time order.
 
-Each line is what a Kafka message would hold (an event or an array of events). Events
-are validated and priced exactly as the worker does, sorted by event time (ties keep
-file order), and fed through the same `TeamWatch` as the worker, so replay and the live
-worker raise the same alerts for the same events in the same order.
+Each line is what a Kafka message would hold (an event or an array of events). Events are
+validated and priced exactly as the worker does, put in release order (streams/kinds.py),
+and applied per team through the same `apply_and_judge` as the worker, so replay and the
+live worker count the same figures and raise the same alerts for the same events, whatever
+order Kafka delivered them in.
 """
 
 from __future__ import annotations
@@ -11,19 +12,21 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from operator import itemgetter
-from typing import Any, BinaryIO, Iterable, Iterator
+from typing import Any, BinaryIO, Iterable, Iterator, Sequence
 
 import orjson
 
 from streams import gc_tuning
 from streams.dedup import EventIdIndex
-from streams.detection import RuleBook, TeamWatch, alert_from_verdict
-from streams.intake import GPU, RUNS, USAGE, Intake, decode_events, gpu_row, run_row, usage_row
-from streams.ledger import WindowPolicy, apply_gpu, apply_runs, new_ledger
+from streams.detection import RuleBook, alert_from_verdict, apply_and_judge
+from streams.intake import Intake, decode_events, gpu_row, run_row, usage_row
+from streams.kinds import GPU, KIND_ORDER, RUNS, USAGE, position, release_key
+from streams.ledger import Ledger, WindowPolicy, new_ledger
 from streams.settings import Settings
 
-KIND_ORDER = {RUNS: 0, GPU: 1, USAGE: 2}  # at equal times a run starts before its samples count
+#: (event time, kind order, sequence, team, row): the shape `make eval` builds its workloads in.
+Row = tuple[float, int, int, str, list[Any]]
+KIND_OF_ORDER = {order: kind for kind, order in KIND_ORDER.items()}
 
 
 @dataclass
@@ -48,9 +51,9 @@ class ReplaySummary:
 
 
 def read_rows(lines: Iterable[bytes], kind: str, settings: Settings, summary: ReplaySummary,
-              now: float) -> list[tuple[float, int, int, str, list[Any]]]:
+              now: float) -> list[Row]:
     """(ts, kind order, sequence, team, row) for every valid event in the lines."""
-    rows = []
+    rows: list[Row] = []
     intake = Intake()
     for seq, line in enumerate(lines):
         line = line.strip()
@@ -59,13 +62,14 @@ def read_rows(lines: Iterable[bytes], kind: str, settings: Settings, summary: Re
         events, rejections = decode_events(kind, line, now, settings.future_tolerance_seconds)
         for rejection in rejections:
             summary.rejected[rejection.reason] += 1
-        for event in events:
+        for index, event in enumerate(events):
+            at = position(seq, index)
             if kind == USAGE:
-                row = usage_row(seq, event, intake)
+                row = usage_row(at, event, intake)
             elif kind == GPU:
-                row = gpu_row(seq, event, settings.gpu_prices)
+                row = gpu_row(at, event, settings.gpu_prices)
             else:
-                row = run_row(seq, event)
+                row = run_row(at, event)
             rows.append((event.ts, KIND_ORDER[kind], seq, event.team, row))
         summary.events[kind] += len(events)
     return rows
@@ -81,8 +85,6 @@ def replay(inputs: dict[str, BinaryIO], output: BinaryIO, settings: Settings,
     with gc_tuning.paused():  # every row lives until the end: collections would only walk them
         for kind, stream in inputs.items():
             rows.extend(read_rows(stream, kind, settings, summary, now))
-        rows.sort(key=itemgetter(0, 1, 2))
-
         for alert in detect(rows, settings, summary):
             output.write(orjson.dumps(alert) + b"\n")
             summary.alerts[f"{alert['kind']}/{alert['status']}"] += 1
@@ -90,36 +92,34 @@ def replay(inputs: dict[str, BinaryIO], output: BinaryIO, settings: Settings,
     return summary
 
 
-Row = tuple[float, int, int, str, list[Any]]
+def detect(rows: Iterable[Row], settings: Settings, summary: ReplaySummary | None = None,
+           ledgers: dict[str, Ledger] | None = None) -> Iterator[dict[str, Any]]:
+    """Alerts from rows in any order, each team's rows applied in release order, as the worker does.
 
-
-def detect(rows: list[Row], settings: Settings, summary: ReplaySummary | None = None) -> Iterator[dict[str, Any]]:
-    """Alerts from rows already in event-time order, through the worker's own TeamWatch."""
+    `ledgers`, when given, receives each team's final ledger (the figures `/spend` would show).
+    """
     policy = WindowPolicy.from_settings(settings)
     rules = RuleBook(settings)
     ids = EventIdIndex(settings.dedup_horizon_seconds)
-    ledgers: dict[str, dict[str, Any]] = {}
-    watches: dict[str, TeamWatch] = {}
-    for sequence, (_ts, kind_order, _seq, team, row) in enumerate(rows):
-        watch = watches.get(team)
-        if watch is None:
-            ledgers[team] = new_ledger()
-            watch = watches[team] = TeamWatch(ledgers[team], team, rules, policy)
-        row[0] = sequence  # one ordered source: every row is fresh
-        if kind_order == KIND_ORDER[USAGE]:
-            hashed = row[7]
-            if hashed:
-                if ids.seen(team, hashed):
-                    if summary is not None:
-                        summary.duplicates += 1
-                    continue
-                ids.remember(team, hashed, row[2])
-            watch.on_usage(row)
-        elif kind_order == KIND_ORDER[GPU]:
-            apply_gpu(ledgers[team], "replay", [row], policy, on_row=watch.on_run)
-        else:
-            apply_runs(ledgers[team], "replay", [row], on_row=watch.on_run)
-        if watch.verdicts:
-            for verdict in watch.verdicts:
-                yield alert_from_verdict(verdict, settings.base_url)
-            watch.verdicts.clear()
+    by_team: dict[str, list[tuple[tuple[Any, ...], str, Sequence[Any]]]] = {}
+    for _ts, order, _seq, team, row in rows:
+        kind = KIND_OF_ORDER[order]
+        by_team.setdefault(team, []).append((release_key(kind, row), kind, row))
+    alerts = []
+    for team, entries in by_team.items():
+        entries.sort(key=_first)
+        ledger = new_ledger()
+        applied, verdicts, _ = apply_and_judge(ledger, team, ((kind, row) for _, kind, row in entries),
+                                               rules, policy, ids, with_accounts=ledgers is not None)
+        if summary is not None:
+            summary.duplicates += applied.duplicates
+        if ledgers is not None:
+            ledgers[team] = ledger
+        alerts.extend((verdict.ts, team, alert_from_verdict(verdict, settings.base_url)) for verdict in verdicts)
+    alerts.sort(key=lambda item: (item[0], item[1], item[2]["alert_id"]))
+    for _, _, alert in alerts:
+        yield alert
+
+
+def _first(entry: tuple[Any, ...]) -> Any:
+    return entry[0]

@@ -70,6 +70,15 @@ class Settings(BaseSettings):
     batch_size: int = Field(2000, ge=1, description="messages per micro-batch")
     batch_seconds: float = Field(0.2, gt=0, description="longest wait to fill a micro-batch")
     gpu_max_interval_s: float = Field(300.0, gt=0, description="cap on the time one GPU sample accounts for")
+    max_out_of_order_seconds: float = Field(
+        5.0, ge=0, description="how far out of event-time order one partition's events may arrive and still be "
+        "applied in order (the watermark trails the slowest partition by this much)")
+    idle_source_seconds: float = Field(
+        5.0, gt=0, description="an input partition fully read and quiet this long no longer holds the watermark")
+    max_message_bytes: int = Field(
+        900_000, ge=10_000, le=100_000_000, description="largest message spendwatch produces (deltas, dead letters, "
+        "table records); keep it under the brokers' and the producer's request limits")
+    stuck_seconds: float = Field(120.0, gt=0, description="/healthz fails when an agent makes no progress this long")
     gpu_prices: dict[str, float] = Field(
         default_factory=lambda: {"default": 2.5, "H100": 4.0, "H200": 5.0, "A100": 2.0, "L4": 0.8},
         description="USD per GPU-hour by gpu_type, with 'default'",

@@ -137,7 +137,7 @@ def attach_simulator(pipeline: Pipeline, seed: int = 7) -> None:
     async def print_windows() -> None:
         """What a newcomer watches: each endpoint's newest complete window."""
         lines = []
-        for team, ledger in sorted(pipeline.ledgers.items()):
+        for team, ledger in sorted(pipeline.store.teams()):
             for endpoint in sorted(e for e in ledger["accounts"] if e):
                 view = spend_view(ledger, team, endpoint, settings.window_seconds)
                 if view and len(view["windows"]) >= 2:

@@ -12,22 +12,18 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from collections import deque
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Iterator
 
 import aiohttp
 from aiohttp import web as aioweb
-from aiokafka.partitioner import DefaultPartitioner
 from faust.web import Request, Response, View
 
-from streams.app import Pipeline
+from streams.app import RECENT_ALERTS, Pipeline
 from streams.ledger import TEAM_ACCOUNT, run_view
 from streams.windows import figures, total_figures
 
 log = logging.getLogger("spendwatch.web")
 
-#: How many recent alerts `/alerts` shows.
-RECENT_ALERTS = 200
 PEER_TIMEOUT = aiohttp.ClientTimeout(total=5)
 
 
@@ -60,8 +56,7 @@ def bearer_guard(token: str) -> Callable[..., Awaitable[Any]]:
 
 
 def attach(pipeline: Pipeline) -> None:
-    app, ledgers, window_s = pipeline.app, pipeline.ledgers, pipeline.settings.window_seconds
-    app.recent_alerts = deque(maxlen=RECENT_ALERTS)  # type: ignore[attr-defined]
+    app, store, window_s = pipeline.app, pipeline.store, pipeline.settings.window_seconds
     if pipeline.settings.http_token is not None:
         app.web.web_app.middlewares.append(bearer_guard(pipeline.settings.http_token.get_secret_value()))
 
@@ -82,16 +77,18 @@ def attach(pipeline: Pipeline) -> None:
 
         return [answer for answer in await asyncio.gather(*(ask(p) for p in peers)) if answer is not None]
 
+    def owned_teams() -> Iterator[tuple[str, dict[str, Any]]]:
+        """The teams of the table partitions this worker owns (the memory store keeps others' keys)."""
+        owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == pipeline.deltas_topic_name}
+        return ((team, ledger) for team, ledger in store.teams() if pipeline.partition_of(team) in owned)
+
     def local_only(request: Request) -> bool:
         return request.query.get("local") == "1"
 
-    partitioner = DefaultPartitioner()
-    every_partition = list(range(pipeline.settings.partitions))
-
     def owner_of(team: str) -> str | None:
         """The worker holding `team`'s ledger: its partition is the deltas topic's for the team key."""
-        partition = partitioner(team.encode(), every_partition, every_partition)
-        changelog = ledgers.changelog_topic.get_topic_name()
+        partition = pipeline.partition_of(team)
+        changelog = pipeline.ledgers.changelog_topic.get_topic_name()
         for host, topics in app.router.tables_metadata().items():
             if partition in topics.get(changelog, ()):
                 return str(host).rstrip("/")
@@ -114,7 +111,7 @@ def attach(pipeline: Pipeline) -> None:
             team = request.query.get("team")
             if team is None:
                 teams = [{"team": name, "total": total_figures(ledger["accounts"][TEAM_ACCOUNT], window_s)}
-                         for name, ledger in ledgers.items() if TEAM_ACCOUNT in ledger["accounts"]]
+                         for name, ledger in owned_teams() if TEAM_ACCOUNT in ledger["accounts"]]
                 if not local_only(request):
                     for answer in await from_peers(request, "/spend"):
                         teams.extend(answer["teams"])
@@ -128,7 +125,7 @@ def attach(pipeline: Pipeline) -> None:
                     return self.bytes(body, content_type=content_type, status=status)
                 return self.json({"error": f"the worker holding team={team!r} did not answer"}, status=503)
             endpoint = request.query.get("endpoint")
-            ledger = ledgers.get(team)
+            ledger = store.load(team)
             view = spend_view(ledger, team, endpoint, window_s) if ledger else None
             if view is None:
                 return self.json({"error": f"no spend seen for team={team!r} endpoint={endpoint!r}"}, status=404)
@@ -137,7 +134,7 @@ def attach(pipeline: Pipeline) -> None:
     @app.page("/runs/{run_id}")
     class Runs(View):
         async def get(self, request: Request, run_id: str) -> Response:
-            for team, ledger in ledgers.items():
+            for team, ledger in owned_teams():
                 run = ledger["runs"].get(run_id)
                 if run is not None:
                     return self.json(run_view(run, team, pipeline.policy))
@@ -149,7 +146,7 @@ def attach(pipeline: Pipeline) -> None:
     @app.page("/alerts")
     class Alerts(View):
         async def get(self, request: Request) -> Response:
-            alerts = list(app.recent_alerts)  # type: ignore[attr-defined]
+            alerts = list(pipeline.recent_alerts)
             if not local_only(request):
                 for answer in await from_peers(request, "/alerts"):
                     alerts.extend(answer["alerts"])

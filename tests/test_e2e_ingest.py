@@ -208,8 +208,9 @@ def test_sigkill_mid_stream_still_ends_exact(broker, topics, make_worker):
     publish(broker.bootstrap, topics.usage, messages[:half])
     # Small batches so the kill lands while the first half is still being counted.
     first = make_worker(SPENDWATCH_BATCH_SIZE="100")
-    counted_at_kill = wait_for(lambda: sum(t["total"]["requests"] for t in first.get("/spend").json()["teams"]),
-                               every=0.05, what="the first worker to count something")
+    wait_for(lambda: metric(first, "spendwatch_ingest_batches_total") >= 3, every=0.05,
+             what="the first worker to take in some batches")
+    counted_at_kill = sum(t["total"]["requests"] for t in first.get("/spend").json()["teams"])
     first.kill()
     assert counted_at_kill < sum(1 for p, v in messages[:half] for _ in (orjson.loads(v) if v[:1] == b"[" else [v]))
 

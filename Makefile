@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test unit e2e bench eval clean
+.PHONY: run test unit e2e bench eval takeover-loop clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ bench: $(STAMP)
 ## Detection quality over labelled synthetic days and the Azure LLM traces (docs/detection.md).
 eval: $(STAMP)
 	$(BIN)/python -m evaluation.run
+
+## The takeover tests 20 times in a row beside a CPU hog (not in CI: about half an hour).
+takeover-loop: $(STAMP)
+	$(BIN)/python -m evaluation.takeover_loop
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -16,6 +16,7 @@ and the delivery stage can drop the repeat.
 from __future__ import annotations
 
 import hashlib
+import math
 from datetime import datetime, timezone
 from typing import Any
 
@@ -30,6 +31,15 @@ def fingerprint(kind: str, team: str, endpoint: str | None, run_id: str | None) 
     """Stable id of an incident's subject: 32 hex characters (PagerDuty allows 255)."""
     subject = "\x1f".join([kind, team, endpoint or "", run_id or ""])
     return hashlib.sha256(subject.encode()).hexdigest()[:32]
+
+
+def finite(value: float | None) -> float | None:
+    """A number every JSON reader and formatter can take: not-a-number and infinity become null.
+
+    >>> finite(float("inf")), finite(2.5)
+    (None, 2.5)
+    """
+    return value if value is not None and math.isfinite(value) else None
 
 
 def make_alert(
@@ -64,9 +74,9 @@ def make_alert(
         "team": team,
         "endpoint": endpoint,
         "run_id": run_id,
-        "observed": observed,
-        "baseline": baseline,
-        "ratio": ratio,
+        "observed": finite(observed),
+        "baseline": finite(baseline),
+        "ratio": finite(ratio),  # null when the baseline is zero
         "unit": unit,
         "summary": summary[:1024],
         "since": rfc3339(since),

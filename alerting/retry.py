@@ -36,6 +36,7 @@ class Outcome:
     delivered: bool
     attempts: int
     error: str | None = None  # why it was refused or given up on
+    abandoned: bool = False  # the worker is stopping: neither delivered nor refused, left for the next one
 
     @property
     def result(self) -> str:
@@ -52,8 +53,13 @@ async def deliver(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     on_retry: Callable[[DeliveryError], None] | None = None,
+    stopping: Callable[[], bool] | None = None,
 ) -> Outcome:
-    """Hand one alert to one notifier, retrying what can be retried until `deadline_s` has passed."""
+    """Hand one alert to one notifier, retrying what can be retried until `deadline_s` has passed.
+
+    `stopping()` true (the worker is shutting down) ends the retries with an *abandoned*
+    outcome: neither delivered nor refused, for the caller to leave to the next worker.
+    """
     give_up_at = clock() + deadline_s
     backoff = initial_backoff_s
     attempts = 0
@@ -63,6 +69,8 @@ async def deliver(
             await notifier.notify(alert)
             return Outcome(True, attempts)
         except DeliveryError as exc:
+            if exc.retryable and stopping is not None and stopping():
+                return Outcome(False, attempts, f"stopped while retrying: {exc}", abandoned=True)
             if not exc.retryable:
                 log.error("%s refused alert %s for good: %s", notifier.name, alert.get("alert_id"), exc)
                 return Outcome(False, attempts, str(exc))
@@ -76,4 +84,9 @@ async def deliver(
             if on_retry is not None:
                 on_retry(exc)
             await sleep(wait)
+            if stopping is not None and stopping():
+                return Outcome(False, attempts, f"stopped while retrying: {exc}", abandoned=True)
             backoff = min(backoff * 2, max_backoff_s)
+        except Exception as exc:  # noqa: BLE001 - a bug in a sink must never stall the alerts behind it
+            log.exception("%s failed on alert %s; refusing it for good", notifier.name, alert.get("alert_id"))
+            return Outcome(False, attempts, f"{notifier.name} failed: {type(exc).__name__}: {exc}"[:300])

@@ -16,7 +16,10 @@ is a short new message.
 from __future__ import annotations
 
 import logging
-from typing import Any, MutableMapping
+from contextlib import contextmanager
+from typing import Any, Iterator, MutableMapping
+
+import aiohttp
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -35,6 +38,16 @@ TITLES = {"flash_spike": "Flash spike", "runaway_training": "Runaway training"}
 EMOJI = {"firing": ":rotating_light:", "resolved": ":white_check_mark:"}
 PERMANENT_API_ERRORS = {"channel_not_found", "not_in_channel", "invalid_auth", "not_authed", "account_inactive",
                         "token_revoked", "invalid_blocks", "msg_too_long", "no_text", "is_archived"}
+
+
+@contextmanager
+def unformattable() -> Iterator[None]:
+    """A message that cannot be built is a permanent failure, never an outage to retry for an hour."""
+    try:
+        yield
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise DeliveryError(f"slack: cannot format this alert: {type(exc).__name__}: {exc}"[:300],
+                            retryable=False) from None
 
 
 def escape(text: str) -> str:
@@ -56,8 +69,20 @@ def subject(alert: Alert) -> str:
     return f"{alert['team']} / {alert.get('endpoint') or alert.get('run_id') or ''}"
 
 
-def amount(value: float, unit: str) -> str:
+def amount(value: float | None, unit: str) -> str:
+    if value is None:
+        return "n/a"
     return f"${value:,.2f}" if unit == "usd" else f"{value:,.0f} {unit}"
+
+
+def times(ratio: float | None) -> str:
+    return "n/a (nothing expected)" if ratio is None else f"{ratio:,.1f}x"
+
+
+def link_target(href: str) -> str:
+    """A URL as Slack's `<url|label>` syntax can carry it: `<`, `>`, `|` and spaces percent-encoded."""
+    return href.replace("%", "%25").replace("<", "%3C").replace(">", "%3E").replace("|", "%7C").replace(" ", "%20") \
+        if any(c in href for c in "<>| ") else href
 
 
 def fallback_text(alert: Alert) -> str:
@@ -75,7 +100,7 @@ def incident_blocks(alert: Alert, resolved_note: str | None = None) -> list[dict
         f"*Observed*\n{amount(alert['observed'], unit)}",
         f"*Expected*\n{amount(alert['baseline'], unit)}" if alert["kind"] != "runaway_training"
         else f"*Limit*\n{amount(alert['baseline'], unit)}",
-        f"*Ratio*\n{alert['ratio']:,.1f}x",
+        f"*Ratio*\n{times(alert['ratio'])}",
         f"*Severity*\n{alert['severity']}",
         f"*Since*\n{alert.get('since', alert['ts'])}",
     ]
@@ -89,7 +114,7 @@ def incident_blocks(alert: Alert, resolved_note: str | None = None) -> list[dict
     ]
     if resolved_note:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": clip(escape(resolved_note), TEXT_MAX)}})
-    links = " · ".join(f"<{href}|{escape(name)}>" for name, href in (alert.get("links") or {}).items())
+    links = " · ".join(f"<{link_target(href)}|{escape(name)}>" for name, href in (alert.get("links") or {}).items())
     context = f"spendwatch · {alert['kind']} · incident {alert['dedup_key'][:12]}" + (f" · {links}" if links else "")
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": clip(context, TEXT_MAX)}]})
     return blocks
@@ -105,15 +130,16 @@ class SlackWebhookNotifier:
         return "SlackWebhookNotifier(webhook_url=**********)"
 
     async def notify(self, alert: Alert) -> None:
-        if alert["status"] == "resolved":
-            body = {"text": fallback_text(alert), "blocks": [
-                {"type": "section", "text": {"type": "mrkdwn", "text": clip(
-                    f"{EMOJI['resolved']} *Resolved*: {escape(alert['summary'])}", TEXT_MAX)}}]}
-        else:
-            body = {"text": fallback_text(alert), "blocks": incident_blocks(alert)}
+        with unformattable():
+            if alert["status"] == "resolved":
+                body = {"text": fallback_text(alert), "blocks": [
+                    {"type": "section", "text": {"type": "mrkdwn", "text": clip(
+                        f"{EMOJI['resolved']} *Resolved*: {escape(alert['summary'])}", TEXT_MAX)}}]}
+            else:
+                body = {"text": fallback_text(alert), "blocks": incident_blocks(alert)}
         try:
             response = await self._client.send_dict(body)
-        except Exception as exc:  # the webhook client raises only for transport errors
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:  # the webhook client raises only for transport
             raise DeliveryError(f"slack webhook unreachable: {type(exc).__name__}", retryable=True) from None
         if response.status_code >= 300:
             raise error_for_status("slack webhook", response.status_code, response.headers.get("Retry-After")
@@ -132,22 +158,21 @@ class SlackBotNotifier:
         return f"SlackBotNotifier(channel={self.channel!r}, token=**********)"
 
     async def notify(self, alert: Alert) -> None:
+        thread = self.threads.get(alert["dedup_key"])
+        with unformattable():
+            text, blocks = fallback_text(alert), incident_blocks(alert)
+            closed = incident_blocks(thread["alert"], "Resolved at " + alert["ts"]) if thread else None
         try:
-            thread = self.threads.get(alert["dedup_key"])
             if alert["status"] == "resolved" and thread:
                 await self._client.chat_postMessage(channel=thread["channel"], thread_ts=thread["ts"],
-                                                    text=fallback_text(alert), reply_broadcast=False,
-                                                    blocks=incident_blocks(alert))
-                await self._client.chat_update(channel=thread["channel"], ts=thread["ts"],
-                                               text=fallback_text(alert),
-                                               blocks=incident_blocks(thread["alert"], "Resolved at " + alert["ts"]))
+                                                    text=text, reply_broadcast=False, blocks=blocks)
+                await self._client.chat_update(channel=thread["channel"], ts=thread["ts"], text=text, blocks=closed)
                 return
             if thread and alert.get("repeat"):
                 await self._client.chat_postMessage(channel=thread["channel"], thread_ts=thread["ts"],
-                                                    text=fallback_text(alert), blocks=incident_blocks(alert))
+                                                    text=text, blocks=blocks)
                 return
-            response = await self._client.chat_postMessage(channel=self.channel, text=fallback_text(alert),
-                                                           blocks=incident_blocks(alert))
+            response = await self._client.chat_postMessage(channel=self.channel, text=text, blocks=blocks)
             if alert["status"] == "firing":
                 self.threads[alert["dedup_key"]] = {"channel": response["channel"], "ts": response["ts"],
                                                     "alert": alert}
@@ -160,5 +185,5 @@ class SlackBotNotifier:
                                    exc.response.headers.get("Retry-After"), error) from None
         except DeliveryError:
             raise
-        except Exception as exc:
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise DeliveryError(f"slack api unreachable: {type(exc).__name__}", retryable=True) from None

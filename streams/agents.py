@@ -34,7 +34,7 @@ def attach(pipeline: Pipeline) -> None:
                 messages = [RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.value or b"")
                             for e in events]
                 intake = take_in(messages, pipeline.kind_of_topic, time.time(),
-                                 settings.future_tolerance_seconds, settings.gpu_prices)
+                                 settings.future_tolerance_seconds, settings.gpu_prices, settings.input_limits)
                 await forward(pipeline, intake)
                 await send_progress(pipeline)
 
@@ -70,6 +70,9 @@ def attach(pipeline: Pipeline) -> None:
         if not app.rebalancing:
             await send_progress(pipeline)
 
+    stalls: dict[int, tuple[float | None, float]] = {}  # per deltas partition: (watermark, since when)
+    warned: dict[int, float] = {}
+
     @app.timer(5.0)
     async def measure_lag() -> None:
         """Consumer lag per assigned partition: how far behind the newest message each one is."""
@@ -90,9 +93,19 @@ def attach(pipeline: Pipeline) -> None:
         for topic in pipeline.metrics.assigned_topics | assigned.keys():
             pipeline.metrics.assigned.labels(topic).set(assigned.get(topic, 0))
         pipeline.metrics.assigned_topics |= assigned.keys()
-        pipeline.metrics.pending.set(sum(len(heap) for heap in pipeline.store.pending.values()))
+        pending = sum(len(heap) for heap in pipeline.store.pending.values())
+        pipeline.metrics.pending.set(pending)
+        now = time.monotonic()
         for partition, mark in pipeline.stage.watermarks.items():
-            pipeline.metrics.watermark.labels(str(partition)).set(mark.value())
+            value = mark.value()
+            pipeline.metrics.watermark.labels(str(partition)).set(value)
+            last_value, since = stalls.get(partition, (None, now))
+            if value != last_value:
+                stalls[partition] = (value, now)
+            elif pending and now - since > 30 and now - warned.get(partition, 0.0) > 60:
+                warned[partition] = now
+                log.warning("watermark of deltas partition %d has stayed at %s for %.0fs with %d events waiting; "
+                            "held by %s", partition, value, now - since, pending, ", ".join(mark.holders()[:8]))
 
 
 
@@ -143,6 +156,17 @@ def count_step(pipeline: Pipeline, step: Step) -> None:
     metrics.windows.inc(step.windows_judged)
     metrics.deltas.inc()
     metrics.dedup_ids.set(len(pipeline.ids))
+    watch_endpoint_count(pipeline, step.team)
+
+
+def watch_endpoint_count(pipeline: Pipeline, team: str) -> None:
+    """A team past the endpoint limit is named once in the log and counted in a gauge; nothing is dropped."""
+    limit = pipeline.settings.max_endpoints_per_team
+    if pipeline.store.endpoints.get(team, 0) > limit and team not in pipeline.teams_over_limit:
+        pipeline.teams_over_limit.add(team)
+        pipeline.metrics.teams_over_endpoint_limit.set(len(pipeline.teams_over_limit))
+        log.warning("team %r has more than %d endpoints (SPENDWATCH_MAX_ENDPOINTS_PER_TEAM); all are still counted, "
+                    "at about 2 KB of state each", team, limit)
 
 
 async def send_dead_letter(pipeline: Pipeline, dead: DeadLetter) -> None:

@@ -14,7 +14,6 @@ topic, and applies rows in event-time order once the watermark has passed them.
 
 from __future__ import annotations
 
-import ssl
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +31,8 @@ from streams.ledger_store import LedgerStage, LedgerStore
 from streams.liveness import Liveness
 from streams.watermarks import ProgressTracker
 from streams.metrics import Metrics
-from streams.producer import bootstrap_servers, producer_options
+from streams.kafka_security import aiokafka_options, faust_credentials
+from streams.producer import bootstrap_servers
 from streams.recovery import recover_to_true_ends
 from streams.settings import Settings
 
@@ -88,21 +88,10 @@ def faust_options(settings: Settings, broker_url: str) -> dict[str, Any]:
         # request limit leaves room for headers and the record's key.
         producer_max_request_size=settings.max_message_bytes + 131_072,
     )
-    if settings.kafka_security_protocol != "PLAINTEXT":
-        options["broker_credentials"] = kafka_credentials(settings)
+    credentials = faust_credentials(settings)
+    if credentials is not None:
+        options["broker_credentials"] = credentials
     return options
-
-
-def kafka_credentials(settings: Settings) -> Any:
-    """SASL and/or TLS credentials for Faust and our producers."""
-    context = ssl.create_default_context(cafile=settings.kafka_ssl_cafile) if "SSL" in settings.kafka_security_protocol else None
-    if settings.kafka_security_protocol.startswith("SASL"):
-        password = settings.kafka_password.get_secret_value() if settings.kafka_password else ""
-        if settings.kafka_sasl_mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
-            return faust.SASLCredentials(username=settings.kafka_username, password=password,
-                                         mechanism=settings.kafka_sasl_mechanism, ssl_context=context)
-        return faust.SASLCredentials(username=settings.kafka_username, password=password, ssl_context=context)
-    return faust.SSLCredentials(context)
 
 
 def table(app: faust.App, name: str, partitions: int, help: str) -> Any:
@@ -133,7 +122,8 @@ class Pipeline:
     pending: Any = None
     liveness: Liveness = field(default_factory=Liveness)
     recent_alerts: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_ALERTS))
-    lagging: set[str] = field(default_factory=set)  # agents whose input has lag, from the lag timer
+    lagging: set[str] = field(default_factory=set)
+    teams_over_limit: set[str] = field(default_factory=set)  # teams logged for having too many endpoints  # agents whose input has lag, from the lag timer
 
     @property
     def deltas_topic_name(self) -> str:
@@ -154,7 +144,7 @@ def create_pipeline(settings: Settings, broker_url: str) -> Pipeline:
     """Build the app, declare topics and tables, and attach the agents and HTTP views."""
     register_codecs()
     shorten_fetch_wait(settings.fetch_max_wait_ms)
-    recover_to_true_ends(bootstrap_servers(broker_url), producer_options(settings))
+    recover_to_true_ends(bootstrap_servers(broker_url), aiokafka_options(settings))
     app = faust.App(settings.app_id, **faust_options(settings, broker_url))
     install_consumer(app)
     pipeline = Pipeline(

@@ -32,17 +32,23 @@ can be tested without a broker:
 - `SpendwatchConsumer.ack`: an acknowledgement made during a rebalance, or for a message of
   an earlier generation, is refused: the message will be processed again (at least once).
 
-`SpendwatchTransport` carries the consumer into Faust through `App.transport`.
+`SpendwatchTransport` carries the consumer into Faust through `App.transport`, with a
+producer whose buffer lets the event loop breathe: Faust's `ProducerBuffer._handle_pending`
+sends queued table writes in a loop that never yields while the queue is non-empty (aiokafka's
+`send` returns without suspending while a batch has room), so a burst of queued changelog
+writes (20,000 teams' records) held `/healthz` and every agent until it had drained.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Iterable, Mapping
 
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.transport.producer import ProducerBuffer
 from faust.types import TP, Message
 
 log = logging.getLogger("spendwatch.consumer")
@@ -162,8 +168,25 @@ class SpendwatchConsumer(faust_aiokafka.Consumer):
                 log.warning("%s:%s: offsets %d-%d were fetched but not delivered; fetching again from %d",
                             tp.topic, tp.partition, expected, message.offset - 1, expected)
                 rewound.add(tp)
-                await super().seek(tp, expected)
+                await self._rewind(tp, expected)
                 self.guard.on_rewind(tp)
+
+    async def _rewind(self, tp: TP, offset: int) -> None:
+        """Seek in the consumer's own thread, without waiting on the broker.
+
+        Faust's `seek` calls aiokafka from this thread, which can leave its fetcher asleep, and
+        its `seek_wait` blocks delivery until the position is confirmed; during a rebalance
+        either can stall every partition (measured: a restarted worker that rewound four
+        partitions fetched nothing more). A partition revoked meanwhile needs no rewind: its
+        next owner starts from the committed offset.
+        """
+        thread = self._thread
+        try:
+            await thread.call_thread(thread._ensure_consumer().seek, tp, offset)
+        except Exception as exc:  # noqa: BLE001 - IllegalStateError when no longer assigned
+            log.info("%s:%s not rewound (%s); its next assignment starts from the commit", tp.topic, tp.partition,
+                     type(exc).__name__)
+        self._read_offset[tp] = None  # Faust drops offsets below its read offset: let the rewound ones through
 
     async def seek(self, partition: TP, offset: int) -> None:
         await super().seek(partition, offset)
@@ -190,6 +213,11 @@ class SpendwatchConsumer(faust_aiokafka.Consumer):
             message.acked = True
             return False  # processed again after the rebalance: at least once, never skipped
         return bool(super().ack(message))
+
+    def give_up(self, message: Message) -> None:
+        """Let go of a message without acknowledging it: shutdown does not wait for it, and it is
+        never committed, so the next worker gets it again (a delivery abandoned at SIGTERM)."""
+        self._unacked_messages.discard(message)
 
     def _new_offset(self, tp: TP) -> int | None:
         acked = self._acked[tp]
@@ -248,10 +276,36 @@ class SpendwatchConsumer(faust_aiokafka.Consumer):
         return committed if committed is not None else self._commit_base.get(tp)
 
 
+class YieldingProducerBuffer(ProducerBuffer):
+    """Faust's buffer of table writes, giving the event loop a turn every `YIELD_EVERY` sends."""
+
+    YIELD_EVERY = 100
+    _sent = 0
+
+    async def _send_pending(self, fut: Any) -> None:
+        await super()._send_pending(fut)
+        self._sent += 1
+        if self._sent % self.YIELD_EVERY == 0:
+            await asyncio.sleep(0)
+
+
+class SpendwatchProducer(faust_aiokafka.Producer):
+    """Faust's aiokafka producer with `YieldingProducerBuffer` (Faust builds its buffer in __init__)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        buffer = YieldingProducerBuffer(loop=self.loop, beacon=self.beacon)
+        buffer.app = self.app
+        if self.threaded_producer is not None:
+            buffer.threaded_producer = self.threaded_producer
+        self.buffer = buffer
+
+
 class SpendwatchTransport(faust_aiokafka.Transport):
-    """Faust's aiokafka transport with `SpendwatchConsumer`; set as `app.transport`."""
+    """Faust's aiokafka transport with `SpendwatchConsumer` and `SpendwatchProducer`; set as `app.transport`."""
 
     Consumer = SpendwatchConsumer
+    Producer = SpendwatchProducer
 
 
 def install(app: Any) -> None:

@@ -17,6 +17,7 @@ A timer repeats still-firing incidents every `SPENDWATCH_ALERT_REPEAT_SECONDS`.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -145,22 +146,41 @@ def _decode(value: bytes | None) -> dict[str, Any] | None:
 def _delivery_agent(pipeline: Pipeline, notifier: Notifier, queue: Any) -> None:
     app, settings, metrics = pipeline.app, pipeline.settings, pipeline.metrics
 
+    async def stoppable_sleep(seconds: float) -> None:
+        """A backoff that ends early when the worker is stopping (SIGTERM must not wait out a retry)."""
+        end = time.monotonic() + seconds
+        while not app.should_stop and time.monotonic() < end:
+            await asyncio.sleep(min(0.2, end - time.monotonic()))
+
     async def deliver_alerts(stream: Any) -> None:
-        async for event in stream.events():
+        # Acknowledged by hand, once the outcome is recorded: an alert abandoned at shutdown is not
+        # acknowledged, so its offset is never committed and the next worker delivers it.
+        async for event in stream.noack().events():
             alert = _decode(event.message.value)
             if alert is None:
+                event.ack()
                 continue
             done_key = f"{notifier.name}|{alert['alert_id']}"
             if pipeline.deliveries.get(done_key) is not None:
                 log.info("%s already took alert %s", notifier.name, alert["alert_id"])
+                event.ack()
                 continue  # taken before a restart: never twice
             log.info("delivering alert %s (%s %s) to %s", alert["alert_id"], alert["kind"], alert["status"],
                      notifier.name)
             outcome = await deliver(notifier, alert, deadline_s=settings.delivery_deadline_seconds,
-                                    on_retry=lambda exc: metrics.retries.labels(notifier.name).inc())
+                                    on_retry=lambda exc: metrics.retries.labels(notifier.name).inc(),
+                                    sleep=stoppable_sleep, stopping=lambda: app.should_stop)
+            if outcome.abandoned:
+                log.info("stopping: alert %s left for the next worker to deliver to %s", alert["alert_id"],
+                         notifier.name)
+                app.consumer.give_up(event.message)
+                continue
             pipeline.deliveries[done_key] = outcome.result
             if pipeline.pending.get(done_key) is not None:
                 del pipeline.pending[done_key]
+            # The receiver has it: make the record of that durable now, not at the next commit, so a
+            # worker killed right after leaves the least room to deliver it a second time.
+            await app.producer.flush()
             metrics.deliveries.labels(notifier.name, outcome.result).inc()
             if not outcome.delivered:
                 await pipeline.dead_letter.send(value=event.message.value, headers=[
@@ -170,5 +190,6 @@ def _delivery_agent(pipeline: Pipeline, notifier: Notifier, queue: Any) -> None:
                     ("spendwatch-source", f"{event.message.topic}:{event.message.partition}:"
                                           f"{event.message.offset}".encode()),
                 ])
+            event.ack()
 
     app.agent(queue, name=f"deliver-{notifier.name}")(crash_only(f"deliver-{notifier.name}", deliver_alerts))

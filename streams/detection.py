@@ -127,10 +127,10 @@ def apply_and_judge(ledger: Ledger, team: str, entries: Iterable[tuple[str, Sequ
 
 def alert_from_verdict(verdict: Verdict, base_url: str) -> dict[str, Any]:
     """The alert message for a verdict, with a link to the worker's figures behind it."""
-    from urllib.parse import urlencode
+    from urllib.parse import quote, urlencode
 
     if verdict.run_id is not None:
-        links = {"run": f"{base_url}/runs/{verdict.run_id}"}
+        links = {"run": f"{base_url}/runs/{quote(verdict.run_id, safe='')}"}
     else:
         links = {"spend": f"{base_url}/spend?" + urlencode({"team": verdict.team, "endpoint": verdict.endpoint})}
     fields = verdict.as_dict()

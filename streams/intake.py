@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, NamedTuple
 
 from streams.dedup import id_hash
-from streams.events import (GpuSample, PlainUsage, Rejection, RunEvent, UsageEvent, decode_message,
-                            decode_plain_usage, parse_gpu, parse_run, parse_usage)
+from streams.events import (DEFAULT_LIMITS, GpuSample, InputLimits, PlainUsage, Rejection, RunEvent, UsageEvent,
+                            decode_message, decode_plain_usage, parse_gpu, parse_run, parse_usage)
 from streams.kinds import GPU, RUNS, USAGE, position
 from streams.pricing import estimate_cost
 
@@ -51,13 +51,14 @@ def source_of(message: RawMessage) -> str:
     return f"{message.topic}:{message.partition}"
 
 
-def decode_events(kind: str, payload: bytes, now: float, future_tolerance_s: float) -> tuple[list[Any], list[Rejection]]:
+def decode_events(kind: str, payload: bytes, now: float, future_tolerance_s: float,
+                  limits: InputLimits = DEFAULT_LIMITS) -> tuple[list[Any], list[Rejection]]:
     """One message's events and rejections; usage tries the msgspec fast path first."""
     if kind == USAGE:
-        plain = decode_plain_usage(payload, now, future_tolerance_s)
+        plain = decode_plain_usage(payload, now, future_tolerance_s, limits)
         if plain is not None:
             return plain, []
-    return decode_message(payload, PARSERS[kind], now, future_tolerance_s)
+    return decode_message(payload, PARSERS[kind], now, future_tolerance_s, limits)
 
 
 def usage_row(at: int, event: UsageEvent | PlainUsage, intake: Intake) -> list[Any]:
@@ -89,13 +90,14 @@ def take_in(
     now: float,
     future_tolerance_s: float,
     gpu_prices: Mapping[str, float],
+    limits: InputLimits = DEFAULT_LIMITS,
 ) -> Intake:
     """Decode a micro-batch into per-team deltas; never raises on bad input."""
     intake = Intake()
     sources = intake.sources
     for message in messages:
         kind = kind_of_topic[message.topic]
-        events, rejections = decode_events(kind, message.value, now, future_tolerance_s)
+        events, rejections = decode_events(kind, message.value, now, future_tolerance_s, limits)
         intake.dead_letters.extend(DeadLetter(message, rejection) for rejection in rejections)
         source = source_of(message)
         newest = sources[source][1] if source in sources else None

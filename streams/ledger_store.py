@@ -36,8 +36,9 @@ from streams.dedup import EventIdIndex
 from streams.delta_codec import decode_delta, encode_deltas
 from streams.detection import RuleBook, apply_and_judge
 from streams.kinds import release_key
-from streams.ledger import Applied, Ledger, WindowPolicy, new_ledger, take_fresh
+from streams.ledger import TEAM_ACCOUNT, Applied, Ledger, WindowPolicy, new_ledger, take_fresh
 from streams.watermarks import PROGRESS_KEY, Watermark
+from streams.windows import COST
 
 SEP = "\x00"
 _header = msgspec.msgpack.Encoder()
@@ -118,6 +119,7 @@ class Step:
     """What one step did and what it has to write."""
 
     team: str
+    partition: int
     ledger: Ledger
     applied: Applied
     verdicts: list[Verdict]
@@ -150,6 +152,8 @@ class LedgerStore:
         self.id_chunks: dict[str, list[tuple[int, float]]] = {}  # per team: (op, newest ts) of its id chunks
         self.orphans: dict[str, list[str]] = {}  # per team: pieces of steps cut short, deleted at its next step
         self.waiting: dict[int, dict[str, float]] = {}  # per deltas partition: team -> oldest pending event time
+        self.spend: dict[int, dict[str, float]] = {}  # per partition, team: total cost, for `/spend` listings
+        self.endpoints: dict[str, int] = {}  # per team: how many endpoints it has (keys past a limit are watched)
 
     @property
     def table(self) -> MutableMapping[str, bytes]:
@@ -209,7 +213,7 @@ class LedgerStore:
         after.extend(self._expired_id_chunks(team, ledger))
         ledger["op"] = op
         self._note_waiting(team, partition)
-        return Step(team, ledger, applied, verdicts, judged, replayed, writes, after)
+        return Step(team, partition, ledger, applied, verdicts, judged, replayed, writes, after)
 
     def commit(self, step: Step) -> None:
         """Write a step: its pieces, then the record (the commit point), then what it retired."""
@@ -221,6 +225,15 @@ class LedgerStore:
         self.store.put(step.team, orjson.dumps(step.ledger))
         for key in step.after:
             self.store.delete(key)
+        self._index(step.team, step.partition, step.ledger)
+
+    def _index(self, team: str, partition: int, ledger: Ledger) -> None:
+        account = ledger["accounts"].get(TEAM_ACCOUNT)
+        if account is not None:
+            # Rounded as `/spend` shows it, so cursors match; kept by partition so a listing of the
+            # partitions a worker owns never hashes 20,000 team names.
+            self.spend.setdefault(partition, {})[team] = round(account["total"][COST], 12)
+            self.endpoints[team] = len(ledger["accounts"]) - 1
 
     def releasable(self, partition: int, watermark: float) -> list[str]:
         """Teams of a deltas partition with rows the watermark has passed."""
@@ -266,6 +279,8 @@ class LedgerStore:
         self.id_chunks.clear()
         self.orphans.clear()
         self.waiting.clear()
+        self.spend.clear()
+        self.endpoints.clear()
         self.ids.clear()
         pieces: dict[str, dict[str, list[int]]] = {}
         records = []
@@ -280,6 +295,7 @@ class LedgerStore:
             if partition is None:
                 continue
             ledger = self.load(team) or new_ledger()
+            self._index(team, partition, ledger)
             live = {op for op, _ in ledger["pending"]}
             found = pieces.get(team, {"p": [], "i": []})
             through = ledger["through"] if ledger["through"] is not None else -math.inf

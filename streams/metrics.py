@@ -26,6 +26,9 @@ class Metrics:
         self.watermark = Gauge("spendwatch_watermark_seconds", "Event time every input partition has passed, per "
                                "deltas partition (-Inf: waiting for a report; +Inf: every input partition idle)",
                                ["partition"], registry=r)
+        self.teams_over_endpoint_limit = Gauge(
+            "spendwatch_teams_over_endpoint_limit", "Teams with more endpoints than SPENDWATCH_MAX_ENDPOINTS_PER_TEAM",
+            registry=r)
         self.pending = Gauge("spendwatch_pending_events", "Events taken in and waiting for the watermark", registry=r)
         self.deltas = Counter("spendwatch_ledger_deltas", "Per-team deltas applied to the ledger table", registry=r)
         self.batches = Counter("spendwatch_ingest_batches", "Micro-batches taken from the input topics", registry=r)

@@ -7,6 +7,7 @@ from typing import Any, Iterable
 
 from aiokafka import AIOKafkaProducer
 
+from streams.kafka_security import aiokafka_options
 from streams.settings import Settings
 
 
@@ -20,25 +21,9 @@ def bootstrap_servers(brokers: str) -> str:
     return ",".join(hosts)
 
 
-def producer_options(settings: Settings | None) -> dict[str, Any]:
-    """aiokafka's security options from our settings (SASL/TLS), so every producer we run can connect."""
-    if settings is None or settings.kafka_security_protocol == "PLAINTEXT":
-        return {}
-    import ssl
-
-    options: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol}
-    if "SSL" in settings.kafka_security_protocol:
-        options["ssl_context"] = ssl.create_default_context(cafile=settings.kafka_ssl_cafile)
-    if settings.kafka_security_protocol.startswith("SASL"):
-        options["sasl_mechanism"] = settings.kafka_sasl_mechanism or "PLAIN"
-        options["sasl_plain_username"] = settings.kafka_username
-        options["sasl_plain_password"] = settings.kafka_password.get_secret_value() if settings.kafka_password else None
-    return options
-
-
 async def start_producer(brokers: str, settings: Settings | None = None, **extra: Any) -> AIOKafkaProducer:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(brokers), linger_ms=5,
-                                **producer_options(settings), **extra)
+                                **aiokafka_options(settings), **extra)
     await producer.start()
     return producer
 

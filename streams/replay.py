@@ -59,7 +59,7 @@ def read_rows(lines: Iterable[bytes], kind: str, settings: Settings, summary: Re
         line = line.strip()
         if not line:
             continue
-        events, rejections = decode_events(kind, line, now, settings.future_tolerance_seconds)
+        events, rejections = decode_events(kind, line, now, settings.future_tolerance_seconds, settings.input_limits)
         for rejection in rejections:
             summary.rejected[rejection.reason] += 1
         for index, event in enumerate(events):

@@ -8,7 +8,7 @@ object whose keys are `team` or `team/endpoint` (the more specific wins):
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlparse
 
 import orjson
@@ -17,6 +17,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError as PydanticSettingsError
 
 from streams.errors import SettingsError
+
+if TYPE_CHECKING:
+    from streams.events import InputLimits
 
 Severity = Literal["critical", "error", "warning", "info"]
 
@@ -47,6 +50,9 @@ class Settings(BaseSettings):
     kafka_username: str | None = Field(None, description="SASL user")
     kafka_password: SecretStr | None = Field(None, description="SASL password (secret)")
     kafka_ssl_cafile: str | None = Field(None, description="CA bundle for TLS to the brokers")
+    kafka_ssl_certfile: str | None = Field(None, description="client certificate (PEM) for mTLS to the brokers")
+    kafka_ssl_keyfile: str | None = Field(None, description="its private key (PEM); default: in the certificate file")
+    kafka_ssl_key_password: SecretStr | None = Field(None, description="the private key's password (secret)")
     partitions: int = Field(4, ge=1, le=1024, description="partitions for the topics spendwatch creates")
     app_id: str = Field("spendwatch", description="consumer group and prefix of internal topics")
     store: str = Field("memory://", description="Faust table store: memory:// or rocksdb:// (rocksdict)")
@@ -69,6 +75,8 @@ class Settings(BaseSettings):
     dedup_horizon_seconds: int = Field(86400, ge=0, description="event_id repeats within this are dropped")
     batch_size: int = Field(2000, ge=1, description="messages per micro-batch")
     batch_seconds: float = Field(0.2, gt=0, description="longest wait to fill a micro-batch")
+    max_event_cost_usd: float = Field(100_000.0, gt=0, le=1e12, description="the most one event may cost; above "
+                                      "it the event is dead-lettered out_of_range (keeps every sum finite)")
     gpu_max_interval_s: float = Field(300.0, gt=0, description="cap on the time one GPU sample accounts for")
     max_out_of_order_seconds: float = Field(
         5.0, ge=0, description="how far out of event-time order one partition's events may arrive and still be "
@@ -78,6 +86,9 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(
         900_000, ge=10_000, le=100_000_000, description="largest message spendwatch produces (deltas, dead letters, "
         "table records); keep it under the brokers' and the producer's request limits")
+    max_endpoints_per_team: int = Field(
+        1000, ge=1, description="past this many endpoints a team is logged and counted in "
+        "spendwatch_teams_over_endpoint_limit; its events are still all counted")
     stuck_seconds: float = Field(120.0, gt=0, description="/healthz fails when an agent makes no progress this long")
     gpu_prices: dict[str, float] = Field(
         default_factory=lambda: {"default": 2.5, "H100": 4.0, "H200": 5.0, "A100": 2.0, "L4": 0.8},
@@ -175,6 +186,12 @@ class Settings(BaseSettings):
     @property
     def base_url(self) -> str:
         return self.public_url or f"http://{self.http_host}:{self.http_port}"
+
+    @property
+    def input_limits(self) -> "InputLimits":
+        from streams.events import InputLimits
+
+        return InputLimits(max_event_cost_usd=self.max_event_cost_usd)
 
     def printable(self) -> dict[str, Any]:
         """The configuration as a dict safe to log: secrets masked."""

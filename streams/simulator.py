@@ -34,6 +34,9 @@ class SimulatedKey:
     calls_per_s: float
     prompt_tokens: int
     completion_tokens: int
+    # USD per million prompt and completion tokens, sent as cost_usd: a self-hosted model the
+    # price catalog cannot know, priced by its gateway as teams running their own models do.
+    own_price: tuple[float, float] | None = None
 
 
 KEYS = (
@@ -41,7 +44,7 @@ KEYS = (
     SimulatedKey("search", "rerank", "gpt-4o-mini", 8.0, 600, 20),
     SimulatedKey("support", "assistant", "claude-3-5-sonnet-20241022", 2.0, 2500, 400),
     SimulatedKey("growth", "email-writer", "gpt-4o-mini", 1.0, 800, 500),
-    SimulatedKey("research", "agent", "in-house-llm-v3", 0.5, 4000, 1000),
+    SimulatedKey("research", "agent", "in-house-llm-v3", 0.5, 4000, 1000, own_price=(0.9, 2.7)),
 )
 SPIKE_KEY = KEYS[0]
 SPIKE_AFTER_S = 150.0
@@ -64,13 +67,18 @@ def usage_batch(now: float, elapsed: float, rng: random.Random, seconds: float) 
         if key is SPIKE_KEY and SPIKE_AFTER_S <= elapsed < SPIKE_AFTER_S + SPIKE_FOR_S:
             rate *= SPIKE_FACTOR
         for _ in range(_poisson(rng, rate * seconds)):
-            events.append({
+            event = {
                 "ts": now - rng.uniform(0, seconds), "team": key.team, "endpoint": key.endpoint,
                 "model": key.model, "provider": None,
                 "prompt_tokens": max(1, int(rng.gauss(key.prompt_tokens, key.prompt_tokens * 0.3))),
                 "completion_tokens": max(1, int(rng.gauss(key.completion_tokens, key.completion_tokens * 0.3))),
                 "event_id": f"sim-{rng.getrandbits(64):016x}",
-            })
+            }
+            if key.own_price is not None:
+                prompt_rate, completion_rate = key.own_price
+                event["cost_usd"] = round((event["prompt_tokens"] * prompt_rate
+                                           + event["completion_tokens"] * completion_rate) / 1e6, 8)
+            events.append(event)
     return events
 
 

@@ -69,8 +69,8 @@ class ProgressTracker:
         out: dict[str, list[Any]] = {}
         for source, (resumed_at, highwater) in owned.items():
             done = self.last_offset.get(source)
-            if done is None and resumed_at is not None:
-                done = resumed_at - 1
+            if resumed_at is not None and (done is None or done < resumed_at - 1):
+                done = resumed_at - 1  # owned again after another worker had it: it read up to its commit
             caught_up = done is not None and highwater is not None and done + 1 >= highwater
             if caught_up:
                 since = self.caught_up_since.setdefault(source, now)
@@ -101,6 +101,18 @@ class Watermark:
         """A delta from `source` arrived: it is not idle, whatever its last report said."""
         known = self.sources.get(source)
         self.sources[source] = [None if known is None else known[0], False]
+
+    def holders(self) -> list[str]:
+        """The input partitions holding the watermark where it is: not reported, unknown time, or the oldest."""
+        out = []
+        value = self.value() + self.max_out_of_order_s
+        for topic, count in self.partitions.items():
+            for partition in range(count):
+                source = f"{topic}:{partition}"
+                known = self.sources.get(source)
+                if known is None or (not known[1] and (known[0] is None or known[0] <= value)):
+                    out.append(f"{source}={'unreported' if known is None else known[0]}")
+        return out
 
     def value(self) -> float:
         if not self.partitions:

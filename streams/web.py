@@ -3,16 +3,25 @@
 Any worker answers for any key. `/spend?team=T` is forwarded to the worker that
 owns T's partition (found from Faust's assignment, hashing the team as the deltas
 producer does). Listings (`/spend`, `/runs/{id}`, `/alerts`) ask every other worker
-for its share (`?local=1`) and merge. With `SPENDWATCH_HTTP_TOKEN` set, every path but
-`/healthz` wants `Authorization: Bearer <token>` (forwarded between workers).
+for its share (`?local=1`) and merge. `GET /spend` is paginated (`limit`, `cursor`),
+teams sorted by spend, largest first, from an in-memory index: a listing never decodes
+more records than the page shows, so 20,000 teams cost what 100 do.
+
+Only these paths are served: Faust's own pages (`/table/...`, `/router/...`, `/graph/`)
+show raw internal state and answer 404. With `SPENDWATCH_HTTP_TOKEN` set, every path but
+`/healthz` and `/metrics` wants `Authorization: Bearer <token>` (forwarded between workers).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hmac
 import logging
+import time
 from typing import Any, Awaitable, Callable, Iterator
+
+import orjson
 
 import aiohttp
 from aiohttp import web as aioweb
@@ -25,6 +34,15 @@ from streams.windows import figures, total_figures
 log = logging.getLogger("spendwatch.web")
 
 PEER_TIMEOUT = aiohttp.ClientTimeout(total=5)
+#: Path prefixes spendwatch serves; anything else (Faust's own pages) is 404.
+SERVED = ("/spend", "/runs/", "/alerts", "/healthz", "/metrics")
+#: Served without the bearer token: probes and the Prometheus scrape (no secrets, no team names in metrics).
+OPEN = ("/healthz", "/metrics")
+DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
+#: How long a sorted listing of every team, and each page cut from it, is reused: 50 parallel
+#: `/spend` calls sort once and decode each page's ledgers once, so `/healthz` never waits behind them.
+LISTING_TTL_S = 1.0
+MAX_CACHED_PAGES = 64
 
 
 def spend_view(ledger: dict[str, Any], team: str, endpoint: str | None, window_s: int) -> dict[str, Any] | None:
@@ -40,13 +58,16 @@ def spend_view(ledger: dict[str, Any], team: str, endpoint: str | None, window_s
     }
 
 
-def bearer_guard(token: str) -> Callable[..., Awaitable[Any]]:
-    """aiohttp middleware: 401 without the right bearer token (constant-time compare)."""
-    expected = f"Bearer {token}".encode()
+def http_guard(token: str | None) -> Callable[..., Awaitable[Any]]:
+    """aiohttp middleware: 404 outside `SERVED`, 401 without the right bearer token (constant-time compare)."""
+    expected = f"Bearer {token}".encode() if token is not None else None
 
     @aioweb.middleware
     async def guard(request: aioweb.Request, handler: Callable[..., Awaitable[Any]]) -> Any:
-        if request.path.rstrip("/") != "/healthz":
+        path = request.path
+        if not path.startswith(SERVED):
+            return aioweb.json_response({"error": "not found"}, status=404)
+        if expected is not None and not path.startswith(OPEN):
             given = request.headers.get("Authorization", "").encode()
             if not hmac.compare_digest(given, expected):
                 return aioweb.json_response({"error": "missing or wrong bearer token"}, status=401)
@@ -55,12 +76,58 @@ def bearer_guard(token: str) -> Callable[..., Awaitable[Any]]:
     return guard
 
 
+def encode_cursor(cost: float, team: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([cost, team])).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    cost, team = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+    if not isinstance(cost, (int, float)) or not isinstance(team, str):
+        raise ValueError("not a cursor")
+    return float(cost), team
+
+
+def after(order: list[tuple[float, str]], cursor: tuple[float, str] | None, limit: int) -> list[tuple[float, str]]:
+    """The page after `cursor` of (-cost, team) pairs sorted ascending: spend descending, then name."""
+    import bisect
+
+    start = 0 if cursor is None else bisect.bisect_right(order, (-cursor[0], cursor[1]))
+    return order[start:start + limit]
+
+
 def attach(pipeline: Pipeline) -> None:
     app, store, window_s = pipeline.app, pipeline.store, pipeline.settings.window_seconds
-    if pipeline.settings.http_token is not None:
-        app.web.web_app.middlewares.append(bearer_guard(pipeline.settings.http_token.get_secret_value()))
+    token = pipeline.settings.http_token
+    app.web.web_app.middlewares.append(http_guard(token.get_secret_value() if token is not None else None))
+    listing: dict[str, Any] = {"at": -1.0, "order": [], "pages": {}}
 
-    async def from_peers(request: Request, path: str) -> list[Any]:
+    def spend_order() -> list[tuple[float, str]]:
+        """Owned teams as (-cost, team), sorted; rebuilt at most once per `LISTING_TTL_S`."""
+        now = time.monotonic()
+        if now - listing["at"] > LISTING_TTL_S:
+            owned = owned_partitions()
+            listing["order"] = sorted((-cost, team) for partition in owned
+                                      for team, cost in store.spend.get(partition, {}).items())
+            listing["pages"] = {}
+            listing["at"] = now
+        return listing["order"]
+
+    def local_page(cursor: tuple[float, str] | None, limit: int) -> list[dict[str, Any]]:
+        """Up to `limit` of this worker's teams after `cursor`, with totals; reused with the listing."""
+        order = spend_order()
+        pages: dict[tuple[tuple[float, str] | None, int], list[dict[str, Any]]] = listing["pages"]
+        page = pages.get((cursor, limit))
+        if page is None:
+            page = []
+            for _, name in after(order, cursor, limit):
+                ledger = store.load(name)
+                if ledger is not None and TEAM_ACCOUNT in ledger["accounts"]:
+                    page.append({"team": name, "total": total_figures(ledger["accounts"][TEAM_ACCOUNT], window_s)})
+            if len(pages) < MAX_CACHED_PAGES:
+                pages[(cursor, limit)] = page
+        return page
+
+    async def from_peers(request: Request, path: str, params: dict[str, str] | None = None) -> list[Any]:
         """Each other worker's local answer for `path` (a worker that is down is skipped, and logged)."""
         own = str(app.conf.canonical_url).rstrip("/")
         peers = [str(url).rstrip("/") for url in app.router.tables_metadata() if str(url).rstrip("/") != own]
@@ -68,8 +135,8 @@ def attach(pipeline: Pipeline) -> None:
 
         async def ask(peer: str) -> Any:
             try:
-                async with app.http_client.get(f"{peer}{path}", params={"local": "1"}, headers=headers,
-                                               timeout=PEER_TIMEOUT) as response:
+                async with app.http_client.get(f"{peer}{path}", params={**(params or {}), "local": "1"},
+                                               headers=headers, timeout=PEER_TIMEOUT) as response:
                     return await response.json() if response.status == 200 else None
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 log.warning("peer %s did not answer %s: %s", peer, path, type(exc).__name__)
@@ -77,9 +144,12 @@ def attach(pipeline: Pipeline) -> None:
 
         return [answer for answer in await asyncio.gather(*(ask(p) for p in peers)) if answer is not None]
 
+    def owned_partitions() -> set[int]:
+        return {tp.partition for tp in app.consumer.assignment() if tp.topic == pipeline.deltas_topic_name}
+
     def owned_teams() -> Iterator[tuple[str, dict[str, Any]]]:
         """The teams of the table partitions this worker owns (the memory store keeps others' keys)."""
-        owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == pipeline.deltas_topic_name}
+        owned = owned_partitions()
         return ((team, ledger) for team, ledger in store.teams() if pipeline.partition_of(team) in owned)
 
     def local_only(request: Request) -> bool:
@@ -110,12 +180,7 @@ def attach(pipeline: Pipeline) -> None:
         async def get(self, request: Request) -> Response:
             team = request.query.get("team")
             if team is None:
-                teams = [{"team": name, "total": total_figures(ledger["accounts"][TEAM_ACCOUNT], window_s)}
-                         for name, ledger in owned_teams() if TEAM_ACCOUNT in ledger["accounts"]]
-                if not local_only(request):
-                    for answer in await from_peers(request, "/spend"):
-                        teams.extend(answer["teams"])
-                return self.json({"teams": sorted(teams, key=lambda t: t["team"])})
+                return await list_teams(self, request)
             own = str(app.conf.canonical_url).rstrip("/")
             owner = owner_of(team)
             if not local_only(request) and owner is not None and owner != own:
@@ -130,6 +195,30 @@ def attach(pipeline: Pipeline) -> None:
             if view is None:
                 return self.json({"error": f"no spend seen for team={team!r} endpoint={endpoint!r}"}, status=404)
             return self.json(view)
+
+    async def list_teams(view: View, request: Request) -> Response:
+        """A page of teams by spend, largest first, merged from every worker's own page."""
+        try:
+            limit = int(request.query.get("limit", DEFAULT_LIMIT))
+            cursor = decode_cursor(request.query["cursor"]) if "cursor" in request.query else None
+        except (ValueError, TypeError, orjson.JSONDecodeError):
+            return view.json({"error": "limit must be an integer and cursor one this API gave"}, status=400)
+        if not 1 <= limit <= MAX_LIMIT:
+            return view.json({"error": f"limit must be 1-{MAX_LIMIT}"}, status=400)
+        page = list(local_page(cursor, limit + 1))
+        more = len(page) > limit
+        if not local_only(request):
+            params = {k: v for k, v in request.query.items() if k in ("limit", "cursor")}
+            for answer in await from_peers(request, "/spend", params):
+                page.extend(answer["teams"])
+                more = more or "next_cursor" in answer
+        page.sort(key=lambda t: (-t["total"]["cost_usd"], t["team"]))
+        more = more or len(page) > limit
+        body: dict[str, Any] = {"teams": page[:limit]}
+        if more and page[:limit]:
+            last = page[limit - 1]
+            body["next_cursor"] = encode_cursor(last["total"]["cost_usd"], last["team"])
+        return view.json(body)
 
     @app.page("/runs/{run_id}")
     class Runs(View):

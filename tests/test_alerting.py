@@ -152,3 +152,24 @@ def test_console_is_the_default_sink_and_repeats_get_a_new_id(monkeypatch, tmp_p
     again = repeat_of(original, 1)
     assert again["repeat"] == 1 and again["dedup_key"] == original["dedup_key"]
     assert again["alert_id"] != original["alert_id"] and repeat_of(original, 1)["alert_id"] == again["alert_id"]
+
+
+def test_an_alert_that_cannot_be_formatted_is_refused_at_once_and_the_queue_moves_on(standin):
+    """Before: a formatting TypeError was taken for an outage and retried for an hour, holding up every alert behind it."""
+    slack = SlackBotNotifier(BOT_TOKEN, "#spend", f"{standin.url}/api/", {})
+    broken = dict(alert(), observed="ninety")  # a bug upstream: a figure that is not a number
+    outcome = asyncio.run(deliver(slack, broken, deadline_s=3600, sleep=no_sleep))
+    assert (outcome.delivered, outcome.attempts) == (False, 1) and "cannot format" in (outcome.error or "")
+    assert asyncio.run(deliver(slack, alert(), deadline_s=3600, sleep=no_sleep)).delivered
+    assert len(standin.of("chat.postMessage")) == 1 and standin.violations == []
+
+
+def test_a_bug_in_a_sink_is_a_permanent_failure_not_a_crash():
+    class Broken:
+        name = "broken"
+
+        async def notify(self, alert: dict) -> None:
+            raise KeyError("no such field")
+
+    outcome = asyncio.run(deliver(Broken(), alert(), deadline_s=3600, sleep=no_sleep))
+    assert not outcome.delivered and outcome.attempts == 1 and "KeyError" in (outcome.error or "")

@@ -122,11 +122,11 @@ def test_getmany_fetches_again_instead_of_skipping(first_after_rewind, want):
                                         headers=[], key=b"", value=b"{}", checksum=None, serialized_key_size=0,
                                         serialized_value_size=2) for o in offsets]}
 
-    async def fake_seek(tp: TP, offset: int) -> None:
+    async def fake_rewind(tp: TP, offset: int) -> None:
         seeks.append(offset)
 
     consumer._getmany = fake_getmany
-    consumer._seek = fake_seek
+    consumer._rewind = fake_rewind
     consumer.highwater = lambda tp: 1000
     consumer._active_partitions = {INPUT}
 

@@ -110,3 +110,43 @@ def test_grafana_dashboard_plots_only_metrics_the_worker_exports():
     assert len(plotted) >= 10
     missing = {name for name in plotted if name not in exported and name.removesuffix("_total") not in exported}
     assert not missing, f"the dashboard plots metrics the worker does not export: {missing}"
+
+
+def test_compose_keeps_kafka_data_limits_every_container_and_needs_the_http_token():
+    spec = compose()
+    services = spec["services"]
+    kafka = services["kafka"]
+    [mount] = kafka["volumes"]
+    volume, path = mount.split(":")[:2]
+    assert volume in spec["volumes"] and path == kafka["environment"]["KAFKA_LOG_DIRS"]
+    for name in ("kafka", "worker-1", "worker-2"):
+        limits = services[name]["deploy"]["resources"]["limits"]
+        assert limits["cpus"] and limits["memory"]
+    for name in ("worker-1", "worker-2", "simulator"):
+        service = services[name]
+        assert service["read_only"] is True and service["cap_drop"] == ["ALL"]
+        assert "no-new-privileges:true" in service["security_opt"]
+    token = services["worker-1"]["environment"]["SPENDWATCH_HTTP_TOKEN"]
+    assert token.startswith("${SPENDWATCH_HTTP_TOKEN:?")  # compose refuses to start without one
+
+
+def test_kubernetes_pod_meets_the_restricted_pod_security_profile():
+    deployment, _ = yaml.safe_load_all((ROOT / "deploy" / "k8s" / "deployment.yaml").read_text())
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    assert pod["automountServiceAccountToken"] is False
+    [container] = pod["containers"]
+    context = container["securityContext"]
+    assert context["allowPrivilegeEscalation"] is False and context["readOnlyRootFilesystem"] is True
+    assert context["capabilities"]["drop"] == ["ALL"] and "add" not in context["capabilities"]
+    assert context["seccompProfile"]["type"] in ("RuntimeDefault", "Localhost")
+    writable = {mount["mountPath"] for mount in container["volumeMounts"] if not mount.get("readOnly")}
+    config = yaml.safe_load((ROOT / "deploy" / "k8s" / "configmap.yaml").read_text())
+    assert config["data"]["SPENDWATCH_DATA_DIR"] in writable and "/tmp" in writable
+    token = next(e for e in container["env"] if e["name"] == "SPENDWATCH_HTTP_TOKEN")
+    assert not token["valueFrom"]["secretKeyRef"].get("optional", False)
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    from streams.web import OPEN
+
+    assert annotations["prometheus.io/path"] in OPEN  # scraped without a token: it carries none

@@ -111,3 +111,27 @@ def test_a_worker_killed_with_deliveries_pending_loses_none_and_repeats_none(bro
     assert len(standin.of("slack")) == 3 and len(standin.of("pagerduty")) == 3
     assert len({m["text"] for m in standin.of("slack")}) == 3
     assert second.get("/healthz").status_code == 200
+
+
+def test_sigterm_during_an_outage_exits_at_once_and_the_next_worker_delivers_everything_once(
+        broker, topics, make_worker, standin):
+    """Before: a worker retrying a delivery was still alive 104 s after SIGTERM (Kubernetes allows 15 s)."""
+    standin.fail(503, seconds=3600)
+    env = alerting_env(standin)
+    first = make_worker(**env)
+    publish_workload(broker, topics, first)
+    assert len(read_all(broker.bootstrap, topics.alerts, expected=3, timeout_s=120)) == 3
+    wait_for(lambda: standin.attempts >= 6, what="deliveries to be retrying")
+    started = time.monotonic()
+    first.process.terminate()
+    first.process.wait(timeout=60)
+    stopped_in = time.monotonic() - started
+    assert stopped_in < 10, f"took {stopped_in:.1f}s to stop"
+    standin.failures.clear()
+
+    second = make_worker(**env)
+    wait_for(lambda: len(standin.of("slack")) >= 3 and len(standin.of("pagerduty")) >= 3, timeout=120,
+             what="what was pending, delivered by the next worker")
+    time.sleep(5)
+    assert len(standin.of("slack")) == 3 and len(standin.of("pagerduty")) == 3
+    assert second.get("/healthz").status_code == 200

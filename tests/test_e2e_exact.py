@@ -45,16 +45,27 @@ def spend_views(ledgers: dict[str, Any]) -> dict[tuple[str, str | None], dict[st
     return views
 
 
-def matches_replay(worker: Any, views: dict[tuple[str, str | None], dict[str, Any]]) -> bool:
+def differences(worker: Any, views: dict[tuple[str, str | None], dict[str, Any]]) -> list[str]:
+    """What `/spend` shows that replay does not, key by key (empty when they agree)."""
+    out = []
     for (team, endpoint), want in views.items():
         params = {"team": team} if endpoint is None else {"team": team, "endpoint": endpoint}
         response = worker.get("/spend", **params)
         if response.status_code != 200:
-            return False
+            out.append(f"{team}/{endpoint}: HTTP {response.status_code}")
+            continue
         got = response.json()
-        if got["total"] != want["total"] or got["windows"] != want["windows"]:
-            return False
-    return True
+        if got["total"] != want["total"]:
+            out.append(f"{team}/{endpoint}: total {got['total']} != replay {want['total']}")
+        elif got["windows"] != want["windows"]:
+            wrong = [(g, w) for g, w in zip(got["windows"], want["windows"]) if g != w]
+            out.append(f"{team}/{endpoint}: {len(wrong)} windows differ, e.g. {wrong[:1]} "
+                       f"({len(got['windows'])} vs {len(want['windows'])} windows)")
+    return out
+
+
+def matches_replay(worker: Any, views: dict[tuple[str, str | None], dict[str, Any]]) -> bool:
+    return not differences(worker, views)
 
 
 def identity(alert: dict[str, Any]) -> tuple[Any, ...]:
@@ -71,8 +82,14 @@ def live_alerts(broker: Any, topics: Any, at_least: int) -> set[tuple[Any, ...]]
 def assert_same_as_replay(broker: Any, topics: Any, worker: Any, ledgers: dict[str, Any],
                           alerts: list[dict[str, Any]]) -> None:
     views = spend_views(ledgers)
-    wait_for(lambda: matches_replay(worker, views), timeout=300, every=2.0,
-             what=f"totals and windows of {len(views)} keys equal to replay's")
+    try:
+        wait_for(lambda: matches_replay(worker, views), timeout=300, every=2.0,
+                 what=f"totals and windows of {len(views)} keys equal to replay's")
+    except AssertionError:
+        raise AssertionError("\n".join([f"not as replay after 300 s (out of order: "
+                                         f"{metric(worker, 'spendwatch_out_of_order_events_total')}, late: "
+                                         f"{metric(worker, 'spendwatch_late_events_total')}):"]
+                                        + differences(worker, views))) from None
     run = worker.get("/runs/ft-backlog").json()
     assert run["cost_usd"] == round(ledgers["research"]["runs"]["ft-backlog"]["cost_usd"], 6)
     want = {identity(a) for a in alerts}

@@ -85,28 +85,42 @@ def test_gpu_sample_and_run_event():
                   parse_gpu) == "out_of_range"
 
 
-@pytest.mark.parametrize("event", [
-    {"ts": NOW - 5, "team": "t", "model": "m", "prompt_tokens": 3, "completion_tokens": 4},
-    {"ts": NOW - 5.5, "team": "t", "model": "m", "input_tokens": 3, "output_tokens": 0, "cost_usd": 0.5,
-     "endpoint": "e", "event_id": "x", "provider": "openai"},
-    {"ts": NOW - 5, "team": "t", "model": "m", "prompt_tokens": 3, "completion_tokens": 4, "cost_usd": 1},
+@pytest.mark.parametrize("event, code", [
+    ({"cost_usd": 1e308}, "out_of_range"),
+    ({"cost_usd": 100_000.01}, "out_of_range"),
+    ({"team": "t" * 257}, "out_of_range"),
+    ({"endpoint": "e" * 257}, "out_of_range"),
+    ({"model": "m" * 10_000}, "out_of_range"),
+    ({"team": "a\nb"}, "bad_name"),
+    ({"team": "\x00progress"}, "bad_name"),
+    ({"prompt_tokens": 2**53 + 2}, "out_of_range"),
 ])
-def test_the_fast_path_agrees_with_the_full_checks(event):
-    from streams.events import _checked_usage, _plain_usage
+def test_usage_limits(event, code):
+    base = {"ts": NOW - 5, "team": "t", "model": "m", "prompt_tokens": 3, "completion_tokens": 4}
+    assert reason(orjson.dumps({**base, **event})) == code
+    from streams.intake import USAGE, decode_events
 
-    assert _plain_usage(event, NOW, 300) == _checked_usage(event, NOW, 300)
+    accepted, rejected = decode_events(USAGE, orjson.dumps([{**base, **event}]), NOW, 300)  # the msgspec path too
+    assert not accepted and rejected[0].reason == code
 
 
-@pytest.mark.parametrize("event", [
-    {"ts": NOW - 5, "team": "t", "model": "m", "prompt_tokens": 3, "completion_tokens": 4, "endpoint": ""},
-    {"ts": "2023-11-14T22:13:20Z", "team": "t", "model": "m", "prompt_tokens": 3, "completion_tokens": 4},
-    {"ts": NOW - 5, "team": "t", "model": "m", "prompt_tokens": 3, "completion_tokens": 4, "event_id": 7},
-    {"ts": NOW - 5, "team": "t", "model": "m", "prompt_tokens": 3.0, "completion_tokens": 4},
+@pytest.mark.parametrize("event, code", [
+    ({"ceiling_usd": 0}, "out_of_range"), ({"estimated_cost_usd": 0}, "out_of_range"),
+    ({"ceiling_usd": -5}, "negative_value"), ({"estimated_cost_usd": 1e13}, "out_of_range"),
+    ({"expected_hours": 0}, "out_of_range"), ({"gpus": 10**7}, "out_of_range"), ({"run_id": "r" * 300}, "out_of_range"),
 ])
-def test_unusual_events_take_the_full_checks(event):
-    from streams.events import _plain_usage
+def test_run_limits(event, code):
+    base = {"ts": NOW - 5, "team": "t", "run_id": "r", "status": "started"}
+    assert reason(orjson.dumps({**base, **event}), parse_run) == code
 
-    assert _plain_usage(event, NOW, 300) is None
+
+@pytest.mark.parametrize("event, code", [
+    ({"price_per_gpu_hour_usd": 1e9}, "out_of_range"), ({"interval_s": 1e9}, "out_of_range"),
+    ({"gpu_id": "g" * 300}, "out_of_range"), ({"gpu_type": "H\x00"}, "bad_name"),
+])
+def test_gpu_limits(event, code):
+    base = {"ts": NOW - 5, "team": "t", "run_id": "r", "gpu_id": "0"}
+    assert reason(orjson.dumps({**base, **event}), parse_gpu) == code
 
 
 def test_the_msgspec_fast_path_counts_every_event_as_the_full_checks_do() -> None:

@@ -219,3 +219,11 @@ def test_a_crash_after_any_write_ends_as_if_nothing_happened(reads):
         # Each alert was published before the cut, or is raised again after it; none is new.
         assert published | {a["alert_id"] for a in again_alerts} == {a["alert_id"] for a in alerts}
         assert set(identities(again_alerts)) <= set(identities(alerts))
+
+
+def test_a_partition_owned_again_after_another_worker_moved_it_on_can_go_idle():
+    tracker = ProgressTracker(idle_after_s=0.0, clock=lambda: 0.0)
+    tracker.forwarded("u:0", 10, 100.0)  # this worker read up to offset 10 once...
+    # ...then another worker read it to 500 and committed; it is ours again, with nothing new.
+    assert tracker.report({"u:0": (501, 501)}) == {"u:0": [100.0, True]}
+    assert tracker.report({"u:0": (501, 600)}) == {"u:0": [100.0, False]}  # new data: not idle

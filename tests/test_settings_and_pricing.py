@@ -88,7 +88,7 @@ def test_sasl_and_tls_reach_faust_and_our_producers(monkeypatch, tmp_path):
     import faust
 
     from streams.app import faust_options
-    from streams.producer import producer_options
+    from streams.kafka_security import aiokafka_options as producer_options
 
     monkeypatch.setenv("SPENDWATCH_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
     monkeypatch.setenv("SPENDWATCH_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
@@ -104,3 +104,30 @@ def test_sasl_and_tls_reach_faust_and_our_producers(monkeypatch, tmp_path):
     assert options["sasl_plain_username"] == "spendwatch" and options["ssl_context"] is not None
     monkeypatch.setenv("SPENDWATCH_KAFKA_SECURITY_PROTOCOL", "SSL")
     assert isinstance(faust_options(load_settings(), "kafka://b:9093")["broker_credentials"], faust.SSLCredentials)
+
+
+def test_mutual_tls_loads_the_client_certificate_and_a_bad_one_is_named_without_its_password(monkeypatch, tmp_path):
+    import shutil
+    import ssl
+    import subprocess
+
+    from streams.kafka_security import aiokafka_options, faust_credentials
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "client.pem", tmp_path / "client.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=spendwatch", "-passout", "pass:key-secret-pw"],
+                   check=True, capture_output=True)
+    monkeypatch.setenv("SPENDWATCH_KAFKA_SECURITY_PROTOCOL", "SSL")
+    monkeypatch.setenv("SPENDWATCH_KAFKA_SSL_CERTFILE", str(cert))
+    monkeypatch.setenv("SPENDWATCH_KAFKA_SSL_KEYFILE", str(key))
+    monkeypatch.setenv("SPENDWATCH_KAFKA_SSL_KEY_PASSWORD", "key-secret-pw")
+    settings = load_settings()
+    assert isinstance(aiokafka_options(settings)["ssl_context"], ssl.SSLContext)
+    assert faust_credentials(settings).context is not None
+    assert "key-secret-pw" not in str(settings.printable())
+    monkeypatch.setenv("SPENDWATCH_KAFKA_SSL_KEY_PASSWORD", "wrong-pw")
+    with pytest.raises(SettingsError, match="SPENDWATCH_KAFKA_SSL_CERTFILE") as info:
+        aiokafka_options(load_settings())
+    assert "wrong-pw" not in str(info.value)

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test unit e2e bench eval takeover-loop clean
+.PHONY: run test lint unit e2e bench eval takeover-loop clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,9 +16,13 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/spendwatch run --simulate
 
-## Every test: unit, doctests, and end-to-end against the embedded broker.
-test: $(STAMP)
+## Lint and type checks, then every test: unit, doctests, and end-to-end against the embedded broker.
+test: lint
 	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not e2e"

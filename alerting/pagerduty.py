@@ -62,11 +62,11 @@ class PagerDutyNotifier:
     async def notify(self, alert: Alert) -> None:
         body = orjson.dumps(pagerduty_event(alert, self._routing_key))
         try:
-            async with aiohttp.ClientSession(timeout=self._timeout) as session:
-                async with session.post(self._url, data=body, headers={"Content-Type": "application/json"}) as response:
-                    if response.status == 202 or response.status < 300:
-                        return
-                    text = (await response.text())[:200].replace(self._routing_key, "**********")
-                    raise error_for_status("pagerduty", response.status, response.headers.get("Retry-After"), text)
+            async with aiohttp.ClientSession(timeout=self._timeout) as session, \
+                    session.post(self._url, data=body, headers={"Content-Type": "application/json"}) as response:
+                if response.status < 300:
+                    return
+                text = (await response.text())[:200].replace(self._routing_key, "**********")
+                raise error_for_status("pagerduty", response.status, response.headers.get("Retry-After"), text)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DeliveryError(f"pagerduty unreachable: {type(exc).__name__}", retryable=True) from None

@@ -23,8 +23,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable
 
 from alerting.notifier import Alert, DeliveryError, Notifier
 
@@ -87,6 +87,6 @@ async def deliver(
             if stopping is not None and stopping():
                 return Outcome(False, attempts, f"stopped while retrying: {exc}", abandoned=True)
             backoff = min(backoff * 2, max_backoff_s)
-        except Exception as exc:  # noqa: BLE001 - a bug in a sink must never stall the alerts behind it
+        except Exception as exc:  # any: a bug in a sink must never stall the alerts behind it
             log.exception("%s failed on alert %s; refusing it for good", notifier.name, alert.get("alert_id"))
             return Outcome(False, attempts, f"{notifier.name} failed: {type(exc).__name__}: {exc}"[:300])

@@ -16,11 +16,11 @@ is a short new message.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
-from typing import Any, Iterator, MutableMapping
+from typing import Any
 
 import aiohttp
-
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
@@ -57,7 +57,7 @@ def escape(text: str) -> str:
 
 def plain(text: str, limit: int) -> str:
     """For plain_text fields, which are not escaped but must stay short and mention-free."""
-    text = text.replace("<", "‹").replace(">", "›")
+    text = text.replace("<", "\u2039").replace(">", "\u203a")  # angle quotation marks: look alike, are plain text
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -107,7 +107,8 @@ def incident_blocks(alert: Alert, resolved_note: str | None = None) -> list[dict
     if alert.get("window"):
         fields.append(f"*Window*\n{alert['window']['start']} to {alert['window']['end'][11:]}")
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": plain(f"{EMOJI.get(alert['status'], '')} {header}".strip(), HEADER_MAX)}},
+        {"type": "header", "text": {"type": "plain_text",
+                                    "text": plain(f"{EMOJI.get(alert['status'], '')} {header}".strip(), HEADER_MAX)}},
         {"type": "section", "text": {"type": "mrkdwn", "text": clip(escape(alert["summary"]), TEXT_MAX)}},
         {"type": "section", "fields": [{"type": "mrkdwn", "text": clip(escape(f), FIELD_MAX)}
                                        for f in fields[:10]]},
@@ -124,7 +125,8 @@ class SlackWebhookNotifier:
     name = "slack"
 
     def __init__(self, webhook_url: str) -> None:
-        self._client = AsyncWebhookClient(webhook_url, retry_handlers=[], logger=_SILENT)  # retries live in alerting.retry
+        # No retry handlers: retries live in alerting.retry.
+        self._client = AsyncWebhookClient(webhook_url, retry_handlers=[], logger=_SILENT)
 
     def __repr__(self) -> str:
         return "SlackWebhookNotifier(webhook_url=**********)"

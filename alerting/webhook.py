@@ -17,11 +17,11 @@ class WebhookNotifier:
 
     async def notify(self, alert: Alert) -> None:
         try:
-            async with aiohttp.ClientSession(timeout=self._timeout) as session:
-                async with session.post(self._url, data=orjson.dumps(alert),
-                                        headers={"Content-Type": "application/json"}) as response:
-                    if response.status < 300:
-                        return
-                    raise error_for_status("webhook", response.status, response.headers.get("Retry-After"))
+            async with aiohttp.ClientSession(timeout=self._timeout) as session, \
+                    session.post(self._url, data=orjson.dumps(alert),
+                                 headers={"Content-Type": "application/json"}) as response:
+                if response.status < 300:
+                    return
+                raise error_for_status("webhook", response.status, response.headers.get("Retry-After"))
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DeliveryError(f"webhook unreachable: {type(exc).__name__}", retryable=True) from None

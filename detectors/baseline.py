@@ -22,6 +22,7 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 
 from river import base, stats
@@ -58,7 +59,7 @@ class SeasonalBaseline(base.AnomalyDetector):
         factor = self.profile[hour]
         return tuple(self.levels[m].get() * factor for m in METRICS)  # type: ignore[return-value]
 
-    def learn_one(self, x: dict[str, Any]) -> None:
+    def learn_one(self, x: dict[Hashable, Any]) -> None:
         """Learn one completed window: {"hour", "calls", "tokens", "cost"}.
 
         During warm-up the level is the plain mean of what has been seen (an exponentially
@@ -89,10 +90,10 @@ class SeasonalBaseline(base.AnomalyDetector):
         self.levels = {m: _ewmean(self.fading_factor, self.levels[m].get() * decay) for m in METRICS}
         self.learned += windows
 
-    def score_one(self, x: dict[str, Any]) -> float:
+    def score_one(self, x: dict[Hashable, Any]) -> float:
         """How many times its expected level the window is, on the metric that is furthest above."""
         expected = self.expected(int(x["hour"]))
-        ratios = [x[m] / e for m, e in zip(METRICS[1:], expected[1:]) if e > 0]
+        ratios = [x[m] / e for m, e in zip(METRICS[1:], expected[1:], strict=False) if e > 0]
         return max(ratios, default=0.0)
 
     def to_state(self) -> list[Any]:
@@ -100,12 +101,12 @@ class SeasonalBaseline(base.AnomalyDetector):
 
     @classmethod
     def from_state(cls, state: list[Any] | None, fading_factor: float, grace_period: int,
-                   profile_rate: float = 0.05) -> "SeasonalBaseline":
+                   profile_rate: float = 0.05) -> SeasonalBaseline:
         baseline = cls(fading_factor=fading_factor, profile_rate=profile_rate, grace_period=grace_period)
         if state:
             learned, levels, profile = state
             baseline.learned = learned
             if learned:
-                baseline.levels = {m: _ewmean(fading_factor, v) for m, v in zip(METRICS, levels)}
+                baseline.levels = {m: _ewmean(fading_factor, v) for m, v in zip(METRICS, levels, strict=False)}
             baseline.profile = list(profile)
         return baseline

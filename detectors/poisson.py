@@ -23,7 +23,7 @@ def min_significant_count(rate: float, alpha: float = 1e-6) -> int:
         return 1
     if rate > 200:  # normal approximation with continuity correction; exact sums underflow up here
         z = _Z.get(alpha) or _Z[min(_Z, key=lambda a: abs(math.log(a) - math.log(alpha)))]
-        return int(math.ceil(rate + z * math.sqrt(rate) + 0.5))
+        return math.ceil(rate + z * math.sqrt(rate) + 0.5)
     term = math.exp(-rate)  # P(X = 0)
     tail = 1.0  # P(X >= 0)
     k = 0

@@ -41,8 +41,9 @@ verdicts. State is plain JSON (`to_state`).
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from detectors.baseline import SeasonalBaseline
@@ -62,7 +63,8 @@ class SpikeRule:
     ratio: float = 10.0
     min_usd: float = 1.0
     min_tokens: int = 100_000
-    min_calls: int = 1  # windows with fewer calls never fire: on a near-silent key one costly call passes every other test
+    # Windows with fewer calls never fire: on a near-silent key one costly call passes every other test.
+    min_calls: int = 1
     alpha: float = 1e-6
     fading_factor: float = 0.02
     grace_period: int = 30
@@ -77,7 +79,7 @@ def hour_of(ts: float) -> int:
 
 
 def clock_text(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%H:%M UTC")
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%H:%M UTC")
 
 
 class FlashSpikeDetector:
@@ -174,11 +176,13 @@ class FlashSpikeDetector:
 
     def _quiet_windows_until(self, clock: float) -> int:
         last = self.open[0][START] if self.open else clock - self.rule.settle_s
-        return int((last - self.done) // self.rule.window_s)
+        done = self.done if self.done is not None else last
+        return int((last - done) // self.rule.window_s)
 
     def _judge(self, row: list[Any]) -> Verdict | None:
         self.judged += 1
-        window = {"hour": hour_of(row[START]), "calls": row[CALLS], "tokens": row[TOKENS], "cost": row[COST]}
+        window: dict[Hashable, Any] = {"hour": hour_of(row[START]), "calls": row[CALLS], "tokens": row[TOKENS],
+                                       "cost": row[COST]}
         if self.incident is None:
             if self._suspicious(row):
                 self.unusual += 1
@@ -207,7 +211,8 @@ class FlashSpikeDetector:
     def _verdict(self, status: str, ts: float, unit: str, observed: float, expected: float,
                  since: float, window_start: float) -> Verdict:
         ratio = observed / expected if expected > 0 else math.inf
-        what = f"${observed:,.2f} vs ${expected:,.2f}" if unit == "usd" else f"{observed:,.0f} vs {expected:,.0f} tokens"
+        what = (f"${observed:,.2f} vs ${expected:,.2f}" if unit == "usd"
+                else f"{observed:,.0f} vs {expected:,.0f} tokens")
         if status == "firing":
             summary = (f"{self.team}/{self.endpoint} is {'spending' if unit == 'usd' else 'using tokens'} at "
                        f"{ratio:,.0f}x its normal rate since {clock_text(since)}: {what} expected "

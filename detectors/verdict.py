@@ -11,7 +11,7 @@ Severity = Literal["critical", "error", "warning", "info"]
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    kind: str  # flash_spike, runaway_training, idle_gpus
+    kind: str  # flash_spike or runaway_training (CONTRACT.md, alert kinds)
     status: Status
     severity: Severity
     ts: float  # event time at which the evidence was complete

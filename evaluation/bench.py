@@ -16,17 +16,18 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from streams.broker import EmbeddedBroker, free_port
-from streams.replay import replay
 from streams.settings import Settings
+from streams.tools.broker import EmbeddedBroker, free_port
+from streams.tools.replay import replay
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCHED_EVENTS = 300_000  # 100 per message
@@ -78,7 +79,8 @@ def worker_env(broker: EmbeddedBroker, topic: str, port: int, **extra: str) -> d
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPENDWATCH_")}
     prefix = f"bench{port}"
     env.update(SPENDWATCH_KAFKA_BROKERS=broker.url, SPENDWATCH_HTTP_PORT=str(port), SPENDWATCH_APP_ID=prefix,
-               SPENDWATCH_USAGE_TOPIC=topic, SPENDWATCH_GPU_TOPIC=f"{prefix}.gpu", SPENDWATCH_RUNS_TOPIC=f"{prefix}.runs",
+               SPENDWATCH_USAGE_TOPIC=topic, SPENDWATCH_GPU_TOPIC=f"{prefix}.gpu",
+               SPENDWATCH_RUNS_TOPIC=f"{prefix}.runs",
                SPENDWATCH_ALERTS_TOPIC=f"{prefix}.alerts", SPENDWATCH_DEAD_LETTER_TOPIC=f"{prefix}.dlq",
                SPENDWATCH_DATA_DIR=f"/tmp/{prefix}", PYTHONUNBUFFERED="1", **extra)
     return env
@@ -204,7 +206,7 @@ def memory_per_key(keys: int) -> dict[str, float]:
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def machine() -> str:
@@ -246,7 +248,8 @@ def main() -> None:
             asyncio.run(publish(broker.bootstrap, "bench.batched", batched))
             asyncio.run(publish(broker.bootstrap, "bench.single", single))
             rates["raw"].append(timed("raw aiokafka consumer, events/s (100 per message)",
-                                      lambda: asyncio.run(raw_consumer(broker.bootstrap, "bench.batched", BATCHED_EVENTS))))
+                                      lambda: asyncio.run(raw_consumer(broker.bootstrap, "bench.batched",
+                                                                       BATCHED_EVENTS))))
             rates["floor"].append(timed("bare Faust in spendwatch's topology, events/s (100 per message)",
                                         lambda: bare_faust_rate(broker, "bench.batched", BATCHED_EVENTS, "pipeline")))
             rates["batched"].append(timed("spendwatch worker, events/s (100 per message)",
@@ -285,17 +288,18 @@ def late_share(shares: list[float]) -> str:
 
 def ratio(values: list[float], reference: list[float]) -> float:
     """Median over the rounds of each round's own ratio: the two ran minutes apart, not hours."""
-    return statistics.median(v / r for v, r in zip(values, reference))
+    return statistics.median(v / r for v, r in zip(values, reference, strict=False))
 
 
 def write_report(rates: dict[str, list[float]], latencies: list[float],
                  memory: dict[int, dict[str, float]]) -> None:
-    date = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    date = datetime.now(UTC).strftime("%Y-%m-%d")
     p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
     rows = [
         ("raw aiokafka consumer + orjson (100 events/message)", spread(rates["raw"], "events/s"), "reference"),
         ("bare Faust in spendwatch's topology: decode, repartition by team, a table write (100 events/message)",
-         spread(rates["floor"], "events/s"), f"{ratio(rates['floor'], rates['raw']):.0%} of raw: the ceiling of this shape"),
+         spread(rates["floor"], "events/s"),
+         f"{ratio(rates['floor'], rates['raw']):.0%} of raw: the ceiling of this shape"),
         ("spendwatch worker, windows + detection (100 events/message)",
          spread(rates["batched"], "events/s") + late_share(rates["batched_late"]),
          f"{ratio(rates['batched'], rates['raw']):.0%} of raw (target >= 40%); "
@@ -340,9 +344,8 @@ builds the ledgers and detectors of N keys through the worker's own code (five w
 `SPENDWATCH_WINDOWS_KEPT`, so every window slot is in use) and reads the process's RSS. The
 detectors' warm-up needs 30 windows, but their state has the same shape from the first.
 """
-    extra = ROOT / "docs" / "benchmarks-notes.md"
-    if extra.exists():
-        text += "\n" + extra.read_text()
+    text += ("\nWhat the profiles said and what each optimisation changed, by hand: "
+             "[benchmarks-notes.md](benchmarks-notes.md).\n")
     (ROOT / "docs" / "benchmarks.md").write_text(text)
     print(text)
 

@@ -14,21 +14,21 @@ from __future__ import annotations
 import io
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import orjson
 
 from evaluation.bench import events
 from streams import gc_tuning
-from streams.dedup import EventIdIndex
-from streams.delta_codec import encode_deltas
-from streams.detection import RuleBook
-from streams.intake import USAGE, Intake, RawMessage, parts_by_team, take_in
-from streams.ledger import WindowPolicy
-from streams.ledger_store import LedgerStage, LedgerStore, encode_progress
-from streams.replay import replay
-from streams.watermarks import PROGRESS_KEY
+from streams.input.intake import USAGE, Intake, RawMessage, parts_by_team, take_in
 from streams.settings import Settings
+from streams.state.dedup import EventIdIndex
+from streams.state.deltas import encode_deltas
+from streams.state.judging import RuleBook
+from streams.state.ledger import WindowPolicy
+from streams.state.store import LedgerStage, LedgerStore, encode_progress
+from streams.state.watermarks import PROGRESS_KEY
+from streams.tools.replay import replay
 
 
 def best_of(runs: int, stage: Callable[[], None]) -> float:

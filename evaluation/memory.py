@@ -14,11 +14,11 @@ from pathlib import Path
 
 import orjson
 
-from streams.dedup import EventIdIndex
-from streams.detection import RuleBook, apply_and_judge
-from streams.kinds import USAGE
-from streams.ledger import WindowPolicy, new_ledger
+from streams.input.kinds import USAGE
 from streams.settings import Settings
+from streams.state.dedup import EventIdIndex
+from streams.state.judging import RuleBook, apply_and_judge
+from streams.state.ledger import WindowPolicy, new_ledger
 
 ENDPOINTS_PER_TEAM = 10
 

@@ -10,22 +10,22 @@ import argparse
 import csv
 import statistics
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from evaluation.workload import USAGE_ORDER, Workload, generate
-from streams.replay import detect
 from streams.settings import Settings
+from streams.tools.replay import detect
 
 AZURE = Path(__file__).resolve().parents[2] / "shared" / "data" / "llm"
 DETECT_WITHIN_S = 300.0
 
 
 def seconds(rfc3339: str) -> float:
-    return datetime.strptime(rfc3339, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+    return datetime.strptime(rfc3339, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
 
 
 def score_spikes(workload: Workload, alerts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -83,7 +83,7 @@ def azure_rows(name: str, tiles: int, spikes: list[tuple[float, float, float]], 
     stamps, prompt, completion = [], [], []
     with open(AZURE / f"AzureLLMInferenceTrace_{name}_2023.csv") as f:
         for row in csv.DictReader(f):
-            stamps.append(datetime.fromisoformat(row["TIMESTAMP"][:26]).replace(tzinfo=timezone.utc).timestamp())
+            stamps.append(datetime.fromisoformat(row["TIMESTAMP"][:26]).replace(tzinfo=UTC).timestamp())
             prompt.append(int(row["ContextTokens"]))
             completion.append(int(row["GeneratedTokens"]))
     ts0 = min(stamps)
@@ -91,7 +91,7 @@ def azure_rows(name: str, tiles: int, spikes: list[tuple[float, float, float]], 
     rng = np.random.default_rng(seed)
     rows = []
     for tile in range(tiles):
-        for t, p, c in zip(stamps, prompt, completion):
+        for t, p, c in zip(stamps, prompt, completion, strict=False):
             at = t - ts0 + tile * hour
             copies = 1
             for start, length, factor in spikes:
@@ -158,10 +158,11 @@ def main() -> None:
         print("\nAzure LLM inference traces (one key each, priced like gpt-4o):")
         for name in ("code", "conv"):
             for tiles, label in ((1, "1 h as recorded"), (24, "24 h: the hour 24 times back to back")):
-                rows, n = azure_rows(name, tiles, [], seed=1)
+                rows, _n = azure_rows(name, tiles, [], seed=1)
                 false = sum(a["status"] == "firing" for a in detect(rows, settings))
                 print(f"  {name}, {label}: {len(rows):,} calls, {false} false alarms")
-            spikes = [(3600 * h + 1800 + 97 * h, 900, f) for h, f in zip(range(4, 24, 3), [10, 12, 15, 20, 10, 12, 15])]
+            factors = [10, 12, 15, 20, 10, 12, 15]
+            spikes = [(3600 * h + 1800 + 97 * h, 900, f) for h, f in zip(range(4, 24, 3), factors, strict=True)]
             rows, _ = azure_rows(name, 24, spikes, seed=2)
             alerts = [a for a in detect(rows, settings) if a["status"] == "firing"]
             base = min(r[0] for r in rows)
@@ -172,7 +173,8 @@ def main() -> None:
                 if hits:
                     delays.append(min(hits))
             extra = len(alerts) - len(delays)
-            print(f"  {name}, 24 h with {len(spikes)} injected 10-20x spikes: {sum(d <= DETECT_WITHIN_S for d in delays)}"
+            caught = sum(d <= DETECT_WITHIN_S for d in delays)
+            print(f"  {name}, 24 h with {len(spikes)} injected 10-20x spikes: {caught}"
                   f"/{len(spikes)} caught within 5 min ({fmt_minutes(delays)}), {extra} other alerts")
 
 

@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 TESTS = [
-    "tests/test_e2e_scaleout.py::test_one_of_two_killed_mid_stream_the_other_takes_over",
-    "tests/test_e2e_exact.py::test_two_workers_one_killed_mid_catch_up_and_restarted_end_as_replay",
+    "tests/e2e/test_e2e_scaleout.py::test_one_of_two_killed_mid_stream_the_other_takes_over",
+    "tests/e2e/test_e2e_exact.py::test_two_workers_one_killed_mid_catch_up_and_restarted_end_as_replay",
 ]
 
 

@@ -163,7 +163,8 @@ def _emit_calls(workload: Workload, key: KeySpec, rng: np.random.Generator, minu
     cost = (prompt * key.usd_per_m_in + completion * key.usd_per_m_out) / 1e6 * cost_factor[minute_of]
     rows = workload.rows
     start = len(rows)
-    for i, (t, p, c, usd) in enumerate(zip(ts.tolist(), prompt.tolist(), completion.tolist(), cost.tolist())):
+    columns = zip(ts.tolist(), prompt.tolist(), completion.tolist(), cost.tolist(), strict=True)
+    for i, (t, p, c, usd) in enumerate(columns):
         rows.append((t, USAGE_ORDER, start + i, key.team, [0, key.endpoint, t, p, c, usd, 0, 0]))
 
 

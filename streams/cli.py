@@ -7,7 +7,8 @@ import asyncio
 import logging
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
+from typing import BinaryIO
 
 from streams.errors import SpendwatchError
 from streams.settings import Settings, load_settings
@@ -28,25 +29,23 @@ def run_worker(settings: Settings, broker_url: str, simulate: bool = False, logl
     """Start one Faust worker in this process; returns when it is stopped (SIGTERM, Ctrl-C)."""
     import faust
 
-    from streams.app import create_pipeline
     from streams.gc_tuning import tune_for_worker
+    from streams.worker.app import create_pipeline
+    from streams.worker.faust_patches import quiet_spinner
 
     os.makedirs(settings.data_dir, exist_ok=True)
     pipeline = create_pipeline(settings, broker_url)
     if simulate:
-        from streams.simulator import attach_simulator
+        from streams.tools.simulator import attach_simulator
 
         attach_simulator(pipeline)
-    from streams.logs import logging_config
+    from streams.worker.logs import logging_config
 
     log.info("configuration: %s", settings.printable())
     # stdout stays ours (console alerts, the simulator's table); logs go to stderr.
     worker = faust.Worker(pipeline.app, loglevel=loglevel, quiet=True, redirect_stdouts=False,
                           logging_config=logging_config(settings.log_format, loglevel))
-    # At warning level and above Faust's progress spinner sets the root logger to DEBUG, so every
-    # debug line of Faust and aiokafka (several per message sent) became a LogRecord: 4% of the
-    # worker's time under load (py-spy). Without it the configured level holds.
-    worker.spinner = None
+    quiet_spinner(worker)
     tune_for_worker()
     worker.execute_from_commandline()
 
@@ -59,7 +58,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if settings.kafka_brokers:
         run_worker(settings, settings.kafka_brokers, simulate=args.simulate, loglevel=args.loglevel)
         return 0
-    from streams.broker import EmbeddedBroker
+    from streams.tools.broker import EmbeddedBroker
 
     broker = EmbeddedBroker(port=args.broker_port) if args.broker_port else EmbeddedBroker()
     broker.start()
@@ -81,7 +80,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
-    from streams.producer import produce_file
+    from streams.tools.producer import produce_file
 
     settings = load_settings()
     brokers = args.brokers or settings.kafka_brokers
@@ -95,14 +94,15 @@ def cmd_produce(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from contextlib import ExitStack
 
-    from streams.replay import replay
+    from streams.tools.replay import replay
 
     settings = load_settings()
     paths = {"usage": args.usage, "gpu": args.gpu, "runs": args.runs}
     if not any(paths.values()):
         raise SpendwatchError("spendwatch replay needs at least one of --usage, --gpu, --runs")
     with ExitStack() as files:
-        inputs = {kind: files.enter_context(open(path, "rb")) for kind, path in paths.items() if path}
+        inputs: dict[str, BinaryIO] = {kind: files.enter_context(open(path, "rb"))
+                                       for kind, path in paths.items() if path}
         output = sys.stdout.buffer if args.output == "-" else files.enter_context(open(args.output, "wb"))
         summary = replay(inputs, output, settings)
     for line in summary.lines():
@@ -111,7 +111,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from streams.simulator import publish_traffic
+    from streams.tools.simulator import publish_traffic
 
     settings = load_settings()
     if not settings.kafka_brokers:
@@ -147,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     produce.add_argument("--topic", required=True, help="e.g. ai.token-usage")
     produce.add_argument("--brokers", help="host:port[,host:port]; default SPENDWATCH_KAFKA_BROKERS")
     produce.set_defaults(handler=cmd_produce)
-    simulate = commands.add_parser("simulate", help="publish simulated traffic (with a spike) to SPENDWATCH_KAFKA_BROKERS",
+    simulate = commands.add_parser("simulate",
+                                   help="publish simulated traffic (with a spike) to SPENDWATCH_KAFKA_BROKERS",
                                    description="Publish 90 minutes of history, then live traffic for several teams, "
                                    "with a 15x spike after 150 s and a training run that doubles its GPUs.")
     simulate.set_defaults(handler=cmd_simulate)

@@ -11,8 +11,8 @@ stages' (`python -m evaluation.hotpath`). Cycles are still collected, just less 
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 #: Allocations between young-generation collections (CPython's default is 700).
 WORKER_GEN0_THRESHOLD = 50_000

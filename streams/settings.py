@@ -19,7 +19,7 @@ from pydantic_settings.exceptions import SettingsError as PydanticSettingsError
 from streams.errors import SettingsError
 
 if TYPE_CHECKING:
-    from streams.events import InputLimits
+    from streams.input.events import InputLimits
 
 Severity = Literal["critical", "error", "warning", "info"]
 
@@ -99,7 +99,8 @@ class Settings(BaseSettings):
     spike_ratio: float = Field(10.0, gt=1, description="flash spike: window at least this many times expected")
     spike_min_usd: float = Field(1.0, ge=0, description="smallest window spend worth a spike alert")
     spike_min_tokens: float = Field(100_000, ge=0, description="smallest window token count worth a spike alert")
-    spike_min_calls: int = Field(1, ge=1, description="fewest calls in a window for a spike alert (2+ keeps one costly call on a near-silent key from firing)")
+    spike_min_calls: int = Field(1, ge=1, description="fewest calls in a window for a spike alert "
+                                 "(2+ keeps one costly call on a near-silent key from firing)")
     training_buffer: float = Field(0.5, ge=0, description="contingency over a run's estimate")
     training_ceiling_usd: float = Field(100_000.0, gt=0, description="ceiling for runs without ceiling_usd")
     thresholds: dict[str, dict[str, float]] = Field(
@@ -169,7 +170,7 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _bot_token_needs_channel(self) -> "Settings":
+    def _bot_token_needs_channel(self) -> Settings:
         if self.slack_bot_token is not None and not self.slack_channel:
             raise ValueError("SPENDWATCH_SLACK_BOT_TOKEN needs SPENDWATCH_SLACK_CHANNEL")
         return self
@@ -188,8 +189,8 @@ class Settings(BaseSettings):
         return self.public_url or f"http://{self.http_host}:{self.http_port}"
 
     @property
-    def input_limits(self) -> "InputLimits":
-        from streams.events import InputLimits
+    def input_limits(self) -> InputLimits:
+        from streams.input.events import InputLimits
 
         return InputLimits(max_event_cost_usd=self.max_event_cost_usd)
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 
-from streams.replay import ReplaySummary, detect, read_rows
 from streams.settings import Settings
+from streams.tools.replay import ReplaySummary, detect, read_rows
 
 KEYS = [("search", "chat-api", "gpt-4o", 0.6), ("search", "rerank", "gpt-4o-mini", 0.8),
         ("search", "embed", "text-embedding-3-small", 0.4), ("support", "assistant", "gpt-4o", 0.3),

@@ -8,17 +8,28 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
 
-from streams.broker import EmbeddedBroker, free_port
+from streams.tools.broker import EmbeddedBroker, free_port
 from tests.standins import StandIn
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Fixtures that start the embedded broker or worker processes: only tests marked e2e may use them.
+E2E_FIXTURES = {"broker", "make_worker"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`make unit` (-m "not e2e") must never start Tansu: a test that would, unmarked, is an error."""
+    for item in items:
+        uses = E2E_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if uses and item.get_closest_marker("e2e") is None:
+            raise pytest.UsageError(f"{item.nodeid} uses {sorted(uses)} but is not marked e2e")
 
 
 @pytest.fixture(scope="session")
@@ -64,11 +75,12 @@ class WorkerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "WorkerProcess":
+    def start(self) -> WorkerProcess:
         # SPENDWATCH_TEST_LOGLEVEL=info keeps Faust's own lines in the worker logs (under pytest's tmp dir).
-        log = open(self.log_path, "ab")
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the worker writes to it for as long as it runs
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "--loglevel", os.environ.get("SPENDWATCH_TEST_LOGLEVEL", "warning"), "worker"],
+            [sys.executable, "-m", "streams.cli", "--loglevel", os.environ.get("SPENDWATCH_TEST_LOGLEVEL", "warning"),
+             "worker"],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
         )
         deadline = time.monotonic() + 60

@@ -14,13 +14,14 @@ import asyncio
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 from aiohttp import web
 
-from streams.broker import free_port
+from streams.tools.broker import free_port
 
 LIVE_MENTION = re.compile(r"<(!channel|!here|!everyone|@[UW][A-Z0-9]+|#C[A-Z0-9]+)")
 PD_SEVERITIES = {"critical", "error", "warning", "info"}
@@ -73,7 +74,7 @@ class StandIn:
 
     # -- server ------------------------------------------------------------------------------
 
-    def start(self) -> "StandIn":
+    def start(self) -> StandIn:
         ready = threading.Event()
 
         def serve() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from streams.errors import SettingsError
-from streams.pricing import estimate_cost
+from streams.input.pricing import estimate_cost
 from streams.settings import load_settings
 
 
@@ -87,8 +87,8 @@ def test_malformed_alerting_settings_stop_start_up_without_echoing_them(monkeypa
 def test_sasl_and_tls_reach_faust_and_our_producers(monkeypatch, tmp_path):
     import faust
 
-    from streams.app import faust_options
-    from streams.kafka_security import aiokafka_options as producer_options
+    from streams.kafka_client import aiokafka_options as producer_options
+    from streams.worker.app import faust_options
 
     monkeypatch.setenv("SPENDWATCH_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
     monkeypatch.setenv("SPENDWATCH_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
@@ -111,7 +111,7 @@ def test_mutual_tls_loads_the_client_certificate_and_a_bad_one_is_named_without_
     import ssl
     import subprocess
 
-    from streams.kafka_security import aiokafka_options, faust_credentials
+    from streams.kafka_client import aiokafka_options, faust_credentials
 
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed")

@@ -1,0 +1,238 @@
+"""A team's ledger: usage accounts per endpoint and for the team, and its training runs.
+
+The ledger is the team record of the `ledgers` table (streams/state/store.py). Rows reach it
+in two steps:
+
+1. `take_fresh`: the rows a delta brings, less those already taken in. Each row carries its
+   *position* (source offset and index, streams/input/kinds.py), and the ledger remembers per
+   source partition the highest position it has taken in (`received`), so a delta
+   re-delivered after a crash or a takeover is skipped row by row: state is idempotent under
+   Kafka's at-least-once delivery, and the positions travel in the same changelog record as
+   the figures they produced.
+2. `apply_in_order`: rows the watermark has released, in `release_key` order, counted into
+   the accounts and the runs, de-duplicated by event_id, and shown to the detectors.
+
+Usage row:  [position, endpoint, ts, prompt_tokens, completion_tokens, cost_usd, unpriced, id_hash]
+GPU row:    [position, run_id, gpu_id, ts, gpu_type, price_per_gpu_hour, interval_s, utilization]
+Run row:    [position, run_id, status, ts, estimated_cost_usd, ceiling_usd, gpus, gpu_type, expected_hours]
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from streams.input.kinds import GPU, USAGE
+from streams.state.dedup import EventIdIndex
+from streams.state.windows import Account, add_usage, figures, new_account, total_figures
+
+if TYPE_CHECKING:
+    from streams.settings import Settings
+
+Ledger = dict[str, Any]
+RowHook = Callable[[Sequence[Any]], None]  # called with each row as it is counted (the detectors)
+TEAM_ACCOUNT = ""  # the endpoints' key under which the team as a whole is counted
+
+
+@dataclass(frozen=True)
+class WindowPolicy:
+    window_s: int
+    windows_kept: int
+    late_grace_s: int
+    gpu_max_interval_s: float = 300.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WindowPolicy:
+        return cls(settings.window_seconds, settings.windows_kept, settings.late_grace_seconds,
+                   settings.gpu_max_interval_s)
+
+
+@dataclass
+class Applied:
+    """What applying some rows did: for metrics and for the id chunk the ledger writes."""
+
+    counted: Counter[str] = field(default_factory=Counter)  # by kind
+    duplicates: int = 0
+    late: int = 0  # too late for their window (still in the totals)
+    out_of_order: int = 0  # applied after a newer row of the team: they arrived behind the watermark
+    new_ids: list[tuple[int, float]] = field(default_factory=list)
+
+
+def new_ledger() -> Ledger:
+    return {"op": 0, "received": {}, "through": None, "newest": None, "pending": [],
+            "accounts": {}, "runs": {}}
+
+
+def take_fresh(ledger: Ledger, source: str, rows: Sequence[Sequence[Any]]) -> tuple[list[Sequence[Any]], int]:
+    """Rows past this ledger's received position for `source`, and how many were not; advances it."""
+    received = ledger["received"]
+    done = received.get(source, -1)
+    fresh = [row for row in rows if row[0] > done]
+    if fresh:
+        received[source] = max(done, fresh[-1][0])
+    return fresh, len(rows) - len(fresh)
+
+
+def account_for(ledger: Ledger, endpoint: str) -> Account:
+    accounts = ledger["accounts"]
+    account = accounts.get(endpoint)
+    if account is None:
+        account = accounts[endpoint] = new_account()
+    return account
+
+
+def apply_in_order(
+    ledger: Ledger,
+    team: str,
+    entries: Iterable[tuple[str, Sequence[Any]]],
+    policy: WindowPolicy,
+    ids: EventIdIndex,
+    on_usage: RowHook | None = None,
+    on_run: RowHook | None = None,
+    with_accounts: bool = True,
+) -> Applied:
+    """Count (kind, row) entries, already in release order, into the ledger.
+
+    `with_accounts=False` leaves the usage accounts alone (replay when only alerts are
+    wanted: detection never reads them).
+    """
+    applied = Applied()
+    accounts = ledger["accounts"]
+    team_account = accounts.get(TEAM_ACCOUNT)
+    window_s, kept, grace = policy.window_s, policy.windows_kept, policy.late_grace_s
+    seen, new_ids, counted = ids.of_team(team), applied.new_ids, applied.counted
+    horizon, most_ids = ids.horizon_s, ids.max_ids_per_team
+    newest = ledger["newest"] if ledger["newest"] is not None else -math.inf
+    usage_rows = 0
+    for kind, row in entries:
+        if kind == USAGE:
+            _position, endpoint, ts, prompt, completion, cost, unpriced, hashed = row
+            if hashed:
+                # Judged against this row's own time, not when the index was last pruned, so the
+                # outcome never depends on how rows were batched.
+                before = seen.get(hashed)
+                if before is not None:
+                    if before >= ts - horizon:
+                        applied.duplicates += 1
+                        continue
+                    del seen[hashed]  # seen too long ago: counted again, and remembered anew
+                seen[hashed] = ts
+                new_ids.append((hashed, ts))
+                if len(seen) > most_ids:
+                    ids.trim(team)
+            if with_accounts:
+                account = accounts.get(endpoint) or account_for(ledger, endpoint)
+                if team_account is None:
+                    team_account = account_for(ledger, TEAM_ACCOUNT)
+                if not add_usage(account, ts, prompt, completion, cost, unpriced, window_s, kept, grace):
+                    applied.late += 1
+                add_usage(team_account, ts, prompt, completion, cost, unpriced, window_s, kept, grace)
+            if on_usage is not None:
+                on_usage(row)
+            usage_rows += 1
+        else:
+            ts = row[3]
+            if kind == GPU:
+                _apply_gpu(ledger, row, policy)
+            else:
+                _apply_run(ledger, row)
+            if on_run is not None:
+                on_run(row)
+            counted[kind] += 1
+        if ts < newest:
+            applied.out_of_order += 1
+        else:
+            newest = ts
+    if usage_rows:
+        counted[USAGE] += usage_rows
+    ledger["newest"] = newest if newest > -math.inf else None
+    if ledger["newest"] is not None:
+        ids.prune(team, ledger["newest"])
+    return applied
+
+
+def new_run(run_id: str) -> dict[str, Any]:
+    return {
+        "run_id": run_id, "status": "unknown", "started": None, "ended": None, "high": 0.0,
+        "estimated_cost_usd": None, "ceiling_usd": None, "gpus": None, "gpu_type": None,
+        "expected_hours": None, "gpu_hours": 0.0, "cost_usd": 0.0, "idle_gpu_hours": 0.0,
+        "gpu_last": {},  # gpu_id -> [last sample ts, USD per hour]
+    }
+
+
+def _apply_run(ledger: Ledger, row: Sequence[Any]) -> None:
+    """A lifecycle event: the estimate and limits on `started`, the end on the others."""
+    _position, run_id, status, ts, estimate, ceiling, gpus, gpu_type, hours = row
+    run = ledger["runs"].setdefault(run_id, new_run(run_id))
+    if status == "started":
+        run["started"] = ts if run["started"] is None else min(run["started"], ts)
+        for name, value in (("estimated_cost_usd", estimate), ("ceiling_usd", ceiling),
+                            ("gpus", gpus), ("gpu_type", gpu_type), ("expected_hours", hours)):
+            if value is not None:
+                run[name] = value
+        if run["status"] == "unknown":
+            run["status"] = "running"
+    else:
+        run["status"] = status
+        run["ended"] = ts
+    run["high"] = max(run["high"], ts)
+
+
+def _apply_gpu(ledger: Ledger, row: Sequence[Any], policy: WindowPolicy) -> None:
+    """Accrue GPU-hours and cost: each sample pays for the time since that GPU's last one."""
+    _position, run_id, gpu_id, ts, _gpu_type, price, interval, utilization = row
+    run = ledger["runs"].setdefault(run_id, new_run(run_id))
+    last = run["gpu_last"].get(gpu_id)
+    if interval is None:
+        interval = 0.0 if last is None else min(max(ts - last[0], 0.0), policy.gpu_max_interval_s)
+    hours = interval / 3600.0
+    run["gpu_hours"] += hours
+    run["cost_usd"] += hours * price
+    if utilization is not None and utilization < 5.0:
+        run["idle_gpu_hours"] += hours
+    if last is None or ts >= last[0]:
+        run["gpu_last"][gpu_id] = [ts, price]
+    if run["status"] == "unknown":
+        run["status"] = "running"
+    if run["started"] is None or ts < run["started"]:
+        run["started"] = ts
+    run["high"] = max(run["high"], ts)
+
+
+def burn_rate_usd_per_hour(run: dict[str, Any], policy: WindowPolicy) -> float:
+    """What the run's GPUs cost per hour now: those heard from within the sample cap of its newest sample."""
+    recent = run["high"] - policy.gpu_max_interval_s
+    return sum(price for last_ts, price in run["gpu_last"].values() if last_ts >= recent)
+
+
+def spend_view(ledger: dict[str, Any], team: str, endpoint: str | None, window_s: int) -> dict[str, Any] | None:
+    """CONTRACT's spend object for a team (endpoint None) or one of its endpoints; None when unseen."""
+    account = ledger["accounts"].get(TEAM_ACCOUNT if endpoint is None else endpoint)
+    if account is None:
+        return None
+    return {
+        "team": team,
+        "endpoint": endpoint,
+        "windows": [figures(row, window_s) for row in account["windows"]],
+        "total": total_figures(account, window_s),
+    }
+
+
+def run_view(run: dict[str, Any], team: str, policy: WindowPolicy) -> dict[str, Any]:
+    """A run as `/runs/{run_id}` shows it."""
+    from streams.input.events import to_rfc3339
+
+    return {
+        "run_id": run["run_id"], "team": team, "status": run["status"],
+        "estimated_cost_usd": run["estimated_cost_usd"], "ceiling_usd": run["ceiling_usd"],
+        "expected_hours": run["expected_hours"], "gpus_planned": run["gpus"], "gpu_type": run["gpu_type"],
+        "gpus_active": sum(1 for last_ts, _ in run["gpu_last"].values()
+                           if last_ts >= run["high"] - policy.gpu_max_interval_s),
+        "gpu_hours": round(run["gpu_hours"], 6), "idle_gpu_hours": round(run["idle_gpu_hours"], 6),
+        "cost_usd": round(run["cost_usd"], 6), "burn_rate_usd_per_hour": round(burn_rate_usd_per_hour(run, policy), 6),
+        "started": to_rfc3339(run["started"]) if run["started"] else None,
+        "ended": to_rfc3339(run["ended"]) if run["ended"] else None,
+    }

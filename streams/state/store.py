@@ -1,0 +1,368 @@
+"""The `ledgers` table: each team's record, its pending rows and its event-id chunks.
+
+One Faust table holds everything of a team, so that every write of one step lands in one
+changelog partition (the partition of the deltas message being processed), in order. A crash
+loses a suffix of those writes, never a middle, so each step writes its pieces first and the
+team record last: the record is the commit point.
+
+    T                 the team record: figures, detectors, received positions, live chunks, `op`
+    T\\0p\\0<op>        rows waiting for the watermark, taken in by step <op>
+    T\\0i\\0<op>        the event_id hashes step <op> counted (for de-duplication)
+
+A piece whose op is newer than the record's belongs to a step the crash cut short: recovery
+lists it as an orphan, and the team's next step deletes it before writing anything. Values of
+any size are kept under the broker's message limit by `RecordStore` (a team with 20,000
+endpoints is legitimate).
+
+`LedgerStore.step` is pure: it reads the table and returns what to write; the agent publishes
+the step's alerts, then `commit` writes. So an alert is on the broker before the record that
+raised it, and a step replayed after a crash raises it again (same alert_id, dropped by
+delivery) rather than never.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import orjson
+
+from detectors.verdict import Verdict
+from streams.input.kinds import release_key
+from streams.state.dedup import EventIdIndex
+from streams.state.deltas import decode_delta, encode_deltas
+from streams.state.judging import RuleBook, apply_and_judge
+from streams.state.ledger import TEAM_ACCOUNT, Applied, Ledger, WindowPolicy, new_ledger, take_fresh
+from streams.state.watermarks import PROGRESS_KEY, Watermark
+from streams.state.windows import COST
+
+SEP = "\x00"
+_header = msgspec.msgpack.Encoder()
+_read_header = msgspec.msgpack.Decoder(list[int])
+#: The first byte of a header: no JSON or msgpack value we store starts with it (it is msgpack's -1).
+HEADER_TAG = b"\xff"
+_chunks_encoder = msgspec.msgpack.Encoder()
+_chunks_decoder = msgspec.msgpack.Decoder(list[bytes])
+
+Entry = tuple[tuple[Any, ...], int, str, Sequence[Any]]  # (release key, tie-break, kind, row)
+
+
+class RecordStore:
+    """Values of any size over a table whose values must each stay under `max_value_bytes`.
+
+    A large value is written as numbered pieces and then a header naming them. Pieces
+    alternate between two generations, so a crash in the middle of writing one leaves the
+    last complete value readable under its header.
+
+    >>> store = RecordStore({}, max_value_bytes=4)
+    >>> store.put("k", b"0123456789"); store.get("k"), len(store.table)
+    (b'0123456789', 4)
+    >>> store.put("k", b"ab"); store.get("k"), sorted(store.table)
+    (b'ab', ['k'])
+    """
+
+    def __init__(self, table: MutableMapping[str, bytes], max_value_bytes: int) -> None:
+        self.table = table
+        self.max_value_bytes = max_value_bytes
+
+    @staticmethod
+    def _piece(key: str, parity: int, index: int) -> str:
+        return f"{key}{SEP}c{parity}{SEP}{index}"
+
+    def _header_of(self, raw: bytes | None) -> list[int] | None:
+        return _read_header.decode(raw[1:]) if raw is not None and raw[:1] == HEADER_TAG else None
+
+    def get(self, key: str) -> bytes | None:
+        raw = self.table.get(key)
+        header = self._header_of(raw)
+        if header is None:
+            return raw
+        generation, count, _ = header
+        return b"".join(self.table[self._piece(key, generation % 2, i)] for i in range(count))
+
+    def put(self, key: str, data: bytes) -> None:
+        old = self._header_of(self.table.get(key))
+        if len(data) <= self.max_value_bytes:
+            self.table[key] = data
+            if old is not None:
+                self._drop_pieces(key, old)
+            return
+        generation = old[0] + 1 if old is not None else 1
+        parity, size = generation % 2, self.max_value_bytes
+        count = -(-len(data) // size)
+        for index in range(count):
+            self.table[self._piece(key, parity, index)] = data[index * size:(index + 1) * size]
+        other = old[1] if old is not None else 0  # the previous generation's pieces, kept until the next write
+        self.table[key] = HEADER_TAG + _header.encode([generation, count, other])
+        stale = old[2] if old is not None else 0  # this parity's pieces from two generations back
+        for index in range(count, stale):
+            self.table.pop(self._piece(key, parity, index), None)
+
+    def delete(self, key: str) -> None:
+        old = self._header_of(self.table.pop(key, None))
+        if old is not None:
+            self._drop_pieces(key, old)
+
+    def _drop_pieces(self, key: str, header: list[int]) -> None:
+        generation, count, other = header
+        for parity, pieces in ((generation % 2, count), (1 - generation % 2, other)):
+            for index in range(pieces):
+                self.table.pop(self._piece(key, parity, index), None)
+
+
+@dataclass
+class Step:
+    """What one step did and what it has to write."""
+
+    team: str
+    partition: int
+    ledger: Ledger
+    applied: Applied
+    verdicts: list[Verdict]
+    windows_judged: int = 0
+    replayed: int = 0  # rows a delta brought that were taken in before
+    writes: list[tuple[str, bytes | None]] = field(default_factory=list)  # before the record; None deletes
+    after: list[str] = field(default_factory=list)  # deleted once the record is written
+
+
+def pending_key(team: str, op: int) -> str:
+    return f"{team}{SEP}p{SEP}{op}"
+
+
+def ids_key(team: str, op: int) -> str:
+    return f"{team}{SEP}i{SEP}{op}"
+
+
+class LedgerStore:
+    """Team records over the `ledgers` table, and what is kept in memory beside them."""
+
+    def __init__(self, table: MutableMapping[str, bytes], rules: RuleBook, policy: WindowPolicy, ids: EventIdIndex,
+                 kind_of_source: Callable[[str], str], max_value_bytes: int, horizon_s: float) -> None:
+        self.store = RecordStore(table, max_value_bytes)
+        self.rules, self.policy, self.ids = rules, policy, ids
+        self.kind_of_source = kind_of_source
+        self.max_value_bytes = max_value_bytes
+        self.horizon_s = horizon_s
+        self._tie = itertools.count()
+        self.pending: dict[str, list[Entry]] = {}  # per team: rows past the record's `through`, as a heap
+        self.id_chunks: dict[str, list[tuple[int, float]]] = {}  # per team: (op, newest ts) of its id chunks
+        self.orphans: dict[str, list[str]] = {}  # per team: pieces of steps cut short, deleted at its next step
+        self.waiting: dict[int, dict[str, float]] = {}  # per deltas partition: team -> oldest pending event time
+        self.spend: dict[int, dict[str, float]] = {}  # per partition, team: total cost, for `/spend` listings
+        self.endpoints: dict[str, int] = {}  # per team: how many endpoints it has (keys past a limit are watched)
+
+    @property
+    def table(self) -> MutableMapping[str, bytes]:
+        return self.store.table
+
+    def load(self, team: str) -> Ledger | None:
+        raw = self.store.get(team)
+        return None if raw is None else orjson.loads(raw)
+
+    def teams(self) -> Iterator[tuple[str, Ledger]]:
+        for key in list(self.table.keys()):
+            if SEP not in key:
+                ledger = self.load(key)
+                if ledger is not None:
+                    yield key, ledger
+
+    # -- one step ------------------------------------------------------------------------------
+
+    def step(self, team: str, partition: int, watermark: float,
+             parts: Sequence[tuple[str, Sequence[Sequence[Any]]]] | None = None) -> Step:
+        """Take in a delta's parts (if any) and apply every row the watermark has released."""
+        ledger = self.load(team) or new_ledger()
+        op = ledger["op"] + 1
+        writes: list[tuple[str, bytes | None]] = [(key, None) for key in self.orphans.pop(team, [])]
+        heap = self.pending.setdefault(team, [])
+        through = max(ledger["through"] if ledger["through"] is not None else -math.inf, watermark)
+        arrived: list[Entry] = []
+        replayed = 0
+        for source, rows in parts or ():
+            kind = self.kind_of_source(source)
+            fresh, skipped = take_fresh(ledger, source, rows)
+            replayed += skipped
+            arrived.extend((release_key(kind, row), next(self._tie), kind, row) for row in fresh)
+        now = sorted(entry for entry in arrived if entry[0][0] <= through)
+        later = [entry for entry in arrived if entry[0][0] > through]
+        released = []
+        while heap and heap[0][0][0] <= through:
+            released.append(heapq.heappop(heap))
+        ordered = list(heapq.merge(now, released))
+        applied, verdicts, judged = apply_and_judge(ledger, team, ((kind, row) for _, _, kind, row in ordered),
+                                                    self.rules, self.policy, self.ids)
+        if math.isinf(through):  # every source idle: applied all there was, and no further
+            through = ledger["through"] if ledger["through"] is not None else -math.inf
+            if ordered:
+                through = max(through, ordered[-1][0][0])
+        ledger["through"] = None if math.isinf(through) else through
+        if later:
+            writes.append((pending_key(team, op), self._encode_entries(later)))
+            ledger["pending"].append([op, max(entry[0][0] for entry in later)])
+            for entry in later:
+                heapq.heappush(heap, entry)
+        after = [pending_key(team, chunk_op) for chunk_op, newest in ledger["pending"] if newest <= through]
+        ledger["pending"] = [[chunk_op, newest] for chunk_op, newest in ledger["pending"] if newest > through]
+        if applied.new_ids:
+            writes.append((ids_key(team, op), orjson.dumps(applied.new_ids)))
+            self.id_chunks.setdefault(team, []).append((op, max(ts for _, ts in applied.new_ids)))
+        after.extend(self._expired_id_chunks(team, ledger))
+        ledger["op"] = op
+        self._note_waiting(team, partition)
+        return Step(team, partition, ledger, applied, verdicts, judged, replayed, writes, after)
+
+    def commit(self, step: Step) -> None:
+        """Write a step: its pieces, then the record (the commit point), then what it retired."""
+        for key, value in step.writes:
+            if value is None:
+                self.store.delete(key)
+            else:
+                self.store.put(key, value)
+        self.store.put(step.team, orjson.dumps(step.ledger))
+        for key in step.after:
+            self.store.delete(key)
+        self._index(step.team, step.partition, step.ledger)
+
+    def _index(self, team: str, partition: int, ledger: Ledger) -> None:
+        account = ledger["accounts"].get(TEAM_ACCOUNT)
+        if account is not None:
+            # Rounded as `/spend` shows it, so cursors match; kept by partition so a listing of the
+            # partitions a worker owns never hashes 20,000 team names.
+            self.spend.setdefault(partition, {})[team] = round(account["total"][COST], 12)
+            self.endpoints[team] = len(ledger["accounts"]) - 1
+
+    def releasable(self, partition: int, watermark: float) -> list[str]:
+        """Teams of a deltas partition with rows the watermark has passed."""
+        return [team for team, oldest in self.waiting.get(partition, {}).items() if oldest <= watermark]
+
+    def _note_waiting(self, team: str, partition: int) -> None:
+        waiting = self.waiting.setdefault(partition, {})
+        heap = self.pending.get(team)
+        if heap:
+            waiting[team] = heap[0][0][0]
+        else:
+            waiting.pop(team, None)
+
+    def _expired_id_chunks(self, team: str, ledger: Ledger) -> list[str]:
+        chunks = self.id_chunks.get(team)
+        if not chunks or ledger["newest"] is None:
+            return []
+        cutoff = ledger["newest"] - self.horizon_s
+        expired = [op for op, newest in chunks if newest < cutoff]
+        if expired:
+            self.id_chunks[team] = [(op, newest) for op, newest in chunks if newest >= cutoff]
+        return [ids_key(team, op) for op in expired]
+
+    def _encode_entries(self, entries: Sequence[Entry]) -> bytes:
+        by_kind: dict[str, list[Sequence[Any]]] = {}
+        for _, _, kind, row in entries:
+            by_kind.setdefault(kind, []).append(row)
+        parts = [(kind, kind, rows) for kind, rows in by_kind.items()]
+        return _chunks_encoder.encode(encode_deltas(parts, self.max_value_bytes))
+
+    def _decode_entries(self, data: bytes) -> list[Entry]:
+        entries: list[Entry] = []
+        for message in _chunks_decoder.decode(data):
+            for kind, rows in decode_delta(message):
+                entries.extend((release_key(kind, row), next(self._tie), kind, row) for row in rows)
+        return entries
+
+    # -- after a rebalance ---------------------------------------------------------------------
+
+    def recover(self, owned: Callable[[str], int | None]) -> None:
+        """Rebuild what is kept in memory from the table, for the teams `owned` maps to a partition."""
+        self.pending.clear()
+        self.id_chunks.clear()
+        self.orphans.clear()
+        self.waiting.clear()
+        self.spend.clear()
+        self.endpoints.clear()
+        self.ids.clear()
+        pieces: dict[str, dict[str, list[int]]] = {}
+        records = []
+        for key in list(self.table.keys()):
+            fields = key.split(SEP)
+            if len(fields) == 1:
+                records.append(key)
+            elif len(fields) == 3 and fields[1] in ("p", "i"):
+                pieces.setdefault(fields[0], {"p": [], "i": []})[fields[1]].append(int(fields[2]))
+        for team in set(records) | set(pieces):
+            partition = owned(team)
+            if partition is None:
+                continue
+            ledger = self.load(team) or new_ledger()
+            self._index(team, partition, ledger)
+            live = {op for op, _ in ledger["pending"]}
+            found = pieces.get(team, {"p": [], "i": []})
+            through = ledger["through"] if ledger["through"] is not None else -math.inf
+            heap: list[Entry] = []
+            for op in found["p"]:
+                if op in live:
+                    data = self.store.get(pending_key(team, op))
+                    if data is not None:
+                        heap.extend(entry for entry in self._decode_entries(data) if entry[0][0] > through)
+                else:
+                    self.orphans.setdefault(team, []).append(pending_key(team, op))
+            heapq.heapify(heap)
+            self.pending[team] = heap
+            for op in sorted(found["i"]):
+                if op > ledger["op"]:
+                    self.orphans.setdefault(team, []).append(ids_key(team, op))
+                    continue
+                pairs = orjson.loads(self.store.get(ids_key(team, op)) or b"[]")
+                for hashed, ts in pairs:
+                    self.ids.remember(team, hashed, ts)
+                self.id_chunks.setdefault(team, []).append((op, max((ts for _, ts in pairs), default=0.0)))
+            self._note_waiting(team, partition)
+
+
+class LedgerStage:
+    """What the ledger agent does with one message of the deltas topic, without Faust.
+
+    A delta is taken in at once (and whatever the watermark already allows is applied); a
+    progress report moves the partition's watermark and releases every team it has passed.
+    `steps` yields one step at a time: the caller publishes its alerts and commits it before
+    asking for the next.
+    """
+
+    def __init__(self, store: LedgerStore, max_out_of_order_s: float) -> None:
+        self.store = store
+        self.max_out_of_order_s = max_out_of_order_s
+        self.watermarks: dict[int, Watermark] = {}
+
+    def watermark(self, partition: int) -> Watermark:
+        mark = self.watermarks.get(partition)
+        if mark is None:
+            mark = self.watermarks[partition] = Watermark(self.max_out_of_order_s)
+        return mark
+
+    def steps(self, partition: int, key: bytes, value: bytes) -> Iterator[Step]:
+        mark = self.watermark(partition)
+        if key == PROGRESS_KEY:
+            mark.report(_progress_decoder.decode(value))
+            watermark = mark.value()
+            for team in self.store.releasable(partition, watermark):
+                yield self.store.step(team, partition, watermark)
+        else:
+            parts = decode_delta(value)
+            for source, _ in parts:
+                mark.activate(source)
+            yield self.store.step(key.decode(), partition, mark.value(), parts)
+
+    def recover(self, owned: Callable[[str], int | None]) -> None:
+        self.store.recover(owned)
+        self.watermarks.clear()  # soft state: every owner reports again within a second
+
+
+def encode_progress(partitions: dict[str, int], sources: dict[str, list[Any]]) -> bytes:
+    """A progress report (streams/state/watermarks.py) as the deltas topic carries it."""
+    return _progress_encoder.encode({"partitions": partitions, "sources": sources})
+
+
+_progress_encoder = msgspec.msgpack.Encoder()
+_progress_decoder = msgspec.msgpack.Decoder()

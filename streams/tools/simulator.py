@@ -1,0 +1,160 @@
+"""Simulated traffic for `spendwatch run --simulate`: several teams, endpoints and models, a daily
+cycle, one flash spike, and a training run that burns past its estimate.
+
+It publishes with aiokafka to the same topics a real LLM gateway or GPU exporter would,
+in arrays of events as batching producers do, and bounds what it sends (the embedded
+broker keeps everything in memory).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from streams.settings import Settings
+from streams.state.ledger import spend_view
+from streams.tools.producer import start_producer
+from streams.worker.pipeline import Pipeline
+
+log = logging.getLogger("spendwatch.simulator")
+
+
+@dataclass(frozen=True)
+class SimulatedKey:
+    team: str
+    endpoint: str
+    model: str
+    calls_per_s: float
+    prompt_tokens: int
+    completion_tokens: int
+    # USD per million prompt and completion tokens, sent as cost_usd: a self-hosted model the
+    # price catalog cannot know, priced by its gateway as teams running their own models do.
+    own_price: tuple[float, float] | None = None
+
+
+KEYS = (
+    SimulatedKey("search", "chat-api", "gpt-4o", 4.0, 1200, 300),
+    SimulatedKey("search", "rerank", "gpt-4o-mini", 8.0, 600, 20),
+    SimulatedKey("support", "assistant", "claude-3-5-sonnet-20241022", 2.0, 2500, 400),
+    SimulatedKey("growth", "email-writer", "gpt-4o-mini", 1.0, 800, 500),
+    SimulatedKey("research", "agent", "in-house-llm-v3", 0.5, 4000, 1000, own_price=(0.9, 2.7)),
+)
+SPIKE_KEY = KEYS[0]
+SPIKE_AFTER_S = 150.0
+SPIKE_FOR_S = 180.0
+SPIKE_FACTOR = 15.0
+MAX_EVENTS = 2_000_000  # the embedded broker keeps everything: stop long before it matters
+HISTORY_S = 90 * 60  # published first, so the detectors have learned what normal looks like
+
+
+def daily_factor(ts: float) -> float:
+    """Busier in the working day (UTC 14:00 peak), quieter at night: 0.5x to 1.5x."""
+    hour = (ts % 86400) / 3600
+    return 1.0 + 0.5 * math.cos((hour - 14) / 24 * 2 * math.pi)
+
+
+def usage_batch(now: float, elapsed: float, rng: random.Random, seconds: float) -> list[dict[str, Any]]:
+    events = []
+    for key in KEYS:
+        rate = key.calls_per_s * daily_factor(now)
+        if key is SPIKE_KEY and SPIKE_AFTER_S <= elapsed < SPIKE_AFTER_S + SPIKE_FOR_S:
+            rate *= SPIKE_FACTOR
+        for _ in range(_poisson(rng, rate * seconds)):
+            event: dict[str, Any] = {
+                "ts": now - rng.uniform(0, seconds), "team": key.team, "endpoint": key.endpoint,
+                "model": key.model, "provider": None,
+                "prompt_tokens": max(1, int(rng.gauss(key.prompt_tokens, key.prompt_tokens * 0.3))),
+                "completion_tokens": max(1, int(rng.gauss(key.completion_tokens, key.completion_tokens * 0.3))),
+                "event_id": f"sim-{rng.getrandbits(64):016x}",
+            }
+            if key.own_price is not None:
+                prompt_rate, completion_rate = key.own_price
+                event["cost_usd"] = round((event["prompt_tokens"] * prompt_rate
+                                           + event["completion_tokens"] * completion_rate) / 1e6, 8)
+            events.append(event)
+    return events
+
+
+def gpu_batch(now: float, elapsed: float) -> list[dict[str, Any]]:
+    """A fine-tune planned for 8 GPUs that doubles to 16 after two minutes."""
+    gpus = 8 if elapsed < 120 else 16
+    return [{"ts": now, "team": "research", "run_id": "llama-finetune-7", "gpu_id": f"gpu-{i}", "gpu_type": "H100",
+             "utilization": 93.0, "interval_s": 10.0} for i in range(gpus)]
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    if mean > 50:
+        return max(0, int(rng.gauss(mean, math.sqrt(mean))))
+    limit, k, product = math.exp(-mean), 0, rng.random()
+    while product > limit:
+        k += 1
+        product *= rng.random()
+    return k
+
+
+async def publish_traffic(brokers: str, settings: Settings, seed: int = 7) -> int:
+    """Publish history, then live traffic with a spike and a runaway run; returns how many calls."""
+    rng = random.Random(seed)
+    started = time.time()
+    producer = await start_producer(brokers, settings)
+    sent = 0
+    try:
+        await producer.send_and_wait(settings.runs_topic, orjson.dumps({
+            "ts": started, "team": "research", "run_id": "llama-finetune-7", "status": "started",
+            "estimated_cost_usd": 40.0, "gpus": 8, "gpu_type": "H100", "expected_hours": 1.0}))
+        history: list[dict[str, Any]] = []
+        for second in range(HISTORY_S, 0, -10):
+            history.extend(usage_batch(started - second, -1.0, rng, 10.0))
+        history.sort(key=lambda e: e["ts"])
+        for i in range(0, len(history), 500):
+            await producer.send(settings.usage_topic, orjson.dumps(history[i:i + 500]))
+        sent += len(history)
+        print(f"spendwatch simulator: published {len(history)} calls of history; live traffic now, "
+              f"a {SPIKE_FACTOR:.0f}x spike on {SPIKE_KEY.team}/{SPIKE_KEY.endpoint} in {SPIKE_AFTER_S:.0f}s",
+              flush=True)
+        while sent < MAX_EVENTS:
+            await asyncio.sleep(1.0)
+            now, elapsed = time.time(), time.time() - started
+            events = usage_batch(now, elapsed, rng, 1.0)
+            for i in range(0, len(events), 100):
+                await producer.send(settings.usage_topic, orjson.dumps(events[i:i + 100]))
+            if int(elapsed) % 10 == 0:
+                await producer.send(settings.gpu_topic, orjson.dumps(gpu_batch(now, elapsed)))
+            sent += len(events)
+    finally:
+        await producer.stop()
+    return sent
+
+
+def attach_simulator(pipeline: Pipeline, seed: int = 7) -> None:
+    """Run the simulator inside the worker (`spendwatch run --simulate`) and print windows as they close."""
+    app, settings = pipeline.app, pipeline.settings
+
+    @app.task
+    async def simulate() -> None:
+        await publish_traffic(_bootstrap(app), settings, seed)
+
+    @app.timer(10.0)
+    async def print_windows() -> None:
+        """What a newcomer watches: each endpoint's newest complete window."""
+        lines = []
+        for team, ledger in sorted(pipeline.store.teams()):
+            for endpoint in sorted(e for e in ledger["accounts"] if e):
+                view = spend_view(ledger, team, endpoint, settings.window_seconds)
+                if view and len(view["windows"]) >= 2:
+                    w = view["windows"][-2]
+                    lines.append(f"  {team}/{endpoint:<14} {w['start'][11:16]} {w['requests']:>6} calls "
+                                 f"{w['prompt_tokens'] + w['completion_tokens']:>10} tokens ${w['cost_usd']:>9.4f}")
+        if lines:
+            print("spendwatch: last complete window per endpoint\n" + "\n".join(lines), flush=True)
+
+
+def _bootstrap(app: Any) -> str:
+    return ",".join(f"{url.host}:{url.port}" for url in app.conf.broker)

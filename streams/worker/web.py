@@ -1,0 +1,246 @@
+"""The worker's HTTP API (CONTRACT.md, "HTTP"): spend, runs, alerts, health and metrics.
+
+Any worker answers for any key. `/spend?team=T` is forwarded to the worker that
+owns T's partition (found from Faust's assignment, hashing the team as the deltas
+producer does). Listings (`/spend`, `/runs/{id}`, `/alerts`) ask every other worker
+for its share (`?local=1`) and merge. `GET /spend` is paginated (`limit`, `cursor`),
+teams sorted by spend, largest first, from an in-memory index: a listing never decodes
+more records than the page shows, so 20,000 teams cost what 100 do.
+
+Only these paths are served: Faust's own pages (`/table/...`, `/router/...`, `/graph/`)
+show raw internal state and answer 404. With `SPENDWATCH_HTTP_TOKEN` set, every path but
+`/healthz` and `/metrics` wants `Authorization: Bearer <token>` (forwarded between workers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import web as aioweb
+from faust.web import Request, Response, View
+
+from streams.state.ledger import TEAM_ACCOUNT, run_view, spend_view
+from streams.state.windows import total_figures
+from streams.worker.faust_patches import guard_http
+from streams.worker.pipeline import RECENT_ALERTS, Pipeline
+
+log = logging.getLogger("spendwatch.web")
+
+PEER_TIMEOUT = aiohttp.ClientTimeout(total=5)
+#: Path prefixes spendwatch serves; anything else (Faust's own pages) is 404.
+SERVED = ("/spend", "/runs/", "/alerts", "/healthz", "/metrics")
+#: Served without the bearer token: probes and the Prometheus scrape (no secrets, no team names in metrics).
+OPEN = ("/healthz", "/metrics")
+DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
+#: How long a sorted listing of every team, and each page cut from it, is reused: 50 parallel
+#: `/spend` calls sort once and decode each page's ledgers once, so `/healthz` never waits behind them.
+LISTING_TTL_S = 1.0
+MAX_CACHED_PAGES = 64
+
+
+def http_guard(token: str | None) -> Callable[..., Awaitable[Any]]:
+    """aiohttp middleware: 404 outside `SERVED`, 401 without the right bearer token (constant-time compare)."""
+    expected = f"Bearer {token}".encode() if token is not None else None
+
+    @aioweb.middleware
+    async def guard(request: aioweb.Request, handler: Callable[..., Awaitable[Any]]) -> Any:
+        path = request.path
+        if not path.startswith(SERVED):
+            return aioweb.json_response({"error": "not found"}, status=404)
+        if expected is not None and not path.startswith(OPEN):
+            given = request.headers.get("Authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                return aioweb.json_response({"error": "missing or wrong bearer token"}, status=401)
+        return await handler(request)
+
+    return guard
+
+
+def encode_cursor(cost: float, team: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([cost, team])).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    cost, team = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+    if not isinstance(cost, (int, float)) or not isinstance(team, str):
+        raise ValueError("not a cursor")
+    return float(cost), team
+
+
+def after(order: list[tuple[float, str]], cursor: tuple[float, str] | None, limit: int) -> list[tuple[float, str]]:
+    """The page after `cursor` of (-cost, team) pairs sorted ascending: spend descending, then name."""
+    import bisect
+
+    start = 0 if cursor is None else bisect.bisect_right(order, (-cursor[0], cursor[1]))
+    return order[start:start + limit]
+
+
+def attach(pipeline: Pipeline) -> None:
+    app, store, window_s = pipeline.app, pipeline.store, pipeline.settings.window_seconds
+    token = pipeline.settings.http_token
+    guard_http(app, http_guard(token.get_secret_value() if token is not None else None))
+    listing: dict[str, Any] = {"at": -1.0, "order": [], "pages": {}}
+
+    def spend_order() -> list[tuple[float, str]]:
+        """Owned teams as (-cost, team), sorted; rebuilt at most once per `LISTING_TTL_S`."""
+        now = time.monotonic()
+        if now - listing["at"] > LISTING_TTL_S:
+            owned = owned_partitions()
+            listing["order"] = sorted((-cost, team) for partition in owned
+                                      for team, cost in store.spend.get(partition, {}).items())
+            listing["pages"] = {}
+            listing["at"] = now
+        return listing["order"]
+
+    def local_page(cursor: tuple[float, str] | None, limit: int) -> list[dict[str, Any]]:
+        """Up to `limit` of this worker's teams after `cursor`, with totals; reused with the listing."""
+        order = spend_order()
+        pages: dict[tuple[tuple[float, str] | None, int], list[dict[str, Any]]] = listing["pages"]
+        page = pages.get((cursor, limit))
+        if page is None:
+            page = []
+            for _, name in after(order, cursor, limit):
+                ledger = store.load(name)
+                if ledger is not None and TEAM_ACCOUNT in ledger["accounts"]:
+                    page.append({"team": name, "total": total_figures(ledger["accounts"][TEAM_ACCOUNT], window_s)})
+            if len(pages) < MAX_CACHED_PAGES:
+                pages[(cursor, limit)] = page
+        return page
+
+    async def from_peers(request: Request, path: str, params: dict[str, str] | None = None) -> list[Any]:
+        """Each other worker's local answer for `path` (a worker that is down is skipped, and logged)."""
+        own = str(app.conf.canonical_url).rstrip("/")
+        peers = [str(url).rstrip("/") for url in app.router.tables_metadata() if str(url).rstrip("/") != own]
+        headers = {k: v for k, v in request.headers.items() if k.lower() == "authorization"}
+
+        async def ask(peer: str) -> Any:
+            try:
+                async with app.http_client.get(f"{peer}{path}", params={**(params or {}), "local": "1"},
+                                               headers=headers, timeout=PEER_TIMEOUT) as response:
+                    return await response.json() if response.status == 200 else None
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                log.warning("peer %s did not answer %s: %s", peer, path, type(exc).__name__)
+                return None
+
+        return [answer for answer in await asyncio.gather(*(ask(p) for p in peers)) if answer is not None]
+
+    def owned_partitions() -> set[int]:
+        return {tp.partition for tp in app.consumer.assignment() if tp.topic == pipeline.deltas_topic_name}
+
+    def owned_teams() -> Iterator[tuple[str, dict[str, Any]]]:
+        """The teams of the table partitions this worker owns (the memory store keeps others' keys)."""
+        owned = owned_partitions()
+        return ((team, ledger) for team, ledger in store.teams() if pipeline.partition_of(team) in owned)
+
+    def local_only(request: Request) -> bool:
+        return request.query.get("local") == "1"
+
+    def owner_of(team: str) -> str | None:
+        """The worker holding `team`'s ledger: its partition is the deltas topic's for the team key."""
+        partition = pipeline.partition_of(team)
+        changelog = pipeline.ledgers.changelog_topic.get_topic_name()
+        for host, topics in app.router.tables_metadata().items():
+            if partition in topics.get(changelog, ()):
+                return str(host).rstrip("/")
+        return None
+
+    async def forward(request: Request, owner: str) -> tuple[int, str, bytes] | None:
+        """Ask the owner for its local answer: (status, content type, body), or None when it is down."""
+        headers = {k: v for k, v in request.headers.items() if k.lower() == "authorization"}
+        try:
+            async with app.http_client.get(f"{owner}{request.url.path}", params={**request.query, "local": "1"},
+                                           headers=headers, timeout=PEER_TIMEOUT) as response:
+                return response.status, response.content_type, await response.read()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            log.warning("owner %s did not answer %s: %s", owner, request.url.path, type(exc).__name__)
+            return None
+
+    @app.page("/spend")
+    class Spend(View):
+        async def get(self, request: Request) -> Response:
+            team = request.query.get("team")
+            if team is None:
+                return await list_teams(self, request)
+            own = str(app.conf.canonical_url).rstrip("/")
+            owner = owner_of(team)
+            if not local_only(request) and owner is not None and owner != own:
+                answer = await forward(request, owner)
+                if answer is not None:
+                    status, content_type, body = answer
+                    return self.bytes(body, content_type=content_type, status=status)
+                return self.json({"error": f"the worker holding team={team!r} did not answer"}, status=503)
+            endpoint = request.query.get("endpoint")
+            ledger = store.load(team)
+            view = spend_view(ledger, team, endpoint, window_s) if ledger else None
+            if view is None:
+                return self.json({"error": f"no spend seen for team={team!r} endpoint={endpoint!r}"}, status=404)
+            return self.json(view)
+
+    async def list_teams(view: View, request: Request) -> Response:
+        """A page of teams by spend, largest first, merged from every worker's own page."""
+        try:
+            limit = int(request.query.get("limit", DEFAULT_LIMIT))
+            cursor = decode_cursor(request.query["cursor"]) if "cursor" in request.query else None
+        except (ValueError, TypeError, orjson.JSONDecodeError):
+            return view.json({"error": "limit must be an integer and cursor one this API gave"}, status=400)
+        if not 1 <= limit <= MAX_LIMIT:
+            return view.json({"error": f"limit must be 1-{MAX_LIMIT}"}, status=400)
+        page = list(local_page(cursor, limit + 1))
+        more = len(page) > limit
+        if not local_only(request):
+            params = {k: v for k, v in request.query.items() if k in ("limit", "cursor")}
+            for answer in await from_peers(request, "/spend", params):
+                page.extend(answer["teams"])
+                more = more or "next_cursor" in answer
+        page.sort(key=lambda t: (-t["total"]["cost_usd"], t["team"]))
+        more = more or len(page) > limit
+        body: dict[str, Any] = {"teams": page[:limit]}
+        if more and page[:limit]:
+            last = page[limit - 1]
+            body["next_cursor"] = encode_cursor(last["total"]["cost_usd"], last["team"])
+        return view.json(body)
+
+    @app.page("/runs/{run_id}")
+    class Runs(View):
+        async def get(self, request: Request, run_id: str) -> Response:
+            for team, ledger in owned_teams():
+                run = ledger["runs"].get(run_id)
+                if run is not None:
+                    return self.json(run_view(run, team, pipeline.policy))
+            if not local_only(request):
+                for answer in await from_peers(request, f"/runs/{run_id}"):
+                    return self.json(answer)
+            return self.json({"error": f"no run {run_id!r} seen"}, status=404)
+
+    @app.page("/alerts")
+    class Alerts(View):
+        async def get(self, request: Request) -> Response:
+            alerts = list(pipeline.recent_alerts)
+            if not local_only(request):
+                for answer in await from_peers(request, "/alerts"):
+                    alerts.extend(answer["alerts"])
+                alerts.sort(key=lambda a: (a["ts"], a["alert_id"]))
+            return self.json({"alerts": alerts[-RECENT_ALERTS:]})
+
+    @app.page("/healthz")
+    class Health(View):
+        async def get(self, request: Request) -> Response:
+            if app.rebalancing:
+                return self.json({"status": "ok", "detail": "rebalancing or recovering tables"})
+            problems = pipeline.liveness.problems(pipeline.lagging)
+            if problems:
+                return self.json({"status": "stuck", "problems": problems}, status=503)
+            return self.json({"status": "ok"})
+
+    @app.page("/metrics")
+    class MetricsView(View):
+        async def get(self, request: Request) -> Response:
+            return self.bytes(pipeline.metrics.exposition(), content_type="text/plain; version=0.0.4")

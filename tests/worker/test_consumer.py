@@ -1,0 +1,143 @@
+"""The Faust consumer fix (streams/worker/consumer.py), without a broker.
+
+The failing sequences from the takeover bug are replayed against Faust's own consumer and
+against ours: Faust's commits over input it never delivered, ours does not. Kafka itself is
+not needed for these decisions; where a test needs the fetch thread, a stand-in for
+`_getmany`/`_seek` on one instance feeds records and records seeks (it cannot be provoked on
+demand from a real broker), and the end-to-end takeover tests cover the real thing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+import faust
+import pytest
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+from faust.types.tuples import ConsumerMessage
+
+from streams.worker.consumer import Admit, DeliveryGuard, SpendwatchConsumer, committable_offset
+from streams.worker.faust_patches import SpendwatchTransport
+
+INPUT = TP("ai.token-usage", 0)
+
+
+def make_consumer(cls: type, app_id: str) -> Any:
+    app = faust.App(app_id, broker="kafka://127.0.0.1:1", env={})
+    transport_cls = SpendwatchTransport if cls is SpendwatchConsumer else faust_aiokafka.Transport
+    app.transport = transport_cls(app.conf.broker_consumer, app)
+    app.topic(INPUT.topic)  # an acking topic, as the ingest agent's input is
+    app.topics._acking_topics.add(INPUT.topic)
+    app.consumer_generation_id = 7
+    app.rebalancing = False
+    return app.consumer
+
+
+def message(offset: int, generation: int = 7) -> ConsumerMessage:
+    return ConsumerMessage(INPUT.topic, INPUT.partition, offset, None, None, [], b"", b"{}", None, 0, 2, INPUT,
+                           generation_id=generation)
+
+
+def test_stock_faust_commits_over_a_jump_and_ours_does_not():
+    """Committed 456, first message delivered 574: Faust adds a gap 457-574 and commits 575."""
+    for cls, want in ((faust_aiokafka.Consumer, 575), (SpendwatchConsumer, None)):
+        consumer = make_consumer(cls, f"jump-{cls.__name__}")
+        consumer._committed_offset[INPUT] = 456
+        asyncio.run(consumer._add_gap(INPUT, 457, 574))
+        consumer.ack(message(574))
+        assert consumer._new_offset(INPUT) == want, cls.__name__
+
+
+def test_stock_faust_commits_stale_acks_with_no_committed_offset_and_ours_does_not():
+    """Between a revoke and the seek, acks of 470-573 from the old generation get committed as 574."""
+    for cls, want in ((faust_aiokafka.Consumer, 574), (SpendwatchConsumer, None)):
+        consumer = make_consumer(cls, f"stale-{cls.__name__}")
+        consumer.app.rebalancing = True
+        for offset in range(470, 574):
+            consumer.ack(message(offset, generation=6))
+        consumer.app.rebalancing = False
+        assert consumer._new_offset(INPUT) == want, cls.__name__
+
+
+def test_stock_faust_lets_one_missing_offset_through():
+    for cls, want in ((faust_aiokafka.Consumer, 459), (SpendwatchConsumer, None)):
+        consumer = make_consumer(cls, f"one-{cls.__name__}")
+        consumer._committed_offset[INPUT] = 456
+        for offset in (457, 458):
+            consumer.ack(message(offset))
+        assert consumer._new_offset(INPUT) == want, cls.__name__
+
+
+def test_ours_commits_an_unbroken_run_and_keeps_the_rest():
+    consumer = make_consumer(SpendwatchConsumer, "run")
+    consumer._committed_offset[INPUT] = 456
+    for offset in (456, 457, 459):
+        consumer.ack(message(offset))
+    assert consumer._new_offset(INPUT) == 458
+    consumer._committed_offset[INPUT] = 458
+    assert consumer._new_offset(INPUT) is None  # 458 still missing
+    consumer.ack(message(458))
+    assert consumer._new_offset(INPUT) == 460
+
+
+def test_an_ack_of_an_earlier_generation_is_refused():
+    consumer = make_consumer(SpendwatchConsumer, "generation")
+    consumer._committed_offset[INPUT] = 10
+    assert consumer.ack(message(10, generation=6)) is False
+    assert consumer._new_offset(INPUT) is None
+    assert consumer.ack(message(10)) is True
+    assert consumer._new_offset(INPUT) == 11
+
+
+def test_guard_rewinds_once_then_takes_a_verified_hole():
+    guard = DeliveryGuard()
+    guard.on_seek("tp", 100)
+    assert [guard.admit("tp", o) for o in (100, 101)] == [Admit.DELIVER, Admit.DELIVER]
+    assert guard.admit("tp", 104) is Admit.REWIND  # 102-103 fetched but not delivered
+    guard.on_rewind("tp")
+    assert guard.admit("tp", 104) is Admit.HOLE  # the fresh fetch from 102 still starts at 104
+    assert guard.holes["tp"] == (102, 104)
+    assert guard.admit("tp", 104) is Admit.DROP and guard.admit("tp", 105) is Admit.DELIVER
+
+
+def test_committable_offset_needs_a_known_start():
+    assert committable_offset(None, [1, 2, 3], {}) is None
+    assert committable_offset(0, [0, 1, 2], {}) == 3
+    assert committable_offset(5, [], {5: 9}) == 9
+
+
+@pytest.mark.parametrize("first_after_rewind,want", [(456, list(range(456, 460))), (470, [470, 471])])
+def test_getmany_fetches_again_instead_of_skipping(first_after_rewind, want):
+    """A stand-in fetch thread: the first fetch jumps 456 -> 574; the second starts where asked."""
+    consumer = make_consumer(SpendwatchConsumer, f"getmany-{first_after_rewind}")
+    consumer.guard.on_seek(INPUT, 456)
+    seeks: list[int] = []
+    refetched = 4 if first_after_rewind == 456 else 2
+    fetches = [[574, 575], list(range(first_after_rewind, first_after_rewind + refetched))]
+
+    async def fake_getmany(active_partitions: Any, timeout: float) -> Any:
+        offsets = fetches.pop(0) if fetches else []
+        return {INPUT: [SimpleNamespace(topic=INPUT.topic, partition=0, offset=o, timestamp=None, timestamp_type=0,
+                                        headers=[], key=b"", value=b"{}", checksum=None, serialized_key_size=0,
+                                        serialized_value_size=2) for o in offsets]}
+
+    async def fake_rewind(tp: TP, offset: int) -> None:
+        seeks.append(offset)
+
+    consumer._getmany = fake_getmany
+    consumer._rewind = fake_rewind
+    consumer.highwater = lambda tp: 1000
+    consumer._active_partitions = {INPUT}
+
+    async def drain() -> list[int]:
+        got = []
+        for _ in range(2):
+            async for _tp, msg in consumer.getmany(timeout=0.1):
+                got.append(msg.offset)
+        return got
+
+    assert asyncio.run(drain()) == want
+    assert seeks == [456]

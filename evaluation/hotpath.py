@@ -20,7 +20,8 @@ import orjson
 
 from evaluation.bench import events
 from streams import gc_tuning
-from streams.input.intake import USAGE, Intake, RawMessage, parts_by_team, take_in
+from streams.input.intake import Intake, RawMessage, parts_by_team, take_in
+from streams.input.kinds import USAGE
 from streams.settings import Settings
 from streams.state.dedup import EventIdIndex
 from streams.state.deltas import encode_deltas

@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from streams.input.kinds import GPU_ORDER, RUNS_ORDER, USAGE_ORDER
+
 T0 = 1_767_571_200.0  # 2026-01-05T00:00:00Z, a Monday
 DAY = 86_400.0
-USAGE_ORDER, GPU_ORDER, RUNS_ORDER = 2, 1, 0
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,9 @@ Settings come from SPENDWATCH_* environment variables (or a .env file); see READ
 
 
 def public_topics(settings: Settings) -> list[str]:
-    return [settings.usage_topic, settings.gpu_topic, settings.runs_topic,
-            settings.alerts_topic, settings.dead_letter_topic]
+    from streams.input.kinds import kind_of_topic
+
+    return [*kind_of_topic(settings), settings.alerts_topic, settings.dead_letter_topic]
 
 
 def run_worker(settings: Settings, broker_url: str, simulate: bool = False, loglevel: str = "info") -> None:

@@ -16,25 +16,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from streams.input.events import (
-    DEFAULT_LIMITS,
-    GpuSample,
-    InputLimits,
-    PlainUsage,
-    Rejection,
-    RunEvent,
-    UsageEvent,
-    decode_message,
-    decode_plain_usage,
-    parse_gpu,
-    parse_run,
-    parse_usage,
-)
-from streams.input.kinds import GPU, RUNS, USAGE, position
-from streams.input.pricing import estimate_cost
-from streams.state.dedup import id_hash
-
-PARSERS = {USAGE: parse_usage, GPU: parse_gpu, RUNS: parse_run}
+from streams.input.events import DEFAULT_LIMITS, InputLimits, Rejection, decode_message, decode_plain_usage
+from streams.input.kinds import KINDS, USAGE, position
+from streams.input.rows import RowContext
 
 
 class RawMessage(NamedTuple):
@@ -71,31 +55,7 @@ def decode_events(kind: str, payload: bytes, now: float, future_tolerance_s: flo
         plain = decode_plain_usage(payload, now, future_tolerance_s, limits)
         if plain is not None:
             return plain, []
-    return decode_message(payload, PARSERS[kind], now, future_tolerance_s, limits)
-
-
-def usage_row(at: int, event: UsageEvent | PlainUsage, intake: Intake) -> list[Any]:
-    cost, unpriced = event.cost_usd, 0
-    if cost is None:
-        # Validation lets an event without cost_usd through only with both token counts.
-        cost = estimate_cost(event.model, event.prompt_tokens or 0, event.completion_tokens or 0, event.provider)
-        if cost is None:
-            cost, unpriced = 0.0, 1
-            intake.unpriced[event.model] += 1
-    hashed = id_hash(event.event_id) if event.event_id is not None else 0
-    return [at, event.endpoint, event.ts, event.prompt_tokens, event.completion_tokens, cost, unpriced, hashed]
-
-
-def gpu_row(at: int, event: GpuSample, gpu_prices: Mapping[str, float]) -> list[Any]:
-    price = event.price_per_gpu_hour_usd
-    if price is None:
-        price = gpu_prices.get(event.gpu_type or "", gpu_prices["default"])
-    return [at, event.run_id, event.gpu_id, event.ts, event.gpu_type, price, event.interval_s, event.utilization]
-
-
-def run_row(at: int, event: RunEvent) -> list[Any]:
-    return [at, event.run_id, event.status, event.ts, event.estimated_cost_usd, event.ceiling_usd,
-            event.gpus, event.gpu_type, event.expected_hours]
+    return decode_message(payload, KINDS[kind].parse, now, future_tolerance_s, limits)
 
 
 def take_in(
@@ -108,21 +68,17 @@ def take_in(
 ) -> Intake:
     """Decode a micro-batch into per-team deltas; never raises on bad input."""
     intake = Intake()
+    context = RowContext(gpu_prices, intake.unpriced)
     sources = intake.sources
     for message in messages:
         kind = kind_of_topic[message.topic]
+        to_row = KINDS[kind].to_row
         events, rejections = decode_events(kind, message.value, now, future_tolerance_s, limits)
         intake.dead_letters.extend(DeadLetter(message, rejection) for rejection in rejections)
         source = source_of(message)
         newest = sources[source][1] if source in sources else None
         for index, event in enumerate(events):
-            at = position(message.offset, index)
-            if kind == USAGE:
-                row = usage_row(at, event, intake)
-            elif kind == GPU:
-                row = gpu_row(at, event, gpu_prices)
-            else:
-                row = run_row(at, event)
+            row = to_row(position(message.offset, index), event, context)
             intake.deltas.setdefault((event.team, source), []).append(row)
             if newest is None or event.ts > newest:
                 newest = event.ts

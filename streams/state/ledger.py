@@ -12,9 +12,8 @@ in two steps:
 2. `apply_in_order`: rows the watermark has released, in `release_key` order, counted into
    the accounts and the runs, de-duplicated by event_id, and shown to the detectors.
 
-Usage row:  [position, endpoint, ts, prompt_tokens, completion_tokens, cost_usd, unpriced, id_hash]
-GPU row:    [position, run_id, gpu_id, ts, gpu_type, price_per_gpu_hour, interval_s, utilization]
-Run row:    [position, run_id, status, ts, estimated_cost_usd, ceiling_usd, gpus, gpu_type, expected_hours]
+Row layouts are in streams/input/rows.py. Usage rows are applied inline (the hot path: 99% of
+rows); every other kind through its entry in `APPLY`.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from streams.input.kinds import GPU, USAGE
+from streams.input.kinds import GPU, RUNS, USAGE
 from streams.state.dedup import EventIdIndex
 from streams.state.windows import Account, add_usage, figures, new_account, total_figures
 
@@ -135,10 +134,7 @@ def apply_in_order(
             usage_rows += 1
         else:
             ts = row[3]
-            if kind == GPU:
-                _apply_gpu(ledger, row, policy)
-            else:
-                _apply_run(ledger, row)
+            APPLY[kind](ledger, row, policy)
             if on_run is not None:
                 on_run(row)
             counted[kind] += 1
@@ -236,3 +232,10 @@ def run_view(run: dict[str, Any], team: str, policy: WindowPolicy) -> dict[str, 
         "started": to_rfc3339(run["started"]) if run["started"] else None,
         "ended": to_rfc3339(run["ended"]) if run["ended"] else None,
     }
+
+
+#: How a row of each kind other than usage changes the ledger: (ledger, row, policy) -> None.
+APPLY: dict[str, Callable[[Ledger, Sequence[Any], WindowPolicy], None]] = {
+    GPU: lambda ledger, row, policy: _apply_gpu(ledger, row, policy),
+    RUNS: lambda ledger, row, policy: _apply_run(ledger, row),
+}

@@ -18,8 +18,9 @@ from typing import Any, BinaryIO
 import orjson
 
 from streams import gc_tuning
-from streams.input.intake import Intake, decode_events, gpu_row, run_row, usage_row
-from streams.input.kinds import GPU, KIND_ORDER, USAGE, position, release_key
+from streams.input.intake import decode_events
+from streams.input.kinds import KIND_OF_ORDER, KINDS, position, release_key
+from streams.input.rows import RowContext
 from streams.settings import Settings
 from streams.state.dedup import EventIdIndex
 from streams.state.judging import RuleBook, alert_from_verdict, apply_and_judge
@@ -27,7 +28,6 @@ from streams.state.ledger import Ledger, WindowPolicy, new_ledger
 
 #: (event time, kind order, sequence, team, row): the shape `make eval` builds its workloads in.
 Row = tuple[float, int, int, str, list[Any]]
-KIND_OF_ORDER = {order: kind for kind, order in KIND_ORDER.items()}
 
 
 @dataclass
@@ -55,7 +55,8 @@ def read_rows(lines: Iterable[bytes], kind: str, settings: Settings, summary: Re
               now: float) -> list[Row]:
     """(ts, kind order, sequence, team, row) for every valid event in the lines."""
     rows: list[Row] = []
-    intake = Intake()
+    context = RowContext(settings.gpu_prices)
+    to_row = KINDS[kind].to_row
     for seq, line in enumerate(lines):
         line = line.strip()
         if not line:
@@ -64,14 +65,8 @@ def read_rows(lines: Iterable[bytes], kind: str, settings: Settings, summary: Re
         for rejection in rejections:
             summary.rejected[rejection.reason] += 1
         for index, event in enumerate(events):
-            at = position(seq, index)
-            if kind == USAGE:
-                row = usage_row(at, event, intake)
-            elif kind == GPU:
-                row = gpu_row(at, event, settings.gpu_prices)
-            else:
-                row = run_row(at, event)
-            rows.append((event.ts, KIND_ORDER[kind], seq, event.team, row))
+            row = to_row(position(seq, index), event, context)
+            rows.append((event.ts, KINDS[kind].order, seq, event.team, row))
         summary.events[kind] += len(events)
     return rows
 

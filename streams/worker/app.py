@@ -19,7 +19,8 @@ from typing import Any
 
 import faust
 
-from streams.input.intake import GPU, RUNS, USAGE, kind_of_source
+from streams.input.intake import kind_of_source
+from streams.input.kinds import kind_of_topic as kinds_by_topic
 from streams.kafka_client import aiokafka_options, bootstrap_servers, faust_credentials
 from streams.settings import Settings
 from streams.state.dedup import EventIdIndex
@@ -76,7 +77,7 @@ def create_pipeline(settings: Settings, broker_url: str) -> Pipeline:
     recover_to_true_ends(bootstrap_servers(broker_url), aiokafka_options(settings))
     app = faust.App(settings.app_id, **faust_options(settings, broker_url))
     install_transport(app)
-    kind_of_topic = {settings.usage_topic: USAGE, settings.gpu_topic: GPU, settings.runs_topic: RUNS}
+    kind_of_topic = kinds_by_topic(settings)
     policy = WindowPolicy.from_settings(settings)
     ids = EventIdIndex(settings.dedup_horizon_seconds)
     rules = RuleBook(settings)
@@ -92,7 +93,7 @@ def create_pipeline(settings: Settings, broker_url: str) -> Pipeline:
         ids=ids,
         rules=rules,
         kind_of_topic=kind_of_topic,
-        inputs=app.topic(settings.usage_topic, settings.gpu_topic, settings.runs_topic, **RAW_BYTES),
+        inputs=app.topic(*kind_of_topic, **RAW_BYTES),
         deltas=app.topic(deltas_topic_name(settings), partitions=settings.partitions, **RAW_BYTES),
         dead_letter=app.topic(settings.dead_letter_topic, **RAW_BYTES),
         alerts=app.topic(settings.alerts_topic, **RAW_BYTES),

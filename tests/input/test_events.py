@@ -98,7 +98,8 @@ def test_gpu_sample_and_run_event():
 def test_usage_limits(event, code):
     base = {"ts": NOW - 5, "team": "t", "model": "m", "prompt_tokens": 3, "completion_tokens": 4}
     assert reason(orjson.dumps({**base, **event})) == code
-    from streams.input.intake import USAGE, decode_events
+    from streams.input.intake import decode_events
+    from streams.input.kinds import USAGE
 
     accepted, rejected = decode_events(USAGE, orjson.dumps([{**base, **event}]), NOW, 300)  # the msgspec path too
     assert not accepted and rejected[0].reason == code
@@ -127,7 +128,8 @@ def test_the_msgspec_fast_path_counts_every_event_as_the_full_checks_do() -> Non
     """decode_events tries msgspec first; whatever it accepts must come out as parse_usage makes it."""
     import random
 
-    from streams.input.intake import USAGE, decode_events
+    from streams.input.intake import decode_events
+    from streams.input.kinds import USAGE
 
     rng = random.Random(7)
     now = 1_700_000_000.0

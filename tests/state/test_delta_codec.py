@@ -1,6 +1,7 @@
 """The deltas topic's wire format: what goes in comes back, whatever the shape."""
 
-from streams.input.intake import GPU, RUNS, USAGE, decode_events
+from streams.input.intake import decode_events
+from streams.input.kinds import GPU, RUNS, USAGE
 from streams.state.deltas import MIN_PACKED_ROWS, decode_delta, encode_deltas
 
 

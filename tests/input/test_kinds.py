@@ -1,0 +1,31 @@
+"""The registry of input kinds is the one list every stage reads (docs/architecture.md)."""
+
+from streams.input.kinds import KIND_OF_ORDER, KINDS, USAGE, kind_of_topic
+from streams.input.rows import RowContext
+from streams.settings import Settings
+from streams.state.ledger import APPLY
+from tests.conftest import make_usage
+
+NOW = 1_764_000_000.0
+
+
+def test_every_kind_has_a_topic_a_distinct_order_and_a_way_into_the_ledger():
+    settings = Settings(_env_file=None)
+    assert kind_of_topic(settings) == {"ai.token-usage": "usage", "ai.gpu-metrics": "gpu", "ai.training-runs": "runs"}
+    assert sorted(KIND_OF_ORDER) == list(range(len(KINDS)))
+    assert set(APPLY) | {USAGE} == set(KINDS)  # usage rows are applied inline, the hot path
+
+
+def test_a_row_built_by_its_kind_sorts_by_event_time_then_by_the_kinds_order():
+    samples = {
+        "usage": make_usage(ts=NOW),
+        "gpu": {"ts": NOW, "team": "research", "run_id": "r1", "gpu_id": "g0", "utilization": 0.9},
+        "runs": {"ts": NOW, "team": "research", "run_id": "r1", "status": "started"},
+    }
+    context = RowContext({"default": 2.0})
+    for name, kind in KINDS.items():
+        event = kind.parse(samples[name], NOW + 60, 300.0, Settings(_env_file=None).input_limits)
+        row = kind.to_row(7, event, context)
+        assert row[0] == 7  # the position comes first in every layout
+        key = kind.release_key(row)
+        assert key[:2] == (NOW, kind.order), name

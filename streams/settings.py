@@ -16,12 +16,12 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError as PydanticSettingsError
 
+from detectors.verdict import Severity
 from streams.errors import SettingsError
 
 if TYPE_CHECKING:
     from streams.input.events import InputLimits
 
-Severity = Literal["critical", "error", "warning", "info"]
 
 #: The thresholds a team or endpoint may override.
 THRESHOLD_NAMES = (

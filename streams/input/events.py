@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import msgspec
@@ -347,8 +347,3 @@ def decode_message(
             original = orjson.dumps(element) if is_array else payload
             rejected.append(Rejection(exc.reason, exc.detail, original, index if is_array else None))
     return accepted, rejected
-
-
-def to_rfc3339(ts: float) -> str:
-    """Seconds since the epoch as an RFC 3339 UTC string (second precision)."""
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

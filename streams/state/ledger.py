@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from alerting.model import rfc3339
 from streams.input.kinds import GPU, RUNS, USAGE
 from streams.state.dedup import EventIdIndex
 from streams.state.windows import Account, add_usage, figures, new_account, total_figures
@@ -219,8 +220,6 @@ def spend_view(ledger: dict[str, Any], team: str, endpoint: str | None, window_s
 
 def run_view(run: dict[str, Any], team: str, policy: WindowPolicy) -> dict[str, Any]:
     """A run as `/runs/{run_id}` shows it."""
-    from streams.input.events import to_rfc3339
-
     return {
         "run_id": run["run_id"], "team": team, "status": run["status"],
         "estimated_cost_usd": run["estimated_cost_usd"], "ceiling_usd": run["ceiling_usd"],
@@ -229,8 +228,8 @@ def run_view(run: dict[str, Any], team: str, policy: WindowPolicy) -> dict[str, 
                            if last_ts >= run["high"] - policy.gpu_max_interval_s),
         "gpu_hours": round(run["gpu_hours"], 6), "idle_gpu_hours": round(run["idle_gpu_hours"], 6),
         "cost_usd": round(run["cost_usd"], 6), "burn_rate_usd_per_hour": round(burn_rate_usd_per_hour(run, policy), 6),
-        "started": to_rfc3339(run["started"]) if run["started"] else None,
-        "ended": to_rfc3339(run["ended"]) if run["ended"] else None,
+        "started": rfc3339(run["started"]) if run["started"] else None,
+        "ended": rfc3339(run["ended"]) if run["ended"] else None,
     }
 
 

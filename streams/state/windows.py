@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.input.events import to_rfc3339
+from alerting.model import rfc3339
 
 Account = dict[str, Any]
 
@@ -106,8 +106,8 @@ def figures(row: list[Any], window_s: int | None = None) -> dict[str, Any]:
     values = row if window_s is None else row[1:]
     out: dict[str, Any] = {}
     if window_s is not None:
-        out["start"] = to_rfc3339(row[0])
-        out["end"] = to_rfc3339(row[0] + window_s)
+        out["start"] = rfc3339(row[0])
+        out["end"] = rfc3339(row[0] + window_s)
     out.update(
         requests=values[REQUESTS],
         prompt_tokens=values[PROMPT],
@@ -122,6 +122,6 @@ def total_figures(account: Account, window_s: int) -> dict[str, Any]:
     """The running total as a W object spanning first-seen to the end of the newest window."""
     out = figures(account["total"])
     first = account["first"] or 0.0
-    out = {"start": to_rfc3339(window_start(first, window_s)),
-           "end": to_rfc3339(window_start(account["high"], window_s) + window_s), **out}
+    out = {"start": rfc3339(window_start(first, window_s)),
+           "end": rfc3339(window_start(account["high"], window_s) + window_s), **out}
     return out

@@ -18,7 +18,6 @@ A timer repeats still-firing incidents every `SPENDWATCH_ALERT_REPEAT_SECONDS`.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from typing import Any
@@ -26,36 +25,14 @@ from typing import Any
 import orjson
 from faust.types import TableT, TopicT
 
-from alerting.console import ConsoleNotifier
+from alerting.incidents import decode_alert, due_reminders, record
 from alerting.notifier import Notifier
-from alerting.pagerduty import PagerDutyNotifier
 from alerting.retry import deliver
-from alerting.routing import routes_to
-from alerting.slack import SlackBotNotifier, SlackWebhookNotifier
-from alerting.webhook import WebhookNotifier
-from streams.settings import Settings
+from alerting.routing import build_notifiers, routes_to
 from streams.worker.liveness import crash_only
 from streams.worker.pipeline import RAW_BYTES, Pipeline, table
 
 log = logging.getLogger("spendwatch.delivery")
-
-
-def build_notifiers(settings: Settings, slack_threads: Any) -> list[Notifier]:
-    """The sinks the settings configure; the console alone when none is."""
-    notifiers: list[Notifier] = []
-    if settings.slack_bot_token is not None:
-        notifiers.append(SlackBotNotifier(settings.slack_bot_token.get_secret_value(), settings.slack_channel or "",
-                                          settings.slack_api_url, slack_threads))
-    elif settings.slack_webhook_url is not None:
-        notifiers.append(SlackWebhookNotifier(settings.slack_webhook_url.get_secret_value()))
-    if settings.pagerduty_routing_key is not None:
-        notifiers.append(PagerDutyNotifier(settings.pagerduty_routing_key.get_secret_value(),
-                                           settings.pagerduty_events_url))
-    if settings.webhook_url is not None:
-        notifiers.append(WebhookNotifier(settings.webhook_url.get_secret_value()))
-    if settings.console_alerts or (settings.console_alerts is None and not notifiers):
-        notifiers.append(ConsoleNotifier())
-    return notifiers
 
 
 def attach(pipeline: Pipeline) -> None:
@@ -83,7 +60,7 @@ def attach(pipeline: Pipeline) -> None:
     async def route(stream: Any) -> None:
         """Copy each alert to the queue of every sink that should get it."""
         async for event in stream.events():
-            alert = _decode(event.message.value)
+            alert = decode_alert(event.message.value)
             if alert is None:
                 log.warning("skipped a message on the alerts topic that is not an alert")
                 continue
@@ -104,42 +81,20 @@ def attach(pipeline: Pipeline) -> None:
 
     async def track_incidents(stream: Any) -> None:
         async for event in stream.events():
-            alert = _decode(event.message.value)
+            alert = decode_alert(event.message.value)
             if alert is None:
                 continue
             repeats_sent.discard(alert["alert_id"])
-            if alert["status"] == "firing":
-                incidents[alert["dedup_key"]] = {"alert": alert, "notified_at": time.time(),
-                                                 "repeat": alert.get("repeat", 0)}
-            elif incidents.get(alert["dedup_key"]) is not None:
-                del incidents[alert["dedup_key"]]
+            record(incidents, alert, now=time.time())
 
     app.agent(pipeline.alerts, name="incidents")(crash_only("incidents", track_incidents))
 
     @app.timer(60.0)
     async def repeat_firing() -> None:
-        now = time.time()
-        for dedup_key, incident in list(incidents.items()):
-            if now - incident["notified_at"] >= settings.alert_repeat_seconds:
-                alert = repeat_of(incident["alert"], incident["repeat"] + 1)
-                if alert["alert_id"] not in repeats_sent:  # the agent above records it when it comes back
-                    repeats_sent.add(alert["alert_id"])
-                    await pipeline.alerts.send(key=dedup_key.encode(), value=orjson.dumps(alert))
-
-
-def repeat_of(alert: dict[str, Any], repeat: int) -> dict[str, Any]:
-    """A reminder that an incident is still firing: same dedup_key, a new alert_id."""
-    again = dict(alert, repeat=repeat)
-    again["alert_id"] = hashlib.sha256(f"{alert['alert_id']}|repeat|{repeat}".encode()).hexdigest()[:32]
-    return again
-
-
-def _decode(value: bytes | None) -> dict[str, Any] | None:
-    try:
-        alert = orjson.loads(value or b"")
-        return alert if isinstance(alert, dict) and {"alert_id", "dedup_key", "status"} <= alert.keys() else None
-    except orjson.JSONDecodeError:
-        return None
+        for alert in due_reminders(incidents, now=time.time(), every_s=settings.alert_repeat_seconds):
+            if alert["alert_id"] not in repeats_sent:  # the agent above records it when it comes back
+                repeats_sent.add(alert["alert_id"])
+                await pipeline.alerts.send(key=alert["dedup_key"].encode(), value=orjson.dumps(alert))
 
 
 def _delivery_agent(pipeline: Pipeline, notifier: Notifier, queue: TopicT, deliveries: TableT, pending: TableT) -> None:
@@ -155,7 +110,7 @@ def _delivery_agent(pipeline: Pipeline, notifier: Notifier, queue: TopicT, deliv
         # Acknowledged by hand, once the outcome is recorded: an alert abandoned at shutdown is not
         # acknowledged, so its offset is never committed and the next worker delivers it.
         async for event in stream.noack().events():
-            alert = _decode(event.message.value)
+            alert = decode_alert(event.message.value)
             if alert is None:
                 event.ack()
                 continue

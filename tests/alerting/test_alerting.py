@@ -142,8 +142,9 @@ def test_routing_pages_only_at_or_above_the_minimum_severity():
 
 
 def test_console_is_the_default_sink_and_repeats_get_a_new_id(monkeypatch, tmp_path):
+    from alerting.incidents import repeat_of
+    from alerting.routing import build_notifiers
     from streams.settings import Settings
-    from streams.worker.delivery import build_notifiers, repeat_of
 
     monkeypatch.chdir(tmp_path)
     assert [n.name for n in build_notifiers(Settings(_env_file=None), {})] == ["console"]

@@ -18,8 +18,9 @@ import asyncio
 import base64
 import hmac
 import logging
+import math
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -83,48 +84,64 @@ def after(order: list[tuple[float, str]], cursor: tuple[float, str] | None, limi
     return order[start:start + limit]
 
 
-def attach(pipeline: Pipeline) -> None:
-    app, store, window_s = pipeline.app, pipeline.store, pipeline.settings.window_seconds
-    token = pipeline.settings.http_token
-    guard_http(app, http_guard(token.get_secret_value() if token is not None else None))
-    listing: dict[str, Any] = {"at": -1.0, "order": [], "pages": {}}
+class SpendListing:
+    """This worker's teams by spend, largest first, and pages cut from them; both reused for `LISTING_TTL_S`."""
 
-    def spend_order() -> list[tuple[float, str]]:
-        """Owned teams as (-cost, team), sorted; rebuilt at most once per `LISTING_TTL_S`."""
+    def __init__(self, pipeline: Pipeline, owned_partitions: Callable[[], set[int]]) -> None:
+        self.store, self.window_s = pipeline.store, pipeline.settings.window_seconds
+        self.owned_partitions = owned_partitions
+        self.built_at = -math.inf
+        self.order: list[tuple[float, str]] = []  # (-cost, team), sorted
+        self.pages: dict[tuple[tuple[float, str] | None, int], list[dict[str, Any]]] = {}
+
+    def page(self, cursor: tuple[float, str] | None, limit: int) -> list[dict[str, Any]]:
+        """Up to `limit` of this worker's teams after `cursor`, with totals."""
         now = time.monotonic()
-        if now - listing["at"] > LISTING_TTL_S:
-            owned = owned_partitions()
-            listing["order"] = sorted((-cost, team) for partition in owned
-                                      for team, cost in store.spend.get(partition, {}).items())
-            listing["pages"] = {}
-            listing["at"] = now
-        return listing["order"]
-
-    def local_page(cursor: tuple[float, str] | None, limit: int) -> list[dict[str, Any]]:
-        """Up to `limit` of this worker's teams after `cursor`, with totals; reused with the listing."""
-        order = spend_order()
-        pages: dict[tuple[tuple[float, str] | None, int], list[dict[str, Any]]] = listing["pages"]
-        page = pages.get((cursor, limit))
+        if now - self.built_at > LISTING_TTL_S:
+            self.order = sorted((-cost, team) for partition in self.owned_partitions()
+                                for team, cost in self.store.spend.get(partition, {}).items())
+            self.pages, self.built_at = {}, now
+        page = self.pages.get((cursor, limit))
         if page is None:
             page = []
-            for _, name in after(order, cursor, limit):
-                ledger = store.load(name)
+            for _, name in after(self.order, cursor, limit):
+                ledger = self.store.load(name)
                 if ledger is not None and TEAM_ACCOUNT in ledger["accounts"]:
-                    page.append({"team": name, "total": total_figures(ledger["accounts"][TEAM_ACCOUNT], window_s)})
-            if len(pages) < MAX_CACHED_PAGES:
-                pages[(cursor, limit)] = page
+                    page.append({"team": name, "total": total_figures(ledger["accounts"][TEAM_ACCOUNT], self.window_s)})
+            if len(self.pages) < MAX_CACHED_PAGES:
+                self.pages[(cursor, limit)] = page
         return page
 
-    async def from_peers(request: Request, path: str, params: dict[str, str] | None = None) -> list[Any]:
+
+class Peers:
+    """The other workers: who owns a team's ledger, and their local answers (`?local=1`)."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline, self.app = pipeline, pipeline.app
+
+    @property
+    def own_url(self) -> str:
+        return str(self.app.conf.canonical_url).rstrip("/")
+
+    def owner_of(self, team: str) -> str | None:
+        """The worker holding `team`'s ledger: its partition is the deltas topic's for the team key."""
+        partition = self.pipeline.partition_of(team)
+        changelog = self.pipeline.ledgers.changelog_topic.get_topic_name()
+        for host, topics in self.app.router.tables_metadata().items():
+            if partition in topics.get(changelog, ()):
+                return str(host).rstrip("/")
+        return None
+
+    async def answers(self, request: Request, path: str, params: dict[str, str] | None = None) -> list[Any]:
         """Each other worker's local answer for `path` (a worker that is down is skipped, and logged)."""
-        own = str(app.conf.canonical_url).rstrip("/")
-        peers = [str(url).rstrip("/") for url in app.router.tables_metadata() if str(url).rstrip("/") != own]
-        headers = {k: v for k, v in request.headers.items() if k.lower() == "authorization"}
+        peers = [str(url).rstrip("/") for url in self.app.router.tables_metadata()
+                 if str(url).rstrip("/") != self.own_url]
+        headers = _authorization(request)
 
         async def ask(peer: str) -> Any:
             try:
-                async with app.http_client.get(f"{peer}{path}", params={**(params or {}), "local": "1"},
-                                               headers=headers, timeout=PEER_TIMEOUT) as response:
+                async with self.app.http_client.get(f"{peer}{path}", params={**(params or {}), "local": "1"},
+                                                    headers=headers, timeout=PEER_TIMEOUT) as response:
                     return await response.json() if response.status == 200 else None
             except (TimeoutError, aiohttp.ClientError) as exc:
                 log.warning("peer %s did not answer %s: %s", peer, path, type(exc).__name__)
@@ -132,47 +149,46 @@ def attach(pipeline: Pipeline) -> None:
 
         return [answer for answer in await asyncio.gather(*(ask(p) for p in peers)) if answer is not None]
 
-    def owned_partitions() -> set[int]:
-        return {tp.partition for tp in app.consumer.assignment() if tp.topic == pipeline.deltas_topic_name}
-
-    def owned_teams() -> Iterator[tuple[str, dict[str, Any]]]:
-        """The teams of the table partitions this worker owns (the memory store keeps others' keys)."""
-        owned = owned_partitions()
-        return ((team, ledger) for team, ledger in store.teams() if pipeline.partition_of(team) in owned)
-
-    def local_only(request: Request) -> bool:
-        return request.query.get("local") == "1"
-
-    def owner_of(team: str) -> str | None:
-        """The worker holding `team`'s ledger: its partition is the deltas topic's for the team key."""
-        partition = pipeline.partition_of(team)
-        changelog = pipeline.ledgers.changelog_topic.get_topic_name()
-        for host, topics in app.router.tables_metadata().items():
-            if partition in topics.get(changelog, ()):
-                return str(host).rstrip("/")
-        return None
-
-    async def forward(request: Request, owner: str) -> tuple[int, str, bytes] | None:
+    async def forward(self, request: Request, owner: str) -> tuple[int, str, bytes] | None:
         """Ask the owner for its local answer: (status, content type, body), or None when it is down."""
-        headers = {k: v for k, v in request.headers.items() if k.lower() == "authorization"}
         try:
-            async with app.http_client.get(f"{owner}{request.url.path}", params={**request.query, "local": "1"},
-                                           headers=headers, timeout=PEER_TIMEOUT) as response:
+            async with self.app.http_client.get(f"{owner}{request.url.path}", params={**request.query, "local": "1"},
+                                                headers=_authorization(request), timeout=PEER_TIMEOUT) as response:
                 return response.status, response.content_type, await response.read()
         except (TimeoutError, aiohttp.ClientError) as exc:
             log.warning("owner %s did not answer %s: %s", owner, request.url.path, type(exc).__name__)
             return None
+
+
+def _authorization(request: Request) -> dict[str, str]:
+    return {k: v for k, v in request.headers.items() if k.lower() == "authorization"}
+
+
+def local_only(request: Request) -> bool:
+    return request.query.get("local") == "1"
+
+
+def attach(pipeline: Pipeline) -> None:
+    """The contract's pages on the app's web server, behind the guard."""
+    app, store, window_s = pipeline.app, pipeline.store, pipeline.settings.window_seconds
+    token = pipeline.settings.http_token
+    guard_http(app, http_guard(token.get_secret_value() if token is not None else None))
+    peers = Peers(pipeline)
+
+    def owned_partitions() -> set[int]:
+        return {tp.partition for tp in app.consumer.assignment() if tp.topic == pipeline.deltas_topic_name}
+
+    listing = SpendListing(pipeline, owned_partitions)
 
     @app.page("/spend")
     class Spend(View):
         async def get(self, request: Request) -> Response:
             team = request.query.get("team")
             if team is None:
-                return await list_teams(self, request)
-            own = str(app.conf.canonical_url).rstrip("/")
-            owner = owner_of(team)
-            if not local_only(request) and owner is not None and owner != own:
-                answer = await forward(request, owner)
+                return await self.list_teams(request)
+            owner = peers.owner_of(team)
+            if not local_only(request) and owner is not None and owner != peers.own_url:
+                answer = await peers.forward(request, owner)
                 if answer is not None:
                     status, content_type, body = answer
                     return self.bytes(body, content_type=content_type, status=status)
@@ -184,39 +200,40 @@ def attach(pipeline: Pipeline) -> None:
                 return self.json({"error": f"no spend seen for team={team!r} endpoint={endpoint!r}"}, status=404)
             return self.json(view)
 
-    async def list_teams(view: View, request: Request) -> Response:
-        """A page of teams by spend, largest first, merged from every worker's own page."""
-        try:
-            limit = int(request.query.get("limit", DEFAULT_LIMIT))
-            cursor = decode_cursor(request.query["cursor"]) if "cursor" in request.query else None
-        except (ValueError, TypeError, orjson.JSONDecodeError):
-            return view.json({"error": "limit must be an integer and cursor one this API gave"}, status=400)
-        if not 1 <= limit <= MAX_LIMIT:
-            return view.json({"error": f"limit must be 1-{MAX_LIMIT}"}, status=400)
-        page = list(local_page(cursor, limit + 1))
-        more = len(page) > limit
-        if not local_only(request):
-            params = {k: v for k, v in request.query.items() if k in ("limit", "cursor")}
-            for answer in await from_peers(request, "/spend", params):
-                page.extend(answer["teams"])
-                more = more or "next_cursor" in answer
-        page.sort(key=lambda t: (-t["total"]["cost_usd"], t["team"]))
-        more = more or len(page) > limit
-        body: dict[str, Any] = {"teams": page[:limit]}
-        if more and page[:limit]:
-            last = page[limit - 1]
-            body["next_cursor"] = encode_cursor(last["total"]["cost_usd"], last["team"])
-        return view.json(body)
+        async def list_teams(self, request: Request) -> Response:
+            """A page of teams by spend, largest first, merged from every worker's own page."""
+            try:
+                limit = int(request.query.get("limit", DEFAULT_LIMIT))
+                cursor = decode_cursor(request.query["cursor"]) if "cursor" in request.query else None
+            except (ValueError, TypeError, orjson.JSONDecodeError):
+                return self.json({"error": "limit must be an integer and cursor one this API gave"}, status=400)
+            if not 1 <= limit <= MAX_LIMIT:
+                return self.json({"error": f"limit must be 1-{MAX_LIMIT}"}, status=400)
+            page = list(listing.page(cursor, limit + 1))
+            more = len(page) > limit
+            if not local_only(request):
+                params = {k: v for k, v in request.query.items() if k in ("limit", "cursor")}
+                for answer in await peers.answers(request, "/spend", params):
+                    page.extend(answer["teams"])
+                    more = more or "next_cursor" in answer
+            page.sort(key=lambda t: (-t["total"]["cost_usd"], t["team"]))
+            more = more or len(page) > limit
+            body: dict[str, Any] = {"teams": page[:limit]}
+            if more and page[:limit]:
+                last = page[limit - 1]
+                body["next_cursor"] = encode_cursor(last["total"]["cost_usd"], last["team"])
+            return self.json(body)
 
     @app.page("/runs/{run_id}")
     class Runs(View):
         async def get(self, request: Request, run_id: str) -> Response:
-            for team, ledger in owned_teams():
+            owned = owned_partitions()  # the memory store keeps other workers' keys too
+            for team, ledger in store.teams():
                 run = ledger["runs"].get(run_id)
-                if run is not None:
+                if run is not None and pipeline.partition_of(team) in owned:
                     return self.json(run_view(run, team, pipeline.policy))
             if not local_only(request):
-                for answer in await from_peers(request, f"/runs/{run_id}"):
+                for answer in await peers.answers(request, f"/runs/{run_id}"):
                     return self.json(answer)
             return self.json({"error": f"no run {run_id!r} seen"}, status=404)
 
@@ -225,7 +242,7 @@ def attach(pipeline: Pipeline) -> None:
         async def get(self, request: Request) -> Response:
             alerts = list(pipeline.recent_alerts)
             if not local_only(request):
-                for answer in await from_peers(request, "/alerts"):
+                for answer in await peers.answers(request, "/alerts"):
                     alerts.extend(answer["alerts"])
                 alerts.sort(key=lambda a: (a["ts"], a["alert_id"]))
             return self.json({"alerts": alerts[-RECENT_ALERTS:]})

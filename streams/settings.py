@@ -8,7 +8,7 @@ object whose keys are `team` or `team/endpoint` (the more specific wins):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 import orjson
@@ -18,10 +18,6 @@ from pydantic_settings.exceptions import SettingsError as PydanticSettingsError
 
 from detectors.verdict import Severity
 from streams.errors import SettingsError
-
-if TYPE_CHECKING:
-    from streams.input.events import InputLimits
-
 
 #: The thresholds a team or endpoint may override.
 THRESHOLD_NAMES = (
@@ -187,12 +183,6 @@ class Settings(BaseSettings):
     @property
     def base_url(self) -> str:
         return self.public_url or f"http://{self.http_host}:{self.http_port}"
-
-    @property
-    def input_limits(self) -> InputLimits:
-        from streams.input.events import InputLimits
-
-        return InputLimits(max_event_cost_usd=self.max_event_cost_usd)
 
     def printable(self) -> dict[str, Any]:
         """The configuration as a dict safe to log: secrets masked."""

@@ -49,6 +49,10 @@ class InputLimits:
 
     max_event_cost_usd: float = 100_000.0
 
+    @classmethod
+    def from_settings(cls, settings: Any) -> InputLimits:
+        return cls(max_event_cost_usd=settings.max_event_cost_usd)
+
 
 DEFAULT_LIMITS = InputLimits()
 

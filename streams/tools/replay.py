@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from streams import gc_tuning
+from streams.input.events import InputLimits
 from streams.input.intake import decode_events
 from streams.input.kinds import KIND_OF_ORDER, KINDS, position, release_key
 from streams.input.rows import RowContext
@@ -56,12 +57,13 @@ def read_rows(lines: Iterable[bytes], kind: str, settings: Settings, summary: Re
     """(ts, kind order, sequence, team, row) for every valid event in the lines."""
     rows: list[Row] = []
     context = RowContext(settings.gpu_prices)
+    limits = InputLimits.from_settings(settings)
     to_row = KINDS[kind].to_row
     for seq, line in enumerate(lines):
         line = line.strip()
         if not line:
             continue
-        events, rejections = decode_events(kind, line, now, settings.future_tolerance_seconds, settings.input_limits)
+        events, rejections = decode_events(kind, line, now, settings.future_tolerance_seconds, limits)
         for rejection in rejections:
             summary.rejected[rejection.reason] += 1
         for index, event in enumerate(events):

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from detectors.verdict import Verdict
+from streams.input.events import InputLimits
 from streams.input.intake import DeadLetter, Intake, RawMessage, parts_by_team, take_in
 from streams.state.deltas import encode_deltas
 from streams.state.judging import alert_from_verdict
@@ -26,6 +27,7 @@ HEADER_ROOM = 4096
 
 def attach(pipeline: Pipeline) -> None:
     app, settings, liveness = pipeline.app, pipeline.settings, pipeline.liveness
+    limits = InputLimits.from_settings(settings)
 
     async def ingest(stream: Any) -> None:
         """Validate and price a micro-batch; forward each team's rows, then report progress."""
@@ -34,7 +36,7 @@ def attach(pipeline: Pipeline) -> None:
                 messages = [RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.value or b"")
                             for e in events]
                 intake = take_in(messages, pipeline.kind_of_topic, time.time(),
-                                 settings.future_tolerance_seconds, settings.gpu_prices, settings.input_limits)
+                                 settings.future_tolerance_seconds, settings.gpu_prices, limits)
                 await forward(pipeline, intake)
                 await send_progress(pipeline)
 

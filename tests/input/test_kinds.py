@@ -1,5 +1,6 @@
 """The registry of input kinds is the one list every stage reads (docs/architecture.md)."""
 
+from streams.input.events import InputLimits
 from streams.input.kinds import KIND_OF_ORDER, KINDS, USAGE, kind_of_topic
 from streams.input.rows import RowContext
 from streams.settings import Settings
@@ -24,7 +25,7 @@ def test_a_row_built_by_its_kind_sorts_by_event_time_then_by_the_kinds_order():
     }
     context = RowContext({"default": 2.0})
     for name, kind in KINDS.items():
-        event = kind.parse(samples[name], NOW + 60, 300.0, Settings(_env_file=None).input_limits)
+        event = kind.parse(samples[name], NOW + 60, 300.0, InputLimits.from_settings(Settings(_env_file=None)))
         row = kind.to_row(7, event, context)
         assert row[0] == 7  # the position comes first in every layout
         key = kind.release_key(row)

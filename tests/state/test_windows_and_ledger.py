@@ -6,7 +6,8 @@ import orjson
 import pytest
 
 from streams.input.kinds import GPU, RUNS, USAGE
-from streams.state.dedup import EventIdIndex, id_hash
+from streams.input.rows import id_hash
+from streams.state.dedup import EventIdIndex
 from streams.state.ledger import TEAM_ACCOUNT, WindowPolicy, apply_in_order, new_ledger, run_view, take_fresh
 from streams.state.windows import add_usage, new_account
 

@@ -4,9 +4,10 @@ Each patch is applied from `app.create_pipeline` (or, for the spinner, `cli.run_
 nowhere else; grep for this module's names to find them all.
 
 - `install_transport`: Faust commits offsets of messages it never processed (the cases are in
-  streams/worker/consumer.py), and its producer buffer never yields to the event loop.
-  Retired by faust-streaming #606 / PR #707 and robinhood/faust #559 being fixed, and a yield
-  in `ProducerBuffer._handle_pending`.
+  streams/worker/consumer.py); its producer buffer's flush returns with table writes still
+  queued, so a commit can pass input whose records were never written; and the buffer never
+  yields to the event loop. Retired by faust-streaming #606 / PR #707 and robinhood/faust #559
+  being fixed, and a `ProducerBuffer` whose flush drains it and whose loop yields.
 - `shorten_fetch_wait`: Faust hard-codes fetch_max_wait_ms=1500. Retired by a Faust setting
   for its consumer's fetch wait.
 - `recover_to_true_ends`: Tansu 0.6 reports a batch's base offset + 1 as a changelog's end,
@@ -23,6 +24,7 @@ nowhere else; grep for this module's names to find them all.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
@@ -40,31 +42,52 @@ log = logging.getLogger("spendwatch.recovery")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class YieldingProducerBuffer(ProducerBuffer):
-    """Faust's buffer of table writes, giving the event loop a turn every `YIELD_EVERY` sends.
+class SpendwatchProducerBuffer(ProducerBuffer):
+    """Faust's buffer of table writes, with a flush that waits for every write, and a loop that yields.
 
-    `ProducerBuffer._handle_pending` sends queued table writes in a loop that never yields
-    while the queue is non-empty (aiokafka's `send` returns without suspending while a batch
-    has room), so a burst of queued changelog writes (20,000 teams' records) held `/healthz`
-    and every agent until it had drained.
+    - `flush`: Faust's returns as soon as no write has gone out for 0.1 s, with writes still
+      queued; the consumer then commits its offsets (`Consumer._commit_offsets` flushes the
+      producer first and trusts it). Under load one send can take longer than that, and a
+      worker killed right after had committed input whose ledger records were never written:
+      seen here as 2% of a backlog missing after a takeover (`make takeover-loop`). Ours
+      returns only when nothing is queued or being handed to aiokafka, whose own flush
+      (called next by `Producer.flush`) then waits for delivery.
+    - `_send_pending`: the loop that sends queued writes never yields while the queue is
+      non-empty (aiokafka's `send` returns without suspending while a batch has room), so a
+      burst of changelog writes (20,000 teams' records) held `/healthz` and every agent until
+      it had drained; ours gives the event loop a turn every `YIELD_EVERY` sends.
     """
 
     YIELD_EVERY = 100
+    FLUSH_POLL_S = 1.0
     _sent = 0
+    _in_flight = 0
 
     async def _send_pending(self, fut: Any) -> None:
-        await super()._send_pending(fut)
+        self._in_flight += 1
+        try:
+            await super()._send_pending(fut)
+        finally:
+            self._in_flight -= 1
         self._sent += 1
         if self._sent % self.YIELD_EVERY == 0:
             await asyncio.sleep(0)
 
+    async def flush(self) -> None:
+        while self.size or self._in_flight:
+            if self.should_stop:
+                raise RuntimeError(f"producer buffer stopped with {self.size} table writes queued")
+            self.message_sent.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.message_sent.wait(), timeout=self.FLUSH_POLL_S)
+
 
 class SpendwatchProducer(faust_aiokafka.Producer):
-    """Faust's aiokafka producer with `YieldingProducerBuffer` (Faust builds its buffer in __init__)."""
+    """Faust's aiokafka producer with `SpendwatchProducerBuffer` (Faust builds its buffer in __init__)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        buffer = YieldingProducerBuffer(loop=self.loop, beacon=self.beacon)
+        buffer = SpendwatchProducerBuffer(loop=self.loop, beacon=self.beacon)
         buffer.app = self.app
         if self.threaded_producer is not None:
             buffer.threaded_producer = self.threaded_producer

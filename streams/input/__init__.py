@@ -1,0 +1,1 @@
+"""Bytes to rows: validation, pricing and the registry of input kinds. No Kafka, no state."""

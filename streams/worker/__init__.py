@@ -1,0 +1,1 @@
+"""The Faust worker: wiring (app.py), agents, deliveries, HTTP, metrics, and every Faust patch."""

@@ -42,7 +42,7 @@ async def flush_with_slow_sends(buffer_class: type[ProducerBuffer], writes: int)
 
 
 def test_fausts_flush_returns_with_writes_still_queued_when_sends_are_slow():
-    sent, left = asyncio.run(flush_with_slow_sends(ProducerBuffer, 4))
+    _, left = asyncio.run(flush_with_slow_sends(ProducerBuffer, 4))
     assert left > 0, "Faust's flush waited for every write (the reason for our buffer is gone: retire it)"
 
 

@@ -189,14 +189,29 @@ class SpendwatchConsumer(faust_aiokafka.Consumer):
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         committed = await super().seek_to_committed()
-        unknown = [tp for tp, offset in committed.items() if not offset or offset < 0]
-        earliest = await self.earliest_offsets(*unknown) if unknown else {}
         for tp, offset in committed.items():
-            # No commit yet: the consumer starts at the beginning (auto_offset_reset=earliest).
-            start = offset if offset and offset > 0 else earliest.get(tp, 0)
+            start = offset if offset and offset > 0 else await self._start_without_commit(tp)
             self.guard.on_seek(tp, start)
             self._commit_base[tp] = start
         return committed
+
+    async def _start_without_commit(self, tp: TP) -> int:
+        """Where delivery starts when `seek_to_committed` saw no commit: the fetcher's own position.
+
+        aiokafka then leaves the position it took at assignment, which is not always the log
+        start: on the embedded broker the committed offset read at assignment and the one read
+        here can differ (None here, the last worker's commit there). Taking the log start then
+        made a fully read partition look unread for good (nothing ever came to prove otherwise)
+        and held every watermark: a takeover that never finished.
+        """
+        try:
+            position = await self.position(tp)
+        except Exception:  # noqa: BLE001 - not assigned any more: the next assignment seeks again
+            position = None
+        if position is None:
+            earliest = await self.earliest_offsets(tp)
+            return int(earliest.get(tp) or 0)
+        return int(position)
 
     # -- acknowledgements and commits ------------------------------------------------------
 

@@ -141,3 +141,29 @@ def test_getmany_fetches_again_instead_of_skipping(first_after_rewind, want):
 
     assert asyncio.run(drain()) == want
     assert seeks == [456]
+
+
+@pytest.mark.parametrize("committed,position,start", [
+    (573, 600, 573),  # a commit: delivery starts there
+    (None, 574, 574),  # no commit seen here, the fetcher took the last worker's: start where it is
+    (None, None, 12),  # nothing known: the log start
+])
+def test_without_a_commit_the_guard_starts_where_the_fetcher_is(committed, position, start):
+    """Before: no commit meant the log start, and a partition read to its end looked unread forever."""
+    consumer = make_consumer(SpendwatchConsumer, f"start-{committed}-{position}")
+
+    async def stand_in_committed() -> dict[TP, int | None]:  # the thread's seek_to_committed
+        return {INPUT: committed}
+
+    async def stand_in_position(tp: TP) -> int | None:
+        return position
+
+    async def stand_in_earliest(*tps: TP) -> dict[TP, int]:
+        return {INPUT: 12}
+
+    consumer._thread = SimpleNamespace(seek_to_committed=stand_in_committed)
+    consumer.position = stand_in_position
+    consumer.earliest_offsets = stand_in_earliest
+    asyncio.run(consumer.seek_to_committed())
+    assert consumer.guard.expected[INPUT] == start
+    assert consumer.resume_offset(INPUT) == (committed if committed is not None else start)

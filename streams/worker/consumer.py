@@ -189,29 +189,21 @@ class SpendwatchConsumer(faust_aiokafka.Consumer):
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         committed = await super().seek_to_committed()
+        unknown = [tp for tp, offset in committed.items() if not offset or offset < 0]
+        earliest = await self.earliest_offsets(*unknown) if unknown else {}
         for tp, offset in committed.items():
-            start = offset if offset and offset > 0 else await self._start_without_commit(tp)
+            start = offset if offset and offset > 0 else int(earliest.get(tp) or 0)
+            if tp in unknown:
+                # No commit seen: read from the log start, and make the fetcher start there too.
+                # aiokafka otherwise keeps the position it took at assignment, and on the embedded
+                # broker that can be another worker's commit while this read saw none: a partition
+                # read to its end then never delivered anything to prove where it was, looked
+                # unread for good and held every watermark (a takeover that never finished).
+                # Re-reading is safe: rows already taken in are skipped by position.
+                await self._rewind(tp, start)
             self.guard.on_seek(tp, start)
             self._commit_base[tp] = start
         return committed
-
-    async def _start_without_commit(self, tp: TP) -> int:
-        """Where delivery starts when `seek_to_committed` saw no commit: the fetcher's own position.
-
-        aiokafka then leaves the position it took at assignment, which is not always the log
-        start: on the embedded broker the committed offset read at assignment and the one read
-        here can differ (None here, the last worker's commit there). Taking the log start then
-        made a fully read partition look unread for good (nothing ever came to prove otherwise)
-        and held every watermark: a takeover that never finished.
-        """
-        try:
-            position = await self.position(tp)
-        except Exception:  # noqa: BLE001 - not assigned any more: the next assignment seeks again
-            position = None
-        if position is None:
-            earliest = await self.earliest_offsets(tp)
-            return int(earliest.get(tp) or 0)
-        return int(position)
 
     # -- acknowledgements and commits ------------------------------------------------------
 

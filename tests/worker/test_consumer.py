@@ -143,27 +143,28 @@ def test_getmany_fetches_again_instead_of_skipping(first_after_rewind, want):
     assert seeks == [456]
 
 
-@pytest.mark.parametrize("committed,position,start", [
-    (573, 600, 573),  # a commit: delivery starts there
-    (None, 574, 574),  # no commit seen here, the fetcher took the last worker's: start where it is
-    (None, None, 12),  # nothing known: the log start
+@pytest.mark.parametrize("committed,start,seeks", [
+    (573, 573, []),  # a commit: delivery starts there, where Faust's own seek put the fetcher
+    (None, 12, [12]),  # no commit seen: the log start, and the fetcher is sent there too
 ])
-def test_without_a_commit_the_guard_starts_where_the_fetcher_is(committed, position, start):
-    """Before: no commit meant the log start, and a partition read to its end looked unread forever."""
-    consumer = make_consumer(SpendwatchConsumer, f"start-{committed}-{position}")
+def test_without_a_commit_the_fetcher_is_sent_where_the_guard_starts(committed, start, seeks):
+    """Before: the guard assumed the log start while the fetcher stayed at another worker's commit;
+    a partition read to its end then delivered nothing, looked unread for good and held the watermark."""
+    consumer = make_consumer(SpendwatchConsumer, f"start-{committed}")
+    sent_to: list[int] = []
 
     async def stand_in_committed() -> dict[TP, int | None]:  # the thread's seek_to_committed
         return {INPUT: committed}
 
-    async def stand_in_position(tp: TP) -> int | None:
-        return position
-
     async def stand_in_earliest(*tps: TP) -> dict[TP, int]:
         return {INPUT: 12}
 
+    async def stand_in_rewind(tp: TP, offset: int) -> None:
+        sent_to.append(offset)
+
     consumer._thread = SimpleNamespace(seek_to_committed=stand_in_committed)
-    consumer.position = stand_in_position
     consumer.earliest_offsets = stand_in_earliest
+    consumer._rewind = stand_in_rewind
     asyncio.run(consumer.seek_to_committed())
     assert consumer.guard.expected[INPUT] == start
-    assert consumer.resume_offset(INPUT) == (committed if committed is not None else start)
+    assert sent_to == seeks

@@ -150,7 +150,8 @@ def attach_simulator(pipeline: Pipeline, seed: int = 7) -> None:
                 view = spend_view(ledger, team, endpoint, settings.window_seconds)
                 if view and len(view["windows"]) >= 2:
                     w = view["windows"][-2]
-                    lines.append(f"  {team}/{endpoint:<14} {w['start'][11:16]} {w['requests']:>6} calls "
+                    key = f"{team}/{endpoint}"
+                    lines.append(f"  {key:<24} {w['start'][11:16]} {w['requests']:>6} calls "
                                  f"{w['prompt_tokens'] + w['completion_tokens']:>10} tokens ${w['cost_usd']:>9.4f}")
         if lines:
             print("spendwatch: last complete window per endpoint\n" + "\n".join(lines), flush=True)

@@ -259,6 +259,9 @@ class SpendwatchConsumer(faust_aiokafka.Consumer):
             self._holes.pop(tp, None)
             self._acked.pop(tp, None)
             self._acked_index.pop(tp, None)
+            # Faust's own read offset from an earlier assignment of the partition: left alone, it
+            # drops the records below it as read (our guard then rewinds) and logs a false gap.
+            self._read_offset[tp] = None
 
     def topic_partitions(self, topic: str) -> int | None:
         """How many partitions `topic` has, from the cluster metadata.

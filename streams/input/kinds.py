@@ -91,9 +91,6 @@ def release_key(kind: str, row: Sequence[Any]) -> tuple[Any, ...]:
     return KINDS[kind].release_key(row)
 
 
-def event_time(kind: str, row: Sequence[Any]) -> float:
-    return float(KINDS[kind].release_key(row)[0])
-
 
 def kind_of_topic(settings: Any) -> dict[str, str]:
     """Input topic -> kind, from the settings."""

@@ -33,7 +33,7 @@ import msgspec
 import orjson
 
 from detectors.verdict import Verdict
-from streams.input.kinds import release_key
+from streams.input.kinds import KINDS
 from streams.state.dedup import EventIdIndex
 from streams.state.deltas import decode_delta, encode_deltas
 from streams.state.judging import RuleBook, apply_and_judge
@@ -187,7 +187,8 @@ class LedgerStore:
             kind = self.kind_of_source(source)
             fresh, skipped = take_fresh(ledger, source, rows)
             replayed += skipped
-            arrived.extend((release_key(kind, row), next(self._tie), kind, row) for row in fresh)
+            key = KINDS[kind].release_key
+            arrived.extend((key(row), next(self._tie), kind, row) for row in fresh)
         now = sorted(entry for entry in arrived if entry[0][0] <= through)
         later = [entry for entry in arrived if entry[0][0] > through]
         released = []
@@ -269,7 +270,8 @@ class LedgerStore:
         entries: list[Entry] = []
         for message in _chunks_decoder.decode(data):
             for kind, rows in decode_delta(message):
-                entries.extend((release_key(kind, row), next(self._tie), kind, row) for row in rows)
+                key = KINDS[kind].release_key
+                entries.extend((key(row), next(self._tie), kind, row) for row in rows)
         return entries
 
     # -- after a rebalance ---------------------------------------------------------------------

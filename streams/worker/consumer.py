@@ -39,7 +39,8 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,12 +131,32 @@ def committable_offset(base: int | None, acked: Iterable[int], holes: Mapping[in
     return position if position > base else None
 
 
+class GuardedReadOffsets(dict[TP, int | None]):
+    """Faust's read offsets, with nothing to say about the topics `DeliveryGuard` orders.
+
+    Faust's fetch loop drops a message below the partition's read offset as already read. For
+    the topics whose acks count, the guard has already decided that, and the two can disagree
+    after a seek: a message the guard let through (and now expects to be processed) could be
+    dropped by Faust, never processed and never acknowledged. So Faust reads None for those
+    partitions and the guard alone decides; changelogs keep Faust's read offsets.
+    """
+
+    def __init__(self, guarded: Callable[[str], bool]) -> None:
+        super().__init__()
+        self._guarded = guarded
+
+    def __getitem__(self, tp: TP) -> int | None:
+        return None if self._guarded(tp.topic) else self.get(tp)
+
+
 class SpendwatchConsumer(faust_aiokafka.Consumer):
     """Faust's aiokafka consumer with the three decisions above; everything else is Faust's."""
 
     def __post_init__(self) -> None:  # mode's Service hook, called by __init__
         super().__post_init__()
         self.guard = DeliveryGuard()
+        self._read_offset = GuardedReadOffsets(lambda topic: bool(self.app.topics.acks_enabled_for(topic)))
+        self._rewound_at: dict[TP, tuple[int, float]] = {}  # partition -> (offset, when) of a rewind not yet refetched
         self._commit_base: dict[TP, int] = {}  # where processing resumed, while no commit is known
         self._holes: dict[TP, dict[int, int]] = {}
 
@@ -150,6 +171,10 @@ class SpendwatchConsumer(faust_aiokafka.Consumer):
                 yield tp, message  # changelogs are compacted: their offsets jump by design
                 continue
             verdict = self.guard.admit(tp, message.offset)
+            if verdict is not Admit.REWIND and tp in self._rewound_at:
+                offset, when = self._rewound_at.pop(tp)
+                log.info("%s:%s fetched again from %d after %.1fs (now at %d)", tp.topic, tp.partition, offset,
+                         time.monotonic() - when, message.offset)
             if verdict is Admit.DELIVER:
                 yield tp, message
             elif verdict is Admit.HOLE:
@@ -165,6 +190,7 @@ class SpendwatchConsumer(faust_aiokafka.Consumer):
                 rewound.add(tp)
                 await self._rewind(tp, expected)
                 self.guard.on_rewind(tp)
+                self._rewound_at[tp] = (expected, time.monotonic())
 
     async def _rewind(self, tp: TP, offset: int) -> None:
         """Seek in the consumer's own thread, without waiting on the broker.
@@ -181,7 +207,6 @@ class SpendwatchConsumer(faust_aiokafka.Consumer):
         except Exception as exc:  # noqa: BLE001 - IllegalStateError when no longer assigned
             log.info("%s:%s not rewound (%s); its next assignment starts from the commit", tp.topic, tp.partition,
                      type(exc).__name__)
-        self._read_offset[tp] = None  # Faust drops offsets below its read offset: let the rewound ones through
 
     async def seek(self, partition: TP, offset: int) -> None:
         await super().seek(partition, offset)
@@ -257,10 +282,11 @@ class SpendwatchConsumer(faust_aiokafka.Consumer):
             self.guard.forget(tp)
             self._commit_base.pop(tp, None)
             self._holes.pop(tp, None)
+            self._rewound_at.pop(tp, None)
             self._acked.pop(tp, None)
             self._acked_index.pop(tp, None)
-            # Faust's own read offset from an earlier assignment of the partition: left alone, it
-            # drops the records below it as read (our guard then rewinds) and logs a false gap.
+            # Faust's own read offset from an earlier assignment (changelogs keep theirs: see
+            # GuardedReadOffsets): left alone, it drops the records below it as already read.
             self._read_offset[tp] = None
 
     def topic_partitions(self, topic: str) -> int | None:

@@ -168,3 +168,17 @@ def test_without_a_commit_the_fetcher_is_sent_where_the_guard_starts(committed, 
     asyncio.run(consumer.seek_to_committed())
     assert consumer.guard.expected[INPUT] == start
     assert sent_to == seeks
+
+
+def test_faust_read_offset_cannot_drop_what_the_guard_lets_through():
+    """Faust's fetch loop drops a message below `_read_offset[tp]`. After a seek back to the commit
+    (456) its read offset could still say 460 while the guard hands on 456-459: those were dropped,
+    never processed and never acknowledged. For acking topics Faust now reads None; changelogs keep theirs."""
+    consumer = make_consumer(SpendwatchConsumer, "read-offset")
+    changelog = TP("spendwatch-ledgers-changelog", 0)
+    consumer._read_offset[INPUT] = 460
+    consumer._read_offset[changelog] = 9
+    read_offset = consumer._read_offset.__getitem__  # what `Consumer._drain_messages` binds and calls
+    assert read_offset(INPUT) is None
+    assert read_offset(changelog) == 9
+    assert read_offset(TP("spendwatch-ledgers-changelog", 1)) is None  # never set: Faust's defaultdict said None

@@ -50,8 +50,6 @@ from detectors.baseline import SeasonalBaseline
 from detectors.poisson import min_significant_count
 from detectors.verdict import Verdict
 
-# Positions in an open-window row.
-START, CALLS, TOKENS, COST, THR_TOKENS, THR_COST, EXP_CALLS, EXP_TOKENS, EXP_COST = range(9)
 QUIET_GAP_WINDOWS = 120  # longer silences are learned in one step
 
 
@@ -74,6 +72,25 @@ class SpikeRule:
     protect_fraction: float = 0.5  # windows above this share of `ratio` x expected are not learned
 
 
+@dataclass(slots=True)
+class OpenWindow:
+    """A window not yet judged: what it counted, and the thresholds and expectations fixed when it opened."""
+
+    start: float
+    calls: int
+    tokens: float
+    cost: float
+    threshold_tokens: float | None  # None: nothing learned to compare with yet
+    threshold_cost: float | None
+    expected_calls: float
+    expected_tokens: float
+    expected_cost: float
+
+    def to_state(self) -> list[Any]:
+        return [self.start, self.calls, self.tokens, self.cost, self.threshold_tokens, self.threshold_cost,
+                self.expected_calls, self.expected_tokens, self.expected_cost]
+
+
 def hour_of(ts: float) -> int:
     return int(ts // 3600) % 24
 
@@ -89,14 +106,15 @@ class FlashSpikeDetector:
         self.team, self.endpoint, self.rule = team, endpoint, rule
         state = state or {}
         self.baseline = SeasonalBaseline.from_state(state.get("b"), rule.fading_factor, rule.grace_period)
-        self.open: list[list[Any]] = state.get("open", [])
+        self.open = [OpenWindow(*window) for window in state.get("open", [])]
         self.done: float | None = state.get("done")  # start of the oldest window not yet judged
         self.incident: dict[str, Any] | None = state.get("inc")
         self.unusual: int = state.get("unusual", 0)  # unlearned high windows in a row
         self.judged = 0  # windows judged since this object was made (for metrics; not state)
 
     def to_state(self) -> dict[str, Any]:
-        return {"b": self.baseline.to_state(), "open": self.open, "done": self.done, "inc": self.incident,
+        return {"b": self.baseline.to_state(), "open": [window.to_state() for window in self.open], "done": self.done,
+                "inc": self.incident,
                 "unusual": self.unusual}
 
     # -- per call ---------------------------------------------------------------------------
@@ -109,28 +127,31 @@ class FlashSpikeDetector:
             self.done = start
         if start < self.done:
             return None  # its window has been judged already
-        row = self._row(start)
-        row[CALLS] += 1
-        row[TOKENS] += tokens
-        row[COST] += cost
-        if self.incident is not None or row[CALLS] < self.rule.min_calls:
+        window = self._window(start)
+        window.calls += 1
+        window.tokens += tokens
+        window.cost += cost
+        if self.incident is not None or window.calls < self.rule.min_calls:
             return None
-        if row[THR_COST] is not None and row[COST] >= row[THR_COST]:
-            return self._fire(ts, row, "usd", row[COST], row[EXP_COST])
-        if row[THR_TOKENS] is not None and row[TOKENS] >= row[THR_TOKENS]:
-            return self._fire(ts, row, "tokens", row[TOKENS], row[EXP_TOKENS])
+        if window.threshold_cost is not None and window.cost >= window.threshold_cost:
+            return self._fire(ts, window, "usd", window.cost, window.expected_cost)
+        if window.threshold_tokens is not None and window.tokens >= window.threshold_tokens:
+            return self._fire(ts, window, "tokens", window.tokens, window.expected_tokens)
         return None
 
-    def _row(self, start: float) -> list[Any]:
-        if self.open and self.open[-1][START] == start:
+    def _window(self, start: float) -> OpenWindow:
+        if self.open and self.open[-1].start == start:
             return self.open[-1]  # the usual case: the newest window
-        for row in self.open:
-            if row[START] == start:
-                return row
-        row = [start, 0, 0.0, 0.0, *self._thresholds(start)]
-        self.open.append(row)
-        self.open.sort(key=lambda r: r[START])
-        return row
+        for window in self.open:
+            if window.start == start:
+                return window
+        window = self._new_window(start)
+        self.open.append(window)
+        self.open.sort(key=lambda w: w.start)
+        return window
+
+    def _new_window(self, start: float) -> OpenWindow:
+        return OpenWindow(start, 0, 0.0, 0.0, *self._thresholds(start))
 
     def _thresholds(self, start: float) -> tuple[float | None, float | None, float, float, float]:
         calls, tokens, cost = self.baseline.expected(hour_of(start))
@@ -146,9 +167,9 @@ class FlashSpikeDetector:
 
         return threshold(tokens, self.rule.min_tokens), threshold(cost, self.rule.min_usd), calls, tokens, cost
 
-    def _fire(self, ts: float, row: list[Any], unit: str, observed: float, expected: float) -> Verdict:
+    def _fire(self, ts: float, window: OpenWindow, unit: str, observed: float, expected: float) -> Verdict:
         self.incident = {"since": ts, "unit": unit, "windows": 0, "peak": observed / expected}
-        return self._verdict("firing", ts, unit, observed, expected, ts, row[START])
+        return self._verdict("firing", ts, unit, observed, expected, ts, window.start)
 
     # -- per clock tick ----------------------------------------------------------------------
 
@@ -159,53 +180,55 @@ class FlashSpikeDetector:
         if self.done is None:
             return verdicts
         while self.done + window_s + self.rule.settle_s <= clock:
-            if not self.open or self.open[0][START] > self.done:
+            if not self.open or self.open[0].start > self.done:
                 gap = self._quiet_windows_until(clock)
                 if gap >= QUIET_GAP_WINDOWS and self.incident is None:
                     self.baseline.learn_quiet(gap)
                     self.done += gap * window_s
                     continue
-                row = [self.done, 0, 0.0, 0.0, *self._thresholds(self.done)]
+                window = self._new_window(self.done)
             else:
-                row = self.open.pop(0)
-            verdict = self._judge(row)
+                window = self.open.pop(0)
+            verdict = self._judge(window)
             if verdict is not None:
                 verdicts.append(verdict)
             self.done += window_s
         return verdicts
 
     def _quiet_windows_until(self, clock: float) -> int:
-        last = self.open[0][START] if self.open else clock - self.rule.settle_s
+        last = self.open[0].start if self.open else clock - self.rule.settle_s
         done = self.done if self.done is not None else last
         return int((last - done) // self.rule.window_s)
 
-    def _judge(self, row: list[Any]) -> Verdict | None:
+    def _judge(self, window: OpenWindow) -> Verdict | None:
         self.judged += 1
-        window: dict[Hashable, Any] = {"hour": hour_of(row[START]), "calls": row[CALLS], "tokens": row[TOKENS],
-                                       "cost": row[COST]}
+        figures: dict[Hashable, Any] = {"hour": hour_of(window.start), "calls": window.calls,
+                                        "tokens": window.tokens, "cost": window.cost}
         if self.incident is None:
-            if self._suspicious(row):
+            if self._suspicious(window):
                 self.unusual += 1
                 if self.unusual < self.rule.adapt_after_windows:
                     return None
             else:
                 self.unusual = 0
-            self.baseline.learn_one(window)
+            self.baseline.learn_one(figures)
             return None
         self.incident["windows"] += 1
         if self.incident["windows"] >= self.rule.adapt_after_windows:
-            self.baseline.learn_one(window)  # a change that lasts this long is the new normal
-        if not (_below_half(row[TOKENS], row[THR_TOKENS]) and _below_half(row[COST], row[THR_COST])):
+            self.baseline.learn_one(figures)  # a change that lasts this long is the new normal
+        if not (_below_half(window.tokens, window.threshold_tokens)
+                and _below_half(window.cost, window.threshold_cost)):
             self.incident["quiet"] = 0
             return None
         self.incident["quiet"] = self.incident.get("quiet", 0) + 1
         if self.incident["quiet"] >= self.rule.resolve_after_windows:
             unit = self.incident["unit"]
-            observed, expected = (row[COST], row[EXP_COST]) if unit == "usd" else (row[TOKENS], row[EXP_TOKENS])
+            observed, expected = ((window.cost, window.expected_cost) if unit == "usd"
+                                  else (window.tokens, window.expected_tokens))
             since = self.incident["since"]
             self.incident = None
-            end = row[START] + self.rule.window_s
-            return self._verdict("resolved", end, unit, observed, expected, since, row[START])
+            end = window.start + self.rule.window_s
+            return self._verdict("resolved", end, unit, observed, expected, since, window.start)
         return None
 
     def _verdict(self, status: str, ts: float, unit: str, observed: float, expected: float,
@@ -226,11 +249,11 @@ class FlashSpikeDetector:
                        since=since, window_start=window_start, window_s=self.rule.window_s)
 
 
-    def _suspicious(self, row: list[Any]) -> bool:
+    def _suspicious(self, window: OpenWindow) -> bool:
         """High enough that learning it would let a spike in the making raise the bar."""
         share = self.rule.protect_fraction
-        return (row[THR_TOKENS] is not None and row[TOKENS] >= share * row[THR_TOKENS]) or \
-            (row[THR_COST] is not None and row[COST] >= share * row[THR_COST])
+        return (window.threshold_tokens is not None and window.tokens >= share * window.threshold_tokens) or \
+            (window.threshold_cost is not None and window.cost >= share * window.threshold_cost)
 
 
 def _below_half(observed: float, threshold: float | None) -> bool:

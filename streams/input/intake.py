@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from streams.input.events import DEFAULT_LIMITS, InputLimits, Rejection, decode_message, decode_plain_usage
-from streams.input.kinds import KINDS, USAGE, position
+from streams.input.kinds import KINDS, USAGE, Row, position
 from streams.input.rows import RowContext
 
 
@@ -37,7 +37,7 @@ class DeadLetter(NamedTuple):
 class Intake:
     """One micro-batch, decoded: deltas by (team, source), rejections, and counts for metrics."""
 
-    deltas: dict[tuple[str, str], list[list[Any]]] = field(default_factory=dict)
+    deltas: dict[tuple[str, str], list[Row]] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     accepted: int = 0
     unpriced: Counter[str] = field(default_factory=Counter)
@@ -91,9 +91,9 @@ def kind_of_source(source: str, kind_of_topic: Mapping[str, str]) -> str:
     return kind_of_topic[source.rsplit(":", 1)[0]]
 
 
-def parts_by_team(intake: Intake, kind_of_topic: Mapping[str, str]) -> dict[str, list[tuple[str, str, list[Any]]]]:
+def parts_by_team(intake: Intake, kind_of_topic: Mapping[str, str]) -> dict[str, list[tuple[str, str, list[Row]]]]:
     """Per team, its (source, kind, rows) parts, in the order the micro-batch first met each source."""
-    parts: dict[str, list[tuple[str, str, list[Any]]]] = {}
+    parts: dict[str, list[tuple[str, str, list[Row]]]] = {}
     for (team, source), rows in intake.deltas.items():
         parts.setdefault(team, []).append((source, kind_of_source(source, kind_of_topic), rows))
     return parts

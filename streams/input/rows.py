@@ -1,10 +1,9 @@
-"""Events to rows: the compact lists the deltas carry and the ledger applies.
+"""Events to rows: the compact named tuples the deltas carry and the ledger applies.
 
-Layouts (the first field is always the row's position, streams/input/kinds.py):
-
-    usage: [position, endpoint, ts, prompt_tokens, completion_tokens, cost_usd, unpriced, id_hash]
-    gpu:   [position, run_id, gpu_id, ts, gpu_type, price_per_gpu_hour, interval_s, utilization]
-    runs:  [position, run_id, status, ts, estimated_cost_usd, ceiling_usd, gpus, gpu_type, expected_hours]
+A row is a `NamedTuple`: fields by name wherever it is read, and still a plain tuple on the
+wire (msgpack arrays, streams/state/deltas.py) and in the hot path, which unpacks it. The
+first field is always the row's position (streams/input/kinds.py). Rows that come back from
+the wire are tuples or lists; `KINDS[kind].named` turns them into these again.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import NamedTuple
 
 import xxhash
 
@@ -28,6 +27,39 @@ def id_hash(event_id: str) -> int:
     return xxhash.xxh3_64_intdigest(event_id.encode()) >> 1
 
 
+class UsageRow(NamedTuple):
+    position: int
+    endpoint: str
+    ts: float
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float  # estimated from the price catalog when the event had none
+    unpriced: int  # 1: no price known for the model, counted at $0
+    id_hash: int  # of the event_id; 0: the event had none
+
+
+class GpuRow(NamedTuple):
+    position: int
+    run_id: str
+    gpu_id: str
+    ts: float
+    gpu_type: str | None
+    price_per_gpu_hour: float  # the event's, or the catalog's for its GPU type
+    interval_s: float | None
+    utilization: float | None
+
+
+class RunRow(NamedTuple):
+    position: int
+    run_id: str
+    status: str
+    ts: float
+    estimated_cost_usd: float | None
+    ceiling_usd: float | None
+    gpus: int | None
+    gpu_type: str | None
+    expected_hours: float | None
+
 
 @dataclass
 class RowContext:
@@ -37,7 +69,7 @@ class RowContext:
     unpriced: Counter[str] = field(default_factory=Counter)  # model -> calls without a price
 
 
-def usage_row(at: int, event: UsageEvent | PlainUsage, context: RowContext) -> list[Any]:
+def usage_row(at: int, event: UsageEvent | PlainUsage, context: RowContext) -> UsageRow:
     cost, unpriced = event.cost_usd, 0
     if cost is None:
         # Validation lets an event without cost_usd through only with both token counts.
@@ -46,16 +78,18 @@ def usage_row(at: int, event: UsageEvent | PlainUsage, context: RowContext) -> l
             cost, unpriced = 0.0, 1
             context.unpriced[event.model] += 1
     hashed = id_hash(event.event_id) if event.event_id is not None else 0
-    return [at, event.endpoint, event.ts, event.prompt_tokens, event.completion_tokens, cost, unpriced, hashed]
+    return UsageRow(at, event.endpoint, event.ts, event.prompt_tokens or 0, event.completion_tokens or 0, cost,
+                    unpriced, hashed)
 
 
-def gpu_row(at: int, event: GpuSample, context: RowContext) -> list[Any]:
+def gpu_row(at: int, event: GpuSample, context: RowContext) -> GpuRow:
     price = event.price_per_gpu_hour_usd
     if price is None:
         price = context.gpu_prices.get(event.gpu_type or "", context.gpu_prices["default"])
-    return [at, event.run_id, event.gpu_id, event.ts, event.gpu_type, price, event.interval_s, event.utilization]
+    return GpuRow(at, event.run_id, event.gpu_id, event.ts, event.gpu_type, price, event.interval_s,
+                  event.utilization)
 
 
-def run_row(at: int, event: RunEvent, context: RowContext) -> list[Any]:
-    return [at, event.run_id, event.status, event.ts, event.estimated_cost_usd, event.ceiling_usd,
-            event.gpus, event.gpu_type, event.expected_hours]
+def run_row(at: int, event: RunEvent, context: RowContext) -> RunRow:
+    return RunRow(at, event.run_id, event.status, event.ts, event.estimated_cost_usd, event.ceiling_usd,
+                  event.gpus, event.gpu_type, event.expected_hours)

@@ -1,7 +1,7 @@
 """The wire format of the deltas topic: what `ingest` sends `ledger` for one team.
 
 A delta carries, per source partition, the rows that partition contributed to one
-micro-batch (*parts*; row layouts in streams/state/ledger.py), in the order the ledger is to take
+micro-batch (*parts*; row types in streams/input/rows.py), in the order the ledger is to take
 them in. One message per team rather than per team and source partition: each message costs
 a send, a receive and a table write whatever it carries.
 

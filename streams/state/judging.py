@@ -94,7 +94,7 @@ class TeamWatch:
 
     def on_run(self, row: Sequence[Any]) -> None:
         """After a GPU sample or a lifecycle event: is the run heading past its limit?"""
-        run_id, ts = row[1], row[3]
+        _position, run_id, _gpu_id_or_status, ts, *_rest = row  # GpuRow and RunRow start alike
         run = self.ledger["runs"][run_id]
         snapshot = RunSnapshot(run_id=run_id, team=self.team, ts=max(ts, run["high"]), started=run["started"],
                                cost_usd=run["cost_usd"],

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from alerting.model import rfc3339
 from streams.input.kinds import GPU, RUNS, USAGE
+from streams.input.rows import GpuRow, RunRow
 from streams.state.dedup import EventIdIndex
 from streams.state.windows import Account, add_usage, figures, new_account, total_figures
 
@@ -70,7 +71,7 @@ def take_fresh(ledger: Ledger, source: str, rows: Sequence[Sequence[Any]]) -> tu
     """Rows past this ledger's received position for `source`, and how many were not; advances it."""
     received = ledger["received"]
     done = received.get(source, -1)
-    fresh = [row for row in rows if row[0] > done]
+    fresh = [row for row in rows if row[0] > done]  # every kind's first field is its position
     if fresh:
         received[source] = max(done, fresh[-1][0])
     return fresh, len(rows) - len(fresh)
@@ -134,8 +135,7 @@ def apply_in_order(
                 on_usage(row)
             usage_rows += 1
         else:
-            ts = row[3]
-            APPLY[kind](ledger, row, policy)
+            ts = APPLY[kind](ledger, row, policy)
             if on_run is not None:
                 on_run(row)
             counted[kind] += 1
@@ -160,7 +160,7 @@ def new_run(run_id: str) -> dict[str, Any]:
     }
 
 
-def _apply_run(ledger: Ledger, row: Sequence[Any]) -> None:
+def _apply_run(ledger: Ledger, row: RunRow) -> float:
     """A lifecycle event: the estimate and limits on `started`, the end on the others."""
     _position, run_id, status, ts, estimate, ceiling, gpus, gpu_type, hours = row
     run = ledger["runs"].setdefault(run_id, new_run(run_id))
@@ -176,9 +176,10 @@ def _apply_run(ledger: Ledger, row: Sequence[Any]) -> None:
         run["status"] = status
         run["ended"] = ts
     run["high"] = max(run["high"], ts)
+    return ts
 
 
-def _apply_gpu(ledger: Ledger, row: Sequence[Any], policy: WindowPolicy) -> None:
+def _apply_gpu(ledger: Ledger, row: GpuRow, policy: WindowPolicy) -> float:
     """Accrue GPU-hours and cost: each sample pays for the time since that GPU's last one."""
     _position, run_id, gpu_id, ts, _gpu_type, price, interval, utilization = row
     run = ledger["runs"].setdefault(run_id, new_run(run_id))
@@ -197,6 +198,7 @@ def _apply_gpu(ledger: Ledger, row: Sequence[Any], policy: WindowPolicy) -> None
     if run["started"] is None or ts < run["started"]:
         run["started"] = ts
     run["high"] = max(run["high"], ts)
+    return ts
 
 
 def burn_rate_usd_per_hour(run: dict[str, Any], policy: WindowPolicy) -> float:
@@ -233,8 +235,8 @@ def run_view(run: dict[str, Any], team: str, policy: WindowPolicy) -> dict[str, 
     }
 
 
-#: How a row of each kind other than usage changes the ledger: (ledger, row, policy) -> None.
-APPLY: dict[str, Callable[[Ledger, Sequence[Any], WindowPolicy], None]] = {
+#: How a row of each kind other than usage changes the ledger: (ledger, row, policy) -> the row's event time.
+APPLY: dict[str, Callable[[Ledger, Any, WindowPolicy], float]] = {
     GPU: lambda ledger, row, policy: _apply_gpu(ledger, row, policy),
     RUNS: lambda ledger, row, policy: _apply_run(ledger, row),
 }

@@ -21,6 +21,7 @@ from streams import gc_tuning
 from streams.input.events import InputLimits
 from streams.input.intake import decode_events
 from streams.input.kinds import KIND_OF_ORDER, KINDS, position, release_key
+from streams.input.kinds import Row as KindRow
 from streams.input.rows import RowContext
 from streams.settings import Settings
 from streams.state.dedup import EventIdIndex
@@ -28,7 +29,7 @@ from streams.state.judging import RuleBook, alert_from_verdict, apply_and_judge
 from streams.state.ledger import Ledger, WindowPolicy, new_ledger
 
 #: (event time, kind order, sequence, team, row): the shape `make eval` builds its workloads in.
-Row = tuple[float, int, int, str, list[Any]]
+Row = tuple[float, int, int, str, KindRow]  # (event time, kind order, line number, team, row)
 
 
 @dataclass

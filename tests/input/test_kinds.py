@@ -30,3 +30,19 @@ def test_a_row_built_by_its_kind_sorts_by_event_time_then_by_the_kinds_order():
         assert row[0] == 7  # the position comes first in every layout
         key = kind.release_key(row)
         assert key[:2] == (NOW, kind.order), name
+
+
+def test_rows_are_named_and_a_plain_array_off_the_wire_sorts_the_same():
+    """Rows travel and are stored as plain arrays; every reader takes them by the row type's layout."""
+    samples = {
+        "usage": make_usage(ts=NOW),
+        "gpu": {"ts": NOW, "team": "research", "run_id": "r1", "gpu_id": "g0", "utilization": 0.9},
+        "runs": {"ts": NOW, "team": "research", "run_id": "r1", "status": "started"},
+    }
+    context = RowContext({"default": 2.0})
+    for name, kind in KINDS.items():
+        event = kind.parse(samples[name], NOW + 60, 300.0, InputLimits.from_settings(Settings(_env_file=None)))
+        row = kind.to_row(7, event, context)
+        assert isinstance(row, kind.row_type), name
+        assert row.position == 7 and row.ts == NOW, name
+        assert kind.release_key(list(row)) == kind.release_key(row), name

@@ -1,15 +1,17 @@
-"""The alert as CONTRACT.md defines it, and its fingerprint.
+"""The alert as CONTRACT.md defines it, and its incident's fingerprint.
 
-The fingerprint hashes what identifies an incident's subject (kind, team, endpoint or
-run), as Alertmanager fingerprints labels; it is PagerDuty's `dedup_key`, so a trigger
-and its resolve pair up. `alert_id` is derived from the fingerprint, status and times,
-so the same alert raised twice (a worker re-processing after a crash) has the same id
-and the delivery stage can drop the repeat.
+The fingerprint hashes what identifies one incident: its subject (kind, team, endpoint or
+run, as Alertmanager fingerprints labels) and the event time it began (`since`, which every
+message about the incident carries: firing, repeats and resolve). It is PagerDuty's
+`dedup_key`, so a trigger and its resolve pair up, and a second spike on the same key a day
+later is a new incident, not a re-trigger of the old one. `alert_id` is derived from the
+fingerprint, status and times, so the same alert raised twice (a worker re-processing after
+a crash) has the same id and the delivery stage can drop the repeat.
 
 >>> alert = make_alert(kind="flash_spike", status="firing", severity="error", ts=1_700_000_000.0,
 ...                    team="search", endpoint="chat-api", run_id=None, observed=150.0, baseline=10.0,
 ...                    ratio=15.0, unit="usd", summary="search/chat-api at 15x", since=1_700_000_000.0)
->>> alert["ts"], alert["dedup_key"] == fingerprint("flash_spike", "search", "chat-api", None)
+>>> alert["ts"], alert["dedup_key"] == fingerprint("flash_spike", "search", "chat-api", None, 1_700_000_000.0)
 ('2023-11-14T22:13:20Z', True)
 """
 
@@ -27,10 +29,10 @@ def rfc3339(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def fingerprint(kind: str, team: str, endpoint: str | None, run_id: str | None) -> str:
-    """Stable id of an incident's subject: 32 hex characters (PagerDuty allows 255)."""
-    subject = "\x1f".join([kind, team, endpoint or "", run_id or ""])
-    return hashlib.sha256(subject.encode()).hexdigest()[:32]
+def fingerprint(kind: str, team: str, endpoint: str | None, run_id: str | None, since: float) -> str:
+    """Stable id of one incident: 32 hex characters (PagerDuty allows 255)."""
+    incident = "\x1f".join([kind, team, endpoint or "", run_id or "", repr(float(since))])
+    return hashlib.sha256(incident.encode()).hexdigest()[:32]
 
 
 def finite(value: float | None) -> float | None:
@@ -62,7 +64,7 @@ def make_alert(
     links: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """An alert message: every CONTRACT field, plus when the incident began and its window."""
-    dedup_key = fingerprint(kind, team, endpoint, run_id)
+    dedup_key = fingerprint(kind, team, endpoint, run_id, since)
     alert_id = hashlib.sha256(f"{dedup_key}|{status}|{since!r}|{ts!r}".encode()).hexdigest()[:32]
     alert: dict[str, Any] = {
         "alert_id": alert_id,

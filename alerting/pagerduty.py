@@ -1,7 +1,8 @@
 """PagerDuty Events API v2: `trigger` when an incident fires (and on repeats), `resolve` when it ends.
 
-`dedup_key` is the alert's fingerprint, so PagerDuty folds a repeat into the open
-incident and the resolve closes it. 202 is success; 400 is permanent; 429 and 5xx are
+`dedup_key` is the incident's fingerprint (alerting/model.py), so PagerDuty folds a repeat
+into the open incident and the resolve closes it, and the next incident on the same key opens
+a new one. 202 is success; 400 is permanent; 429 and 5xx are
 retried by the retry stage.
 
 >>> event = pagerduty_event({"alert_id": "a1", "dedup_key": "k" * 32, "kind": "flash_spike", "status": "firing",

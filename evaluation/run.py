@@ -32,11 +32,14 @@ def score_spikes(workload: Workload, alerts: list[dict[str, Any]]) -> dict[str, 
     firing = [a for a in alerts if a["kind"] == "flash_spike" and a["status"] == "firing"]
     matched: set[int] = set()
     delays, caught, eligible = [], 0, 0
+    incidents: list[int] = []  # firing alerts per labelled spike that raised any: above 1 is flapping
     for spike in workload.spikes:
         hits = [i for i, a in enumerate(firing)
                 if (a["team"], a["endpoint"]) == (spike.team, spike.endpoint)
                 and spike.start - 60 <= seconds(a["ts"]) <= spike.end + DETECT_WITHIN_S]
         matched.update(hits)
+        if hits:
+            incidents.append(len(hits))
         if not spike.eligible:
             continue
         eligible += 1
@@ -47,7 +50,7 @@ def score_spikes(workload: Workload, alerts: list[dict[str, Any]]) -> dict[str, 
     false = len(firing) - len(matched)
     key_weeks = workload.keys * workload.days / 7
     return {"eligible": eligible, "caught": caught, "delays": delays, "false": false, "key_weeks": key_weeks,
-            "ineligible": len(workload.spikes) - eligible}
+            "ineligible": len(workload.spikes) - eligible, "incidents": incidents}
 
 
 def score_runs(workload: Workload, alerts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -122,7 +125,8 @@ def main() -> None:
     print(f"settings: window {settings.window_seconds}s, ratio {settings.spike_ratio}, "
           f"min ${settings.spike_min_usd}/window or {settings.spike_min_tokens:,.0f} tokens/window")
 
-    totals = {"eligible": 0, "caught": 0, "false": 0, "key_weeks": 0.0, "delays": [], "ineligible": 0}
+    totals = {"eligible": 0, "caught": 0, "false": 0, "key_weeks": 0.0, "delays": [], "ineligible": 0,
+              "incidents": []}
     runs_total: dict[str, Any] = {}
     for seed in args.seeds:
         started = time.perf_counter()
@@ -134,6 +138,7 @@ def main() -> None:
         for k in ("eligible", "caught", "false", "key_weeks", "ineligible"):
             totals[k] += spikes[k]
         totals["delays"] += spikes["delays"]
+        totals["incidents"] += spikes["incidents"]
         for k, v in runs.items():
             runs_total[k] = runs_total.get(k, [] if isinstance(v, list) else 0) + v
         print(f"seed {seed}: {len(workload.rows):,} events, {spikes['caught']}/{spikes['eligible']} spikes caught "
@@ -149,6 +154,10 @@ def main() -> None:
     print(f"  time to detect: {fmt_minutes(totals['delays'])}")
     print(f"  false incidents: {totals['false']} over {totals['key_weeks']:.1f} key-weeks = "
           f"{totals['false'] / totals['key_weeks']:.2f} per key-week")
+    incidents = totals["incidents"]
+    if incidents:
+        print(f"  incidents per labelled spike that raised one: {sum(incidents) / len(incidents):.2f} "
+              f"({sum(n > 1 for n in incidents)} of {len(incidents)} spikes raised more than one: flapping)")
     print(f"  runaway: overruns flagged before 1.5x {runs_total['overrun_ok']}/{runs_total['overrun']} "
           f"(lead before 1.5x: {fmt_minutes(runs_total['lead_s'], worst=min)}); doublings flagged within 15 min "
           f"{runs_total['doubled_ok']}/{runs_total['doubled']} ({fmt_minutes(runs_total['doubling_delay_s'])}); "

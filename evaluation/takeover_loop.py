@@ -56,7 +56,8 @@ def main() -> int:
                   f"{tail}", flush=True)
             if result.returncode != 0:
                 print(result.stdout[-6000:], result.stderr[-2000:], sep="\n")
-                print(f"worker logs kept under {basetemp}")
+                (basetemp / "pytest-output.txt").write_text(result.stdout + result.stderr)
+                print(f"worker logs and the whole pytest output kept under {basetemp}")
                 break
             passed += 1
             subprocess.run(["rm", "-rf", str(basetemp)])

@@ -24,9 +24,9 @@ The fix keeps Faust's design and changes three decisions, each a pure function b
 can be tested without a broker:
 
 - `DeliveryGuard`: a message is handed on only if it is the next offset expected since the
-  last seek. On a jump the partition is fetched again from the expected offset; a jump that
-  survives that second fetch is a real hole in the log (transaction markers, compaction,
-  retention) and is recorded as one.
+  last seek (nothing between an assignment and the seek that follows it). On a jump the
+  partition is fetched again from the expected offset; a jump that survives that second fetch
+  is a real hole in the log (transaction markers, compaction, retention) and is recorded as one.
 - `committable_offset`: the committed offset moves only over a run that starts exactly at
   the last commit and consists of acknowledged offsets and verified holes.
 - `SpendwatchConsumer.ack`: an acknowledgement made during a rebalance, or for a message of
@@ -55,6 +55,7 @@ class Admit(enum.Enum):
     REWIND = "rewind"  # offsets were skipped: fetch the partition again from the expected offset
     HOLE = "hole"  # the same jump after a fresh fetch: the log has no records there; hand it on
     DROP = "drop"  # below the expected offset: already handed on since the last seek
+    WAIT = "wait"  # no seek since the partition was assigned: the seek that follows fetches it again
 
 
 @dataclass
@@ -89,7 +90,13 @@ class DeliveryGuard:
 
     def admit(self, tp: Any, offset: int) -> Admit:
         expected = self.expected.get(tp)
-        if expected is None or offset == expected:
+        if expected is None:
+            # Between an assignment and Faust's seek to the committed offsets the fetcher already
+            # runs, from wherever aiokafka started. Handing those messages on would let the ledger
+            # take in later positions of a source before earlier ones that are still unprocessed
+            # (and then skip those as taken). The seek that follows fetches them again, in order.
+            return Admit.WAIT
+        if offset == expected:
             self.expected[tp] = offset + 1
             self.suspect.pop(tp, None)
             return Admit.DELIVER
@@ -171,6 +178,8 @@ class SpendwatchConsumer(faust_aiokafka.Consumer):
                 yield tp, message  # changelogs are compacted: their offsets jump by design
                 continue
             verdict = self.guard.admit(tp, message.offset)
+            if verdict is Admit.WAIT:
+                continue
             if verdict is not Admit.REWIND and tp in self._rewound_at:
                 offset, when = self._rewound_at.pop(tp)
                 log.info("%s:%s fetched again from %d after %.1fs (now at %d)", tp.topic, tp.partition, offset,

@@ -89,18 +89,36 @@ def as_messages(events: list[dict[str, Any]], seed: int, partitions: int = 4) ->
     return messages
 
 
-def totals_match(worker: Any, expected: dict[tuple[str, str | None], dict[str, Any]]) -> bool:
+class TotalsCheck:
+    """What differs between a worker's /spend and the expected totals: false while anything does, and
+    shown in a timed-out wait_for, so a failure says which key is off and by how much."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+
+    def __bool__(self) -> bool:
+        return not self.problems
+
+    def __repr__(self) -> str:
+        return f"{len(self.problems)} keys differ: " + "; ".join(self.problems[:6]) if self.problems else "match"
+
+
+def totals_match(worker: Any, expected: dict[tuple[str, str | None], dict[str, Any]]) -> TotalsCheck:
+    problems = []
     for (team, endpoint), want in expected.items():
         params = {"team": team} if endpoint is None else {"team": team, "endpoint": endpoint}
         response = worker.get("/spend", **params)
         if response.status_code != 200:
-            return False
+            problems.append(f"{team}/{endpoint}: HTTP {response.status_code}")
+            continue
         got = response.json()["total"]
-        if any(got[name] != want[name] for name in ("requests", "prompt_tokens", "completion_tokens")):
-            return False
-        if abs(Decimal(str(got["cost_usd"])) - want["cost_usd"]) > Decimal("1e-9"):
-            return False
-    return True
+        names = ("requests", "prompt_tokens", "completion_tokens")
+        if any(got[name] != want[name] for name in names) or \
+                abs(Decimal(str(got["cost_usd"])) - want["cost_usd"]) > Decimal("1e-9"):
+            problems.append(f"{team}/{endpoint}: got " + ", ".join(f"{name} {got[name]}" for name in names)
+                            + f", cost {got['cost_usd']}; want " + ", ".join(f"{name} {want[name]}" for name in names)
+                            + f", cost {want['cost_usd']}")
+    return TotalsCheck(problems)
 
 
 def metric(worker: Any, name: str, **labels: str) -> float:

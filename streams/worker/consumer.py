@@ -94,7 +94,8 @@ class DeliveryGuard:
             # Between an assignment and Faust's seek to the committed offsets the fetcher already
             # runs, from wherever aiokafka started. Handing those messages on would let the ledger
             # take in later positions of a source before earlier ones that are still unprocessed
-            # (and then skip those as taken). The seek that follows fetches them again, in order.
+            # (and then skip those as taken). The consumer fetches them again once it knows where
+            # delivery starts (`SpendwatchConsumer.seek_to_committed`).
             return Admit.WAIT
         if offset == expected:
             self.expected[tp] = offset + 1
@@ -164,6 +165,8 @@ class SpendwatchConsumer(faust_aiokafka.Consumer):
         self.guard = DeliveryGuard()
         self._read_offset = GuardedReadOffsets(lambda topic: bool(self.app.topics.acks_enabled_for(topic)))
         self._rewound_at: dict[TP, tuple[int, float]] = {}  # partition -> (offset, when) of a rewind not yet refetched
+        self._held: set[TP] = set()  # partitions whose fetched messages are being held back (logged once)
+        self._fetched_early: set[TP] = set()  # partitions with messages fetched before their seek
         self._commit_base: dict[TP, int] = {}  # where processing resumed, while no commit is known
         self._holes: dict[TP, dict[int, int]] = {}
 
@@ -179,7 +182,15 @@ class SpendwatchConsumer(faust_aiokafka.Consumer):
                 continue
             verdict = self.guard.admit(tp, message.offset)
             if verdict is Admit.WAIT:
+                self._fetched_early.add(tp)  # fetched again by the seek to the committed offset
+            if verdict is Admit.WAIT or verdict is Admit.DROP:
+                if tp not in self._held:
+                    self._held.add(tp)  # once per partition until it delivers again: a takeover's worth of lines
+                    log.info("%s:%s offset %d %s", tp.topic, tp.partition, message.offset,
+                             "fetched before the seek: not handed on" if verdict is Admit.WAIT
+                             else f"is below {self.guard.expected[tp]}: already handed on, dropped")
                 continue
+            self._held.discard(tp)
             if verdict is not Admit.REWIND and tp in self._rewound_at:
                 offset, when = self._rewound_at.pop(tp)
                 log.info("%s:%s fetched again from %d after %.1fs (now at %d)", tp.topic, tp.partition, offset,
@@ -227,16 +238,23 @@ class SpendwatchConsumer(faust_aiokafka.Consumer):
         earliest = await self.earliest_offsets(*unknown) if unknown else {}
         for tp, offset in committed.items():
             start = offset if offset and offset > 0 else int(earliest.get(tp) or 0)
-            if tp in unknown:
-                # No commit seen: read from the log start, and make the fetcher start there too.
-                # aiokafka otherwise keeps the position it took at assignment, and on the embedded
-                # broker that can be another worker's commit while this read saw none: a partition
-                # read to its end then never delivered anything to prove where it was, looked
-                # unread for good and held every watermark (a takeover that never finished).
-                # Re-reading is safe: rows already taken in are skipped by position.
-                await self._rewind(tp, start)
             self.guard.on_seek(tp, start)
             self._commit_base[tp] = start
+            if tp in unknown or tp in self._fetched_early:
+                # Send the fetcher where delivery starts, after the guard knows it (no message can be
+                # held back from here on). Without a commit seen, aiokafka otherwise keeps the
+                # position it took at assignment, which on the embedded broker can be another
+                # worker's commit while this read saw none: a partition read to its end then never
+                # delivered anything to prove where it was, looked unread for good and held every
+                # watermark. And messages fetched before this seek were held back by the guard,
+                # while the fetch that brought them may have come after aiokafka's own seek: with
+                # nothing left to fetch the partition would stay unread (seen: a takeover whose
+                # input partition was read to its end and never counted). Re-reading is safe:
+                # rows already taken in are skipped by position.
+                await self._rewind(tp, start)
+            if self.app.topics.acks_enabled_for(tp.topic):
+                log.info("%s:%s: delivery starts at %d (committed: %s)", tp.topic, tp.partition, start, offset)
+        self._fetched_early.difference_update(committed)
         return committed
 
     # -- acknowledgements and commits ------------------------------------------------------
@@ -292,6 +310,8 @@ class SpendwatchConsumer(faust_aiokafka.Consumer):
             self._commit_base.pop(tp, None)
             self._holes.pop(tp, None)
             self._rewound_at.pop(tp, None)
+            self._held.discard(tp)
+            self._fetched_early.discard(tp)
             self._acked.pop(tp, None)
             self._acked_index.pop(tp, None)
             # Faust's own read offset from an earlier assignment (changelogs keep theirs: see

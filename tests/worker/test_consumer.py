@@ -143,14 +143,19 @@ def test_getmany_fetches_again_instead_of_skipping(first_after_rewind, want):
     assert seeks == [456]
 
 
-@pytest.mark.parametrize("committed,start,seeks", [
-    (573, 573, []),  # a commit: delivery starts there, where Faust's own seek put the fetcher
-    (None, 12, [12]),  # no commit seen: the log start, and the fetcher is sent there too
+@pytest.mark.parametrize("committed,fetched_early,start,seeks", [
+    (573, False, 573, []),  # a commit: delivery starts there, where Faust's own seek put the fetcher
+    (None, False, 12, [12]),  # no commit seen: the log start, and the fetcher is sent there too
+    (573, True, 573, [573]),  # messages held back before the seek: fetched again from the commit
 ])
-def test_without_a_commit_the_fetcher_is_sent_where_the_guard_starts(committed, start, seeks):
+def test_the_fetcher_is_sent_where_the_guard_starts(committed, fetched_early, start, seeks):
     """Before: the guard assumed the log start while the fetcher stayed at another worker's commit;
-    a partition read to its end then delivered nothing, looked unread for good and held the watermark."""
-    consumer = make_consumer(SpendwatchConsumer, f"start-{committed}")
+    a partition read to its end then delivered nothing, looked unread for good and held the watermark.
+    And messages fetched before the seek were held back with nothing to fetch them again (a takeover
+    whose input partition was read to its end and never counted)."""
+    consumer = make_consumer(SpendwatchConsumer, f"start-{committed}-{fetched_early}")
+    if fetched_early:
+        consumer._fetched_early.add(INPUT)
     sent_to: list[int] = []
 
     async def stand_in_committed() -> dict[TP, int | None]:  # the thread's seek_to_committed

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from streams.input.events import InputLimits, parse_gpu, parse_run, parse_usage
-from streams.input.rows import GpuRow, RowContext, RunRow, UsageRow, gpu_row, run_row, usage_row
+from streams.input.rows import GpuRow, RowContext, RunRow, UsageRow, UsageTuple, gpu_row, run_row, usage_row
 
-Row = UsageRow | GpuRow | RunRow
+Row = UsageRow | UsageTuple | GpuRow | RunRow
 
 USAGE, GPU, RUNS = "usage", "gpu", "runs"
 #: At equal event times a run's lifecycle goes first, then GPU samples, then usage.
@@ -53,7 +53,7 @@ def _number(value: Any) -> Any:
 # The keys unpack rather than read attributes: rows come back from the wire as plain tuples or
 # lists in the same layout, and the ledger takes them as they are (naming each one costs 0.2-0.4 us).
 
-def usage_key(row: UsageRow) -> tuple[Any, ...]:
+def usage_key(row: UsageRow | UsageTuple) -> tuple[Any, ...]:
     _position, endpoint, ts, prompt_tokens, completion_tokens, cost_usd, unpriced, id_hash = row
     return (ts, USAGE_ORDER, endpoint, prompt_tokens, completion_tokens, cost_usd, id_hash, unpriced)
 
@@ -79,7 +79,7 @@ class InputKind:
     topic_setting: str  # the Settings field naming its topic
     # (decoded JSON object, now, future tolerance in seconds, limits) -> its event; raises RejectedEvent
     parse: Callable[[dict[str, Any], float, float, InputLimits], Any]
-    row_type: type[Row]  # its fields, in wire order (rows travel and are stored as plain arrays)
+    row_type: type[UsageRow | GpuRow | RunRow]  # its fields, in order (rows travel and are stored as arrays)
     to_row: Callable[[int, Any, RowContext], Row]  # (position, event, context) -> row
     release_key: Callable[[Any], tuple[Any, ...]]  # (row) -> (event time, kind order, content...)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -28,6 +29,11 @@ HEADER_ROOM = 4096
 def attach(pipeline: Pipeline) -> None:
     app, settings, liveness = pipeline.app, pipeline.settings, pipeline.liveness
     limits = InputLimits.from_settings(settings)
+    # A message's steps and the rebuild after a rebalance must not interleave: a step awaits its
+    # alerts' sends between computing and writing, and a rebuild in that gap replaced the rows
+    # waiting in memory with the table's, which did not yet hold the step's new pending chunk;
+    # those rows were then never applied (a takeover left every team a few rows short).
+    ledger_turn = asyncio.Lock()
 
     async def ingest(stream: Any) -> None:
         """Validate and price a micro-batch; forward each team's rows, then report progress."""
@@ -43,13 +49,14 @@ def attach(pipeline: Pipeline) -> None:
     async def ledger(stream: Any) -> None:
         """Take each delta in, and apply what the watermark releases: one record write per team per step."""
         async for event in stream.events():
-            with liveness.step("ledger"):
-                message = event.message
-                for step in pipeline.stage.steps(message.partition, message.key, message.value):
-                    for verdict in step.verdicts:  # on the broker before the record that raised them
-                        await publish_alert(pipeline, verdict)
-                    pipeline.store.commit(step)
-                    count_step(pipeline, step)
+            async with ledger_turn:
+                with liveness.step("ledger"):
+                    message = event.message
+                    for step in pipeline.stage.steps(message.partition, message.key, message.value):
+                        for verdict in step.verdicts:  # on the broker before the record that raised them
+                            await publish_alert(pipeline, verdict)
+                        pipeline.store.commit(step)
+                        count_step(pipeline, step)
 
     app.agent(pipeline.inputs, name="ingest")(crash_only("ingest", ingest))
     app.agent(pipeline.deltas, name="ledger")(crash_only("ledger", ledger))
@@ -62,7 +69,8 @@ def attach(pipeline: Pipeline) -> None:
             partition = pipeline.partition_of(team)
             return partition if partition in owned else None
 
-        pipeline.stage.recover(partition_if_owned)
+        async with ledger_turn:
+            pipeline.stage.recover(partition_if_owned)
         log.info("rebuilt rows waiting for the watermark (%d teams) and the event_id index (%d ids)",
                  sum(1 for heap in pipeline.store.pending.values() if heap), len(pipeline.ids))
 

@@ -101,7 +101,6 @@ def release_key(kind: str, row: Row) -> tuple[Any, ...]:
     return KINDS[kind].release_key(row)
 
 
-
 def kind_of_topic(settings: Any) -> dict[str, str]:
     """Input topic -> kind, from the settings."""
     return {kind.topic(settings): name for name, kind in KINDS.items()}

@@ -17,16 +17,21 @@ def test_every_kind_has_a_topic_a_distinct_order_and_a_way_into_the_ledger():
     assert set(APPLY) | {USAGE} == set(KINDS)  # usage rows are applied inline, the hot path
 
 
-def test_a_row_built_by_its_kind_sorts_by_event_time_then_by_the_kinds_order():
+def built_rows():
+    """(kind name, kind, row) for one sample event of every kind, at position 7 and time NOW."""
     samples = {
         "usage": make_usage(ts=NOW),
         "gpu": {"ts": NOW, "team": "research", "run_id": "r1", "gpu_id": "g0", "utilization": 0.9},
         "runs": {"ts": NOW, "team": "research", "run_id": "r1", "status": "started"},
     }
     context = RowContext({"default": 2.0})
+    limits = InputLimits.from_settings(Settings(_env_file=None))
     for name, kind in KINDS.items():
-        event = kind.parse(samples[name], NOW + 60, 300.0, InputLimits.from_settings(Settings(_env_file=None)))
-        row = kind.to_row(7, event, context)
+        yield name, kind, kind.to_row(7, kind.parse(samples[name], NOW + 60, 300.0, limits), context)
+
+
+def test_a_row_built_by_its_kind_sorts_by_event_time_then_by_the_kinds_order():
+    for name, kind, row in built_rows():
         assert row[0] == 7  # the position comes first in every layout
         key = kind.release_key(row)
         assert key[:2] == (NOW, kind.order), name
@@ -34,15 +39,7 @@ def test_a_row_built_by_its_kind_sorts_by_event_time_then_by_the_kinds_order():
 
 def test_rows_are_named_and_a_plain_array_off_the_wire_sorts_the_same():
     """Rows travel and are stored as plain arrays; every reader takes them by the row type's layout."""
-    samples = {
-        "usage": make_usage(ts=NOW),
-        "gpu": {"ts": NOW, "team": "research", "run_id": "r1", "gpu_id": "g0", "utilization": 0.9},
-        "runs": {"ts": NOW, "team": "research", "run_id": "r1", "status": "started"},
-    }
-    context = RowContext({"default": 2.0})
-    for name, kind in KINDS.items():
-        event = kind.parse(samples[name], NOW + 60, 300.0, InputLimits.from_settings(Settings(_env_file=None)))
-        row = kind.to_row(7, event, context)
+    for name, kind, row in built_rows():
         named = kind.row_type._make(row)
         assert named.position == 7 and named.ts == NOW, name
         assert kind.release_key(list(row)) == kind.release_key(named) == kind.release_key(row), name

@@ -30,6 +30,7 @@ from river import base, stats
 METRICS = ("calls", "tokens", "cost")
 HOURS = 24
 PROFILE_BOUNDS = (0.05, 20.0)
+MIN_WEIGHT = 0.02  # the slowest learning: a key expecting a call in 50 windows or fewer
 
 
 def _ewmean(fading_factor: float, value: float | None) -> stats.EWMean:
@@ -69,24 +70,38 @@ class SeasonalBaseline(base.AnomalyDetector):
         hour = int(x["hour"])
         factor = self.profile[hour]
         calls_level = self.levels["calls"].get()
+        weight = self.weight(calls_level * factor)
         if self.learned >= 1 and calls_level > 0:
             # The profile learns how this hour compares with the key's level.
             target = min(max(x["calls"] / calls_level, PROFILE_BOUNDS[0]), PROFILE_BOUNDS[1])
-            self.profile[hour] = factor + self.profile_rate * (target - factor)
+            self.profile[hour] = factor + self.profile_rate * weight * (target - factor)
         for metric in METRICS:
             value = x[metric] / factor
+            mean = self.levels[metric].get()
             if 0 < self.learned < self.grace_period:
-                mean = self.levels[metric].get()
                 self.levels[metric] = _ewmean(self.fading_factor, mean + (value - mean) / (self.learned + 1))
+            elif weight < 1 and self.learned:
+                # A quiet key: a plain mean until the slower fading takes over (no early window outweighs the rest).
+                rate = max(self.fading_factor * weight, 1 / (self.learned + 1))
+                self.levels[metric] = _ewmean(self.fading_factor, mean + rate * (value - mean))
             else:
                 self.levels[metric].update(value)
         self.learned += 1
+
+    @staticmethod
+    def weight(expected_calls: float) -> float:
+        """How much one window says about a key: a window of a key that expects under a call says little.
+
+        The levels fade and the profile learns this much slower (a key with a call every 20 windows
+        would otherwise judge by its last two or three calls and by an hour-of-day shape of noise).
+        """
+        return min(1.0, max(expected_calls, MIN_WEIGHT))
 
     def learn_quiet(self, windows: int) -> None:
         """Learn `windows` empty windows at once (a long silence): each level decays geometrically."""
         if self.learned == 0:
             return
-        decay = (1 - self.fading_factor) ** windows
+        decay = (1 - self.fading_factor * self.weight(self.levels["calls"].get())) ** windows
         self.levels = {m: _ewmean(self.fading_factor, self.levels[m].get() * decay) for m in METRICS}
         self.learned += windows
 

@@ -12,8 +12,13 @@ clock (`advance`). Scoring lives in `SeasonalBaseline`; deciding lives here:
   threshold, do not (river's `protect_anomaly_detector` idea: a spike, or the near-miss
   start of one, must not become the new normal), until such windows have gone on for
   `adapt_after_windows` in a row, when a lasting change is learned.
+- Quiet keys are also judged over longer spans (`spans`, e.g. the last 5 and 15 windows
+  together), each with its own thresholds: one 60 s window cannot prove a 10x surge on a key
+  that expects a call in five minutes, five windows of it can. A span is judged only where
+  the Poisson test, not `ratio`, sets the single window's bar (busy keys gain nothing from it).
 - The incident resolves at the end of the `resolve_after_windows`-th window in a row under
-  half its thresholds (quiet keys see empty windows even mid-spike; bursty ones dip).
+  half its thresholds, over the span it fired on (quiet keys see empty windows even
+  mid-spike; bursty ones dip).
 
 Everything is event time, so replaying the same calls in the same order gives the same
 verdicts. State is plain JSON (`to_state`).
@@ -72,6 +77,8 @@ class SpikeRule:
     # fire again (1.06 incidents a spike); 5 windows, 2 of 83 (1.02), with recall and false incidents unchanged.
     resolve_after_windows: int = 5
     protect_fraction: float = 0.5  # windows above this share of `ratio` x expected are not learned
+    # Longer spans judged too, in windows: quiet keys, where one window cannot prove a surge.
+    spans: tuple[int, ...] = (3, 5, 15)
 
 
 @dataclass(slots=True)
@@ -87,10 +94,31 @@ class OpenWindow:
     expected_calls: float
     expected_tokens: float
     expected_cost: float
+    # On a quiet key, the calls it takes to fire (0 on a busy one). Follows from the above, so not state.
+    calls_bar: int = 0
 
     def to_state(self) -> list[Any]:
         return [self.start, self.calls, self.tokens, self.cost, self.threshold_tokens, self.threshold_cost,
                 self.expected_calls, self.expected_tokens, self.expected_cost]
+
+
+@dataclass(frozen=True, slots=True)
+class SpanFigures:
+    """A span of windows ending with the one judged: what it holds, and its bar.
+
+    The bar is fixed by the expectation of the span's oldest window: windows of a surge in the
+    making, learned before the surge is proven, must not raise the bar it is judged by.
+    """
+
+    windows: int
+    calls: int
+    calls_bar: int  # the fewest calls that prove more traffic than expected over the span
+    tokens: float
+    cost: float
+    expected_tokens: float
+    expected_cost: float
+    threshold_tokens: float | None
+    threshold_cost: float | None
 
 
 def hour_of(ts: float) -> int:
@@ -108,16 +136,21 @@ class FlashSpikeDetector:
         self.team, self.endpoint, self.rule = team, endpoint, rule
         state = state or {}
         self.baseline = SeasonalBaseline.from_state(state.get("b"), rule.fading_factor, rule.grace_period)
-        self.open = [OpenWindow(*window) for window in state.get("open", [])]
+        self.open = [self._marked(OpenWindow(*window)) for window in state.get("open", [])]
         self.done: float | None = state.get("done")  # start of the oldest window not yet judged
+        # The newest judged windows of a quiet key, in a row up to `done`, for its spans: [calls, tokens, cost,
+        # expected calls, expected tokens, expected cost], rounded (they are kept a while, all of it state).
+        self.recent: list[list[float]] = state.get("recent", [])
         self.incident: dict[str, Any] | None = state.get("inc")
         self.unusual: int = state.get("unusual", 0)  # unlearned high windows in a row
         self.judged = 0  # windows judged since this object was made (for metrics; not state)
 
     def to_state(self) -> dict[str, Any]:
-        return {"b": self.baseline.to_state(), "open": [window.to_state() for window in self.open], "done": self.done,
-                "inc": self.incident,
-                "unusual": self.unusual}
+        state = {"b": self.baseline.to_state(), "open": [window.to_state() for window in self.open],
+                 "done": self.done, "inc": self.incident, "unusual": self.unusual}
+        if self.recent:
+            state["recent"] = self.recent
+        return state
 
     # -- per call ---------------------------------------------------------------------------
 
@@ -135,11 +168,45 @@ class FlashSpikeDetector:
         window.cost += cost
         if self.incident is not None or window.calls < self.rule.min_calls:
             return None
-        if window.threshold_cost is not None and window.cost >= window.threshold_cost:
-            return self._fire(ts, window, "usd", window.cost, window.expected_cost)
-        if window.threshold_tokens is not None and window.tokens >= window.threshold_tokens:
-            return self._fire(ts, window, "tokens", window.tokens, window.expected_tokens)
+        # On a quiet key the calls must prove the surge too: else one costly call passes the spend bar alone.
+        if window.calls >= window.calls_bar:
+            if window.threshold_cost is not None and window.cost >= window.threshold_cost:
+                return self._fire(ts, window, "usd", window.cost, window.expected_cost)
+            if window.threshold_tokens is not None and window.tokens >= window.threshold_tokens:
+                return self._fire(ts, window, "tokens", window.tokens, window.expected_tokens)
+        for span in self._spans(window):
+            if span.calls < span.calls_bar:
+                continue
+            if span.threshold_cost is not None and span.cost >= span.threshold_cost:
+                return self._fire(ts, window, "usd", span.cost, span.expected_cost, span.windows)
+            if span.threshold_tokens is not None and span.tokens >= span.threshold_tokens:
+                return self._fire(ts, window, "tokens", span.tokens, span.expected_tokens, span.windows)
         return None
+
+    def _spans(self, window: OpenWindow) -> list[SpanFigures]:
+        """The spans ending with `window` (none unless the key is quiet), each with its oldest window's bar."""
+        if not window.calls_bar:
+            return []
+        assert self.done is not None  # a window is open
+        earlier = [[self.done - (len(self.recent) - i) * self.rule.window_s, *entry]
+                   for i, entry in enumerate(self.recent)]
+        earlier += [_entry(other) for other in self.open if other.start < window.start]
+        earlier.sort()
+        spans = []
+        for windows in self.rule.spans:
+            first = window.start - (windows - 1) * self.rule.window_s
+            inside = [entry for entry in earlier if entry[0] >= first] + [_entry(window)]
+            calls, tokens, cost = (value * windows for value in inside[0][4:])
+            if calls <= 0:
+                continue
+            calls_bar = min_significant_count(calls, self.rule.alpha)
+            bar_ratio = max(self.rule.ratio, calls_bar / calls)
+            spans.append(SpanFigures(windows, int(sum(entry[1] for entry in inside)), calls_bar,
+                                     sum(entry[2] for entry in inside), sum(entry[3] for entry in inside),
+                                     tokens, cost,
+                                     _bar(bar_ratio, tokens, self.rule.min_tokens * windows),
+                                     _bar(bar_ratio, cost, self.rule.min_usd * windows)))
+        return spans
 
     def _window(self, start: float) -> OpenWindow:
         if self.open and self.open[-1].start == start:
@@ -153,7 +220,15 @@ class FlashSpikeDetector:
         return window
 
     def _new_window(self, start: float) -> OpenWindow:
-        return OpenWindow(start, 0, 0.0, 0.0, *self._thresholds(start))
+        return self._marked(OpenWindow(start, 0, 0.0, 0.0, *self._thresholds(start)))
+
+    def _marked(self, window: OpenWindow) -> OpenWindow:
+        """Mark a quiet window: one where the Poisson test, not `ratio`, sets the bar (spans help only there)."""
+        calls = window.expected_calls
+        if calls > 0 and (window.threshold_cost is not None or window.threshold_tokens is not None):
+            significant = min_significant_count(calls, self.rule.alpha)
+            window.calls_bar = significant if significant > self.rule.ratio * calls else 0
+        return window
 
     def _thresholds(self, start: float) -> tuple[float | None, float | None, float, float, float]:
         calls, tokens, cost = self.baseline.expected(hour_of(start))
@@ -169,9 +244,12 @@ class FlashSpikeDetector:
 
         return threshold(tokens, self.rule.min_tokens), threshold(cost, self.rule.min_usd), calls, tokens, cost
 
-    def _fire(self, ts: float, window: OpenWindow, unit: str, observed: float, expected: float) -> Verdict:
+    def _fire(self, ts: float, window: OpenWindow, unit: str, observed: float, expected: float,
+              span: int = 1) -> Verdict:
         self.incident = {"since": ts, "unit": unit, "windows": 0, "peak": observed / expected}
-        return self._verdict("firing", ts, unit, observed, expected, ts, window.start)
+        if span > 1:
+            self.incident["span"] = span
+        return self._verdict("firing", ts, unit, observed, expected, ts, window.start, span)
 
     # -- per clock tick ----------------------------------------------------------------------
 
@@ -187,6 +265,7 @@ class FlashSpikeDetector:
                 if gap >= QUIET_GAP_WINDOWS and self.incident is None:
                     self.baseline.learn_quiet(gap)
                     self.done += gap * window_s
+                    self.recent.clear()  # no longer in a row up to `done`
                     continue
                 window = self._new_window(self.done)
             else:
@@ -206,8 +285,10 @@ class FlashSpikeDetector:
         self.judged += 1
         figures: dict[Hashable, Any] = {"hour": hour_of(window.start), "calls": window.calls,
                                         "tokens": window.tokens, "cost": window.cost}
+        spans = self._spans(window)
+        self._remember(window)
         if self.incident is None:
-            if self._suspicious(window):
+            if self._suspicious(window, spans):
                 self.unusual += 1
                 if self.unusual < self.rule.adapt_after_windows:
                     return None
@@ -218,44 +299,72 @@ class FlashSpikeDetector:
         self.incident["windows"] += 1
         if self.incident["windows"] >= self.rule.adapt_after_windows:
             self.baseline.learn_one(figures)  # a change that lasts this long is the new normal
-        if not (_below_half(window.tokens, window.threshold_tokens)
-                and _below_half(window.cost, window.threshold_cost)):
+        # Quiet over the span the incident fired on (a key that turned busy since: over one window).
+        fired_on = self.incident.get("span", 1)
+        span = next((span for span in spans if span.windows == fired_on), None) or SpanFigures(
+            1, window.calls, window.calls_bar, window.tokens, window.cost, window.expected_tokens,
+            window.expected_cost, window.threshold_tokens, window.threshold_cost)  # the window alone
+        if not (_below_half(span.tokens, span.threshold_tokens) and _below_half(span.cost, span.threshold_cost)):
             self.incident["quiet"] = 0
             return None
         self.incident["quiet"] = self.incident.get("quiet", 0) + 1
         if self.incident["quiet"] >= self.rule.resolve_after_windows:
             unit = self.incident["unit"]
-            observed, expected = ((window.cost, window.expected_cost) if unit == "usd"
-                                  else (window.tokens, window.expected_tokens))
+            observed, expected = ((span.cost, span.expected_cost) if unit == "usd"
+                                  else (span.tokens, span.expected_tokens))
             since = self.incident["since"]
             self.incident = None
             end = window.start + self.rule.window_s
-            return self._verdict("resolved", end, unit, observed, expected, since, window.start)
+            return self._verdict("resolved", end, unit, observed, expected, since, window.start, span.windows)
         return None
 
+    def _remember(self, window: OpenWindow) -> None:
+        """Keep a judged window for the spans ending in later ones (quiet keys only: busy ones judge no spans)."""
+        if not window.calls_bar or not self.rule.spans:
+            self.recent.clear()
+            return
+        del self.recent[:max(0, len(self.recent) - (max(self.rule.spans) - 2))]
+        calls, tokens, cost, *expected = _entry(window)[1:]
+        self.recent.append([calls, round(tokens), round(cost, 9), *(float(f"{value:.4g}") for value in expected)])
+
     def _verdict(self, status: str, ts: float, unit: str, observed: float, expected: float,
-                 since: float, window_start: float) -> Verdict:
+                 since: float, window_start: float, span: int = 1) -> Verdict:
+        """`span` windows ending with the one starting at `window_start` hold `observed` (1: that window alone)."""
         ratio = observed / expected if expected > 0 else math.inf
+        window_s = self.rule.window_s * span
+        window_start -= self.rule.window_s * (span - 1)
         what = (f"${observed:,.2f} vs ${expected:,.2f}" if unit == "usd"
                 else f"{observed:,.0f} vs {expected:,.0f} tokens")
         if status == "firing":
             summary = (f"{self.team}/{self.endpoint} is {'spending' if unit == 'usd' else 'using tokens'} at "
                        f"{ratio:,.0f}x its normal rate since {clock_text(since)}: {what} expected "
-                       f"per {self.rule.window_s}s window")
+                       f"per {window_s}s window")
         else:
             summary = (f"{self.team}/{self.endpoint} is back to normal ({what} expected per "
-                       f"{self.rule.window_s}s window); spike began {clock_text(since)}")
+                       f"{window_s}s window); spike began {clock_text(since)}")
         return Verdict(kind="flash_spike", status=status, severity="error", ts=ts, team=self.team,  # type: ignore[arg-type]
                        endpoint=self.endpoint, run_id=None, observed=round(observed, 6),
                        baseline=round(expected, 6), ratio=round(ratio, 3), unit=unit, summary=summary,
-                       since=since, window_start=window_start, window_s=self.rule.window_s)
+                       since=since, window_start=window_start, window_s=window_s)
 
-
-    def _suspicious(self, window: OpenWindow) -> bool:
-        """High enough that learning it would let a spike in the making raise the bar."""
+    def _suspicious(self, window: OpenWindow, spans: list[SpanFigures]) -> bool:
+        """High enough, alone or over a span, that learning it would let a spike in the making raise the bar."""
         share = self.rule.protect_fraction
-        return (window.threshold_tokens is not None and window.tokens >= share * window.threshold_tokens) or \
-            (window.threshold_cost is not None and window.cost >= share * window.threshold_cost)
+        figures = [(window.tokens, window.cost, window.threshold_tokens, window.threshold_cost)]
+        figures += [(span.tokens, span.cost, span.threshold_tokens, span.threshold_cost) for span in spans]
+        return any((bar_tokens is not None and tokens >= share * bar_tokens)
+                   or (bar_cost is not None and cost >= share * bar_cost)
+                   for tokens, cost, bar_tokens, bar_cost in figures)
+
+
+def _entry(window: OpenWindow) -> list[float]:
+    """A window as `FlashSpikeDetector.recent` keeps it."""
+    return [window.start, window.calls, window.tokens, window.cost, window.expected_calls, window.expected_tokens,
+            window.expected_cost]
+
+
+def _bar(ratio: float, expected: float, floor: float) -> float | None:
+    return None if expected <= 0 else max(ratio * expected, floor)
 
 
 def _below_half(observed: float, threshold: float | None) -> bool:

@@ -64,6 +64,7 @@ class Spike:
     start: float
     end: float
     eligible: bool  # big enough to pass the minimum spend or tokens a window
+    expected_calls: float  # a window's calls at its start, without the spike
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,8 @@ def generate(seed: int, days: int = 4, min_usd: float = 1.0, min_tokens: float =
         rate *= 1.0 + 0.5 * np.cos((hours - peak_hour) / 24.0 * 2 * math.pi)
         rate *= rng.lognormal(0.0, 0.2, minutes)  # minute-to-minute noise
         step_at = int(rng.uniform(1.2, 3.5) * DAY / 60)
-        rate[step_at:] *= rng.choice([0.5, 2.0, 3.0])
+        step = float(rng.choice([0.5, 2.0, 3.0]))
+        rate[step_at:] *= step
         for _ in range(2 * days):  # legitimate short bursts
             at, length = int(rng.integers(0, minutes - 10)), int(rng.integers(2, 8))
             rate[at:at + length] *= rng.uniform(2.0, 4.0)
@@ -123,7 +125,7 @@ def generate(seed: int, days: int = 4, min_usd: float = 1.0, min_tokens: float =
             else:
                 factor = 12.0
                 prompt_factor[first:last + 1] = factor
-            expected_calls = key.calls_per_s * window_s * _daily(begin, peak_hour)
+            expected_calls = key.calls_per_s * window_s * _daily(begin, peak_hour) * (step if first >= step_at else 1.0)
             expected_cost = expected_calls * _call_cost(key)
             expected_tokens = expected_calls * (key.prompt_tokens + key.completion_tokens)
             if kind == "traffic":
@@ -136,7 +138,8 @@ def generate(seed: int, days: int = 4, min_usd: float = 1.0, min_tokens: float =
                 spike_cost = expected_calls * (key.prompt_tokens * factor * key.usd_per_m_in
                                                + key.completion_tokens * key.usd_per_m_out) / 1e6
             eligible = (spike_cost >= 2 * min_usd or spike_tokens >= 2 * min_tokens) and expected_calls >= 0.5
-            workload.spikes.append(Spike(key.team, key.endpoint, kind, factor, begin, begin + duration, eligible))
+            workload.spikes.append(Spike(key.team, key.endpoint, kind, factor, begin, begin + duration, eligible,
+                                         expected_calls))
         _emit_calls(workload, key, rng, minute_ts, rate, prompt_factor, cost_factor)
     if with_runs:
         for index, fate in enumerate(["on_time", "too_long", "doubled"] * 3):

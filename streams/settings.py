@@ -95,8 +95,10 @@ class Settings(BaseSettings):
     spike_ratio: float = Field(10.0, gt=1, description="flash spike: window at least this many times expected")
     spike_min_usd: float = Field(1.0, ge=0, description="smallest window spend worth a spike alert")
     spike_min_tokens: float = Field(100_000, ge=0, description="smallest window token count worth a spike alert")
-    spike_min_calls: int = Field(1, ge=1, description="fewest calls in a window for a spike alert "
-                                 "(2+ keeps one costly call on a near-silent key from firing)")
+    spike_min_calls: int = Field(1, ge=1, description="fewest calls in a window for a spike alert (on a quiet "
+                                 "key the calls must also be more than chance explains)")
+    spike_spans: tuple[int, ...] = Field((3, 5, 15), description="quiet keys (under about a call a window) are "
+                                         "also judged over this many windows together; [] judges one window only")
     training_buffer: float = Field(0.5, ge=0, description="contingency over a run's estimate")
     training_ceiling_usd: float = Field(100_000.0, gt=0, description="ceiling for runs without ceiling_usd")
     thresholds: dict[str, dict[str, float]] = Field(
@@ -122,6 +124,13 @@ class Settings(BaseSettings):
                                    "routing between workers); default http://host:port")
     http_token: SecretStr | None = Field(None, description="bearer token the HTTP API asks for (except /healthz)")
     log_format: Literal["text", "json"] = Field("text", description="text, or json: one object a line")
+
+    @field_validator("spike_spans")
+    @classmethod
+    def _spans_are_longer_than_a_window(cls, spans: tuple[int, ...]) -> tuple[int, ...]:
+        if any(windows < 2 or windows > 60 for windows in spans):
+            raise ValueError("each span is 2 to 60 windows")
+        return tuple(sorted(set(spans)))
 
     @field_validator("gpu_prices")
     @classmethod
@@ -212,7 +221,7 @@ def env_example() -> str:
         default = field.get_default(call_default_factory=True)
         if default is None:
             value = ""
-        elif isinstance(default, (dict, list)):
+        elif isinstance(default, (dict, list, tuple)):
             value = "'" + orjson.dumps(default).decode() + "'"
         elif isinstance(default, bool):
             value = str(default).lower()

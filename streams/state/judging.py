@@ -37,7 +37,7 @@ class RuleBook:
                          min_usd=s.threshold("spike_min_usd", team, endpoint),
                          min_tokens=int(s.threshold("spike_min_tokens", team, endpoint)),
                          min_calls=int(s.threshold("spike_min_calls", team, endpoint)),
-                         settle_s=self.settle_s)
+                         spans=s.spike_spans, settle_s=self.settle_s)
 
     def _training_rule(self, team: str) -> TrainingRule:
         s = self.settings

@@ -89,17 +89,64 @@ def test_a_quiet_key_does_not_cry_wolf_on_a_small_burst():
     assert not any(burst)
 
 
-def test_one_costly_call_on_a_near_silent_key_is_not_a_spike_but_three_are():
-    rule = SpikeRule(window_s=60, grace_period=5, min_usd=1.0, min_tokens=10**9, min_calls=3)
-    quiet, busy = FlashSpikeDetector("t", "quiet", rule), FlashSpikeDetector("t", "busy", rule)
-    for detector in (quiet, busy):
-        feed(detector, range(0, 600), 0.05, cost=0.06)  # three calls an hour, $0.003 a minute expected
+def test_on_a_near_silent_key_costly_calls_are_a_spike_only_when_their_number_proves_one():
+    rule = SpikeRule(window_s=60, grace_period=5, min_usd=1.0, min_tokens=10**9)
+    detector = FlashSpikeDetector("t", "quiet", rule)
+    feed(detector, range(0, 600), 0.05, cost=0.06)  # three calls an hour, $0.003 a minute expected
     costly = 600 * 60 + 5
-    assert quiet.observe(costly, 2000, 1.04) is None  # passes the $1 floor and the Poisson scale alone
-    assert busy.observe(costly, 2000, 1.04) is None
-    assert busy.observe(costly + 1, 2000, 1.04) is None
-    fired = busy.observe(costly + 2, 2000, 1.04)
+    # Three $1.04 calls pass the $1 floor and any spend bar, but three calls where 0.05 are expected
+    # happen by chance about once in 50,000 windows; four, once in 4 million (alpha is 1e-6).
+    assert [detector.observe(costly + i, 2000, 1.04) for i in range(3)] == [None, None, None]
+    fired = detector.observe(costly + 3, 2000, 1.04)
     assert fired is not None and fired.status == "firing" and fired.unit == "usd"
+
+
+QUIET = SpikeRule(window_s=60, grace_period=30, min_usd=0.0, min_tokens=0)  # statistics only, no money floor
+
+
+def test_a_quiet_key_surging_12x_is_caught_over_a_few_windows_and_resolves_once():
+    detector = FlashSpikeDetector("hr", "chatbot", QUIET)
+    assert feed(detector, range(0, 900), 0.2) == []  # a call every five minutes
+    surge = feed(detector, range(900, 920), 2.4, seed=7)  # 12x for 20 minutes
+    assert [v.status for v in surge] == ["firing"]
+    firing = surge[0]
+    assert firing.ts < 905 * 60  # within 5 minutes, where one window alone (20x at least) rarely proves it
+    assert firing.window_s in (180, 300, 900) and firing.ratio >= 10  # judged over a span, not one window
+    after = feed(detector, range(920, 980), 0.2, seed=8)
+    assert [v.status for v in after] == ["resolved"]  # once, not once per quiet window of the surge
+    assert after[0].since == firing.since and after[0].window_s == firing.window_s
+
+
+def test_a_quiet_key_at_three_times_its_level_for_an_hour_is_not_a_spike():
+    detector = FlashSpikeDetector("hr", "chatbot", QUIET)
+    feed(detector, range(0, 900), 0.2)
+    assert feed(detector, range(900, 960), 0.6, seed=9) == []
+
+
+def test_busy_keys_judge_one_window_only_and_keep_no_recent_windows():
+    detector = FlashSpikeDetector("t", "e", QUIET)
+    feed(detector, range(0, 120), 100)
+    assert detector.recent == [] and all(not window.spans for window in detector.open)
+    assert "recent" not in detector.to_state()
+
+
+def test_spans_survive_a_restart_mid_surge():
+    detector = FlashSpikeDetector("hr", "chatbot", QUIET)
+    feed(detector, range(0, 900), 0.2)
+    feed(detector, range(900, 902), 2.4, seed=7)
+    twin = FlashSpikeDetector("hr", "chatbot", QUIET, orjson.loads(orjson.dumps(detector.to_state())))
+    assert twin.recent == detector.recent
+    assert feed(twin, range(902, 930), 2.4, seed=10) == feed(detector, range(902, 930), 2.4, seed=10)
+
+
+def test_per_key_state_stays_under_2_kb_on_quiet_and_busy_keys():
+    quiet, busy = FlashSpikeDetector("hr", "chatbot", QUIET), FlashSpikeDetector("t", "e", QUIET)
+    feed(quiet, range(0, 900), 0.2)
+    feed(quiet, range(900, 903), 2.4, seed=7)  # mid-surge: every recent window kept
+    feed(busy, range(0, 200), 100)
+    assert len(quiet.recent) == max(QUIET.spans) - 1
+    for detector in (quiet, busy):
+        assert len(orjson.dumps(detector.to_state())) < 2048
 
 
 def test_a_lasting_change_stops_alerting_after_a_while():

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit e2e bench eval takeover-loop clean
+.PHONY: run test lint unit e2e bench compare eval takeover-loop clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ e2e: $(STAMP)
 ## Throughput, alert latency and memory, side by side on the embedded broker (docs/benchmarks.md).
 bench: $(STAMP)
 	$(BIN)/python -m evaluation.bench
+
+## This tree against another version, side by side in one run: make compare REV=<commit>.
+compare: $(STAMP)
+	$(BIN)/python -m evaluation.compare $(REV)
 
 ## Detection quality over labelled synthetic days and the Azure LLM traces (docs/detection.md).
 eval: $(STAMP)

@@ -86,9 +86,10 @@ def worker_env(broker: EmbeddedBroker, topic: str, port: int, **extra: str) -> d
     return env
 
 
-def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start_worker(env: dict[str, str], tree: Path = ROOT) -> subprocess.Popen[bytes]:
+    """A worker of the version checked out in `tree` (evaluation/compare.py runs another)."""
     return subprocess.Popen([sys.executable, "-m", "streams.cli", "--loglevel", "warning", "worker"], env=env,
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def metric_sum(port: int, name: str, label: str = "") -> float:
@@ -105,14 +106,15 @@ def accepted(port: int) -> float:
     return metric_sum(port, "spendwatch_events_total", 'result="accepted"')
 
 
-def spendwatch_rate(broker: EmbeddedBroker, topic: str, expected: int, late: list[float]) -> float:
+def spendwatch_rate(broker: EmbeddedBroker, topic: str, expected: int, late: list[float],
+                    tree: Path = ROOT) -> float:
     """Events/s of a worker over events already in the topic, from its first counted event to the last.
 
     Appends to `late` the share of events too late for their window: in a backlog that share varies
     run to run (docs/detection.md), and a late event skips most of the window and detector work.
     """
     port = free_port()
-    process = start_worker(worker_env(broker, topic, port))
+    process = start_worker(worker_env(broker, topic, port), tree)
     try:
         first_at, first_count = 0.0, 0.0
         deadline = time.monotonic() + 600

@@ -12,11 +12,14 @@ burst means anything; a busy key needs only a little over its mean.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 #: One-sided normal quantile for the large-rate approximation, by alpha.
 _Z = {1e-4: 3.719, 1e-5: 4.265, 1e-6: 4.753, 1e-7: 5.199, 1e-8: 5.612}
 
 
+# Cached: a detector restored from state asks again for each of its open windows, once per delta.
+@lru_cache(maxsize=65_536)
 def min_significant_count(rate: float, alpha: float = 1e-6) -> int:
     """Smallest k with P(Poisson(rate) >= k) < alpha."""
     if rate <= 0:

@@ -234,15 +234,10 @@ class FlashSpikeDetector:
         calls, tokens, cost = self.baseline.expected(hour_of(start))
         if not self.baseline.ready:
             return None, None, calls, tokens, cost
-        significant_calls = min_significant_count(calls, self.rule.alpha)
-        scale = significant_calls / calls if calls > 0 else math.inf
-
-        def threshold(expected: float, floor: float) -> float | None:
-            if expected <= 0:
-                return None  # nothing learned to compare with (an unpriced model has no spend)
-            return max(self.rule.ratio * expected, scale * expected, floor)
-
-        return threshold(tokens, self.rule.min_tokens), threshold(cost, self.rule.min_usd), calls, tokens, cost
+        scale = min_significant_count(calls, self.rule.alpha) / calls if calls > 0 else math.inf
+        bar_ratio = max(self.rule.ratio, scale)
+        return (_bar(bar_ratio, tokens, self.rule.min_tokens), _bar(bar_ratio, cost, self.rule.min_usd),
+                calls, tokens, cost)
 
     def _fire(self, ts: float, window: OpenWindow, unit: str, observed: float, expected: float,
               span: int = 1) -> Verdict:
@@ -364,6 +359,7 @@ def _entry(window: OpenWindow) -> list[float]:
 
 
 def _bar(ratio: float, expected: float, floor: float) -> float | None:
+    """A window's or a span's threshold; None: nothing learned to compare with (an unpriced model has no spend)."""
     return None if expected <= 0 else max(ratio * expected, floor)
 
 

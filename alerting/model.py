@@ -61,6 +61,9 @@ def make_alert(
     since: float,
     window_start: float | None = None,
     window_s: int | None = None,
+    cause: str | None = None,
+    contributors: list[dict[str, Any]] | None = None,
+    cause_figures: dict[str, float | None] | None = None,
     links: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """An alert message: every CONTRACT field, plus when the incident began and its window."""
@@ -85,6 +88,11 @@ def make_alert(
     }
     if window_start is not None and window_s is not None:
         alert["window"] = {"start": rfc3339(window_start), "end": rfc3339(window_start + window_s)}
+    if cause is not None:  # flash_spike (CONTRACT, "Added in the second round")
+        alert["cause"] = cause
+        alert["contributors"] = contributors or []
+        if cause_figures:
+            alert["cause_figures"] = cause_figures
     if links:
         alert["links"] = links
     return alert

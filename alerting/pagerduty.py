@@ -23,7 +23,7 @@ import orjson
 from alerting.notifier import Alert, DeliveryError, error_for_status
 
 DETAIL_FIELDS = ("kind", "team", "endpoint", "run_id", "observed", "baseline", "ratio", "unit", "since", "window",
-                 "alert_id", "repeat")
+                 "cause", "contributors", "cause_figures", "alert_id", "repeat")
 
 
 def pagerduty_event(alert: Alert, routing_key: str) -> dict[str, Any]:

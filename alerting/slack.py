@@ -79,6 +79,22 @@ def times(ratio: float | None) -> str:
     return "n/a (nothing expected)" if ratio is None else f"{ratio:,.1f}x"
 
 
+#: A flash spike's cause (CONTRACT, "Added in the second round") in words, and the ratio that shows it.
+CAUSES = {"traffic": ("More calls", "calls_ratio"),
+          "tokens_per_call": ("More tokens per call", "tokens_per_call_ratio"),
+          "model_mix": ("A pricier model mix", "cost_per_token_ratio")}
+
+
+def why_fields(alert: Alert) -> list[str]:
+    """The cause, with its ratio, and the top contributors with their shares of the extra spend."""
+    label, figure = CAUSES.get(alert["cause"], (alert["cause"], ""))
+    ratio = (alert.get("cause_figures") or {}).get(figure)
+    cause = f"*Cause*\n{label}" + (f" ({times(ratio)} usual)" if ratio is not None else "")
+    named = alert.get("contributors") or []
+    lines = [f"{c['dimension']} {c['value']}: {c['share']:.0%}" for c in named[:5]]
+    return [cause, "*Top contributors*\n" + ("\n".join(lines) if lines else "none stands out")]
+
+
 def link_target(href: str) -> str:
     """A URL as Slack's `<url|label>` syntax can carry it: `<`, `>`, `|` and spaces percent-encoded."""
     return href.replace("%", "%25").replace("<", "%3C").replace(">", "%3E").replace("|", "%7C").replace(" ", "%20") \
@@ -106,6 +122,8 @@ def incident_blocks(alert: Alert, resolved_note: str | None = None) -> list[dict
     ]
     if alert.get("window"):
         fields.append(f"*Window*\n{alert['window']['start']} to {alert['window']['end'][11:]}")
+    if alert.get("cause"):
+        fields += why_fields(alert)
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text",
                                     "text": plain(f"{EMOJI.get(alert['status'], '')} {header}".strip(), HEADER_MAX)}},

@@ -46,11 +46,21 @@ verdicts. State is plain JSON (`to_state`).
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable
-from dataclasses import dataclass
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from detectors.attribution import (
+    Mix,
+    Tally,
+    add_to_tally,
+    call_weight,
+    cause_of,
+    contributors,
+    describe,
+    new_tally,
+)
 from detectors.baseline import SeasonalBaseline
 from detectors.poisson import min_significant_count
 from detectors.verdict import Verdict
@@ -94,12 +104,16 @@ class OpenWindow:
     expected_calls: float
     expected_tokens: float
     expected_cost: float
+    tally: Tally = field(default_factory=new_tally)  # its spend per model, user, service, product, provider
     # On a quiet key, the calls it takes to fire (0 on a busy one). Follows from the above, so not state.
     calls_bar: int = 0
 
     def to_state(self) -> list[Any]:
-        return [self.start, self.calls, self.tokens, self.cost, self.threshold_tokens, self.threshold_cost,
-                self.expected_calls, self.expected_tokens, self.expected_cost]
+        state: list[Any] = [self.start, self.calls, self.tokens, self.cost, self.threshold_tokens, self.threshold_cost,
+                 self.expected_calls, self.expected_tokens, self.expected_cost]
+        if any(self.tally):
+            state.append(self.tally)
+        return state
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +129,7 @@ class SpanFigures:
     calls_bar: int  # the fewest calls that prove more traffic than expected over the span
     tokens: float
     cost: float
+    expected_calls: float
     expected_tokens: float
     expected_cost: float
     threshold_tokens: float | None
@@ -136,6 +151,7 @@ class FlashSpikeDetector:
         self.team, self.endpoint, self.rule = team, endpoint, rule
         state = state or {}
         self.baseline = SeasonalBaseline.from_state(state.get("b"), rule.fading_factor, rule.grace_period)
+        self.mix = Mix.from_state(state.get("mix"))  # the usual spend per model, user, service...
         self.open = [self._marked(OpenWindow(*window)) for window in state.get("open", [])]
         self.done: float | None = state.get("done")  # start of the oldest window not yet judged
         # The newest judged windows of a quiet key, in a row up to `done`, for its spans: [calls, tokens, cost,
@@ -150,12 +166,18 @@ class FlashSpikeDetector:
                  "done": self.done, "inc": self.incident, "unusual": self.unusual}
         if self.recent:
             state["recent"] = self.recent
+        mix = self.mix.to_state()
+        if mix is not None:
+            state["mix"] = mix
         return state
 
     # -- per call ---------------------------------------------------------------------------
 
-    def observe(self, ts: float, tokens: float, cost: float) -> Verdict | None:
-        """Count one call; returns a firing verdict when this call proves a spike."""
+    def observe(self, ts: float, tokens: float, cost: float, attribution: Sequence[str] = ()) -> Verdict | None:
+        """Count one call; returns a firing verdict when this call proves a spike.
+
+        `attribution`: the call's model, user, service, product and provider ("" where not given).
+        """
         window_s = self.rule.window_s
         start = float(ts // window_s * window_s)
         if self.done is None:
@@ -166,21 +188,23 @@ class FlashSpikeDetector:
         window.calls += 1
         window.tokens += tokens
         window.cost += cost
+        if attribution:
+            add_to_tally(window.tally, attribution, call_weight(tokens, cost))
         if self.incident is not None or window.calls < self.rule.min_calls:
             return None
         # On a quiet key the calls must prove the surge too: else one costly call passes the spend bar alone.
         if window.calls >= window.calls_bar:
             if window.threshold_cost is not None and window.cost >= window.threshold_cost:
-                return self._fire(ts, window, "usd", window.cost, window.expected_cost)
+                return self._fire(ts, window, "usd", self._alone(window))
             if window.threshold_tokens is not None and window.tokens >= window.threshold_tokens:
-                return self._fire(ts, window, "tokens", window.tokens, window.expected_tokens)
+                return self._fire(ts, window, "tokens", self._alone(window))
         for span in self._spans(window):
             if span.calls < span.calls_bar:
                 continue
             if span.threshold_cost is not None and span.cost >= span.threshold_cost:
-                return self._fire(ts, window, "usd", span.cost, span.expected_cost, span.windows)
+                return self._fire(ts, window, "usd", span)
             if span.threshold_tokens is not None and span.tokens >= span.threshold_tokens:
-                return self._fire(ts, window, "tokens", span.tokens, span.expected_tokens, span.windows)
+                return self._fire(ts, window, "tokens", span)
         return None
 
     def _spans(self, window: OpenWindow) -> list[SpanFigures]:
@@ -203,7 +227,7 @@ class FlashSpikeDetector:
             bar_ratio = max(self.rule.ratio, calls_bar / calls)
             spans.append(SpanFigures(windows, int(sum(entry[1] for entry in inside)), calls_bar,
                                      sum(entry[2] for entry in inside), sum(entry[3] for entry in inside),
-                                     tokens, cost,
+                                     calls, tokens, cost,
                                      _bar(bar_ratio, tokens, self.rule.min_tokens * windows),
                                      _bar(bar_ratio, cost, self.rule.min_usd * windows)))
         return spans
@@ -231,20 +255,35 @@ class FlashSpikeDetector:
         return window
 
     def _thresholds(self, start: float) -> tuple[float | None, float | None, float, float, float]:
-        calls, tokens, cost = self.baseline.expected(hour_of(start))
+        # Six significant digits, fixed as the window opens (so a window restored from state is the same one).
+        calls, tokens, cost = (float(f"{value:.6g}") for value in self.baseline.expected(hour_of(start)))
         if not self.baseline.ready:
             return None, None, calls, tokens, cost
         scale = min_significant_count(calls, self.rule.alpha) / calls if calls > 0 else math.inf
         bar_ratio = max(self.rule.ratio, scale)
-        return (_bar(bar_ratio, tokens, self.rule.min_tokens), _bar(bar_ratio, cost, self.rule.min_usd),
-                calls, tokens, cost)
+        return (_rounded(_bar(bar_ratio, tokens, self.rule.min_tokens)),
+                _rounded(_bar(bar_ratio, cost, self.rule.min_usd)), calls, tokens, cost)
 
-    def _fire(self, ts: float, window: OpenWindow, unit: str, observed: float, expected: float,
-              span: int = 1) -> Verdict:
-        self.incident = {"since": ts, "unit": unit, "windows": 0, "peak": observed / expected}
-        if span > 1:
-            self.incident["span"] = span
-        return self._verdict("firing", ts, unit, observed, expected, ts, window.start, span)
+    def _fire(self, ts: float, window: OpenWindow, unit: str, span: SpanFigures) -> Verdict:
+        observed, expected = (span.cost, span.expected_cost) if unit == "usd" else (span.tokens, span.expected_tokens)
+        # Why, from the newest window so far: its mix against the usual, its factors of spend against expected.
+        elapsed = min(max((ts - window.start) / self.rule.window_s, 0.0), 1.0)
+        usual_weight = call_weight(window.expected_tokens, window.expected_cost) * elapsed
+        cause, figures = cause_of(span.calls, span.tokens, span.cost,
+                                  (span.expected_calls, span.expected_tokens, span.expected_cost),
+                                  span.windows - 1 + elapsed)
+        self.incident = {"since": ts, "unit": unit, "windows": 0, "peak": observed / expected, "cause": cause,
+                         "contributors": contributors(window.tally, self.mix, usual_weight)}
+        if span.windows > 1:
+            self.incident["span"] = span.windows
+        return self._verdict("firing", ts, unit, observed, expected, ts, window.start, span.windows, figures)
+
+    @staticmethod
+    def _alone(window: OpenWindow) -> SpanFigures:
+        """A window's figures as a span of one."""
+        return SpanFigures(1, window.calls, window.calls_bar, window.tokens, window.cost, window.expected_calls,
+                           window.expected_tokens, window.expected_cost, window.threshold_tokens,
+                           window.threshold_cost)
 
     # -- per clock tick ----------------------------------------------------------------------
 
@@ -290,15 +329,15 @@ class FlashSpikeDetector:
             else:
                 self.unusual = 0
             self.baseline.learn_one(figures)
+            self.mix.learn(window.tally, self.rule.fading_factor)
             return None
         self.incident["windows"] += 1
         if self.incident["windows"] >= self.rule.adapt_after_windows:
             self.baseline.learn_one(figures)  # a change that lasts this long is the new normal
+            self.mix.learn(window.tally, self.rule.fading_factor)
         # Quiet over the span the incident fired on (a key that turned busy since: over one window).
         fired_on = self.incident.get("span", 1)
-        span = next((span for span in spans if span.windows == fired_on), None) or SpanFigures(
-            1, window.calls, window.calls_bar, window.tokens, window.cost, window.expected_tokens,
-            window.expected_cost, window.threshold_tokens, window.threshold_cost)  # the window alone
+        span = next((span for span in spans if span.windows == fired_on), None) or self._alone(window)
         if not (_below_half(span.tokens, span.threshold_tokens) and _below_half(span.cost, span.threshold_cost)):
             self.incident["quiet"] = 0
             return None
@@ -308,9 +347,10 @@ class FlashSpikeDetector:
             observed, expected = ((span.cost, span.expected_cost) if unit == "usd"
                                   else (span.tokens, span.expected_tokens))
             since = self.incident["since"]
-            self.incident = None
             end = window.start + self.rule.window_s
-            return self._verdict("resolved", end, unit, observed, expected, since, window.start, span.windows)
+            verdict = self._verdict("resolved", end, unit, observed, expected, since, window.start, span.windows)
+            self.incident = None
+            return verdict
         return None
 
     def _remember(self, window: OpenWindow) -> None:
@@ -323,8 +363,14 @@ class FlashSpikeDetector:
         self.recent.append([calls, round(tokens), round(cost, 9), *(float(f"{value:.4g}") for value in expected)])
 
     def _verdict(self, status: str, ts: float, unit: str, observed: float, expected: float,
-                 since: float, window_start: float, span: int = 1) -> Verdict:
-        """`span` windows ending with the one starting at `window_start` hold `observed` (1: that window alone)."""
+                 since: float, window_start: float, span: int = 1,
+                 cause_figures: dict[str, float | None] | None = None) -> Verdict:
+        """`span` windows ending with the one starting at `window_start` hold `observed` (1: that window alone).
+
+        The cause and contributors are the incident's, judged when it fired.
+        """
+        assert self.incident is not None
+        cause, named = self.incident.get("cause"), self.incident.get("contributors") or []
         ratio = observed / expected if expected > 0 else math.inf
         window_s = self.rule.window_s * span
         window_start -= self.rule.window_s * (span - 1)
@@ -333,14 +379,15 @@ class FlashSpikeDetector:
         if status == "firing":
             summary = (f"{self.team}/{self.endpoint} is {'spending' if unit == 'usd' else 'using tokens'} at "
                        f"{ratio:,.0f}x its normal rate since {clock_text(since)}: {what} expected "
-                       f"per {window_s}s window")
+                       f"per {window_s}s window; {describe(cause, cause_figures, named)}")
         else:
             summary = (f"{self.team}/{self.endpoint} is back to normal ({what} expected per "
                        f"{window_s}s window); spike began {clock_text(since)}")
         return Verdict(kind="flash_spike", status=status, severity="error", ts=ts, team=self.team,  # type: ignore[arg-type]
                        endpoint=self.endpoint, run_id=None, observed=round(observed, 6),
                        baseline=round(expected, 6), ratio=round(ratio, 3), unit=unit, summary=summary,
-                       since=since, window_start=window_start, window_s=window_s)
+                       since=since, window_start=window_start, window_s=window_s, cause=cause,
+                       contributors=named, cause_figures=cause_figures)
 
     def _suspicious(self, window: OpenWindow, spans: list[SpanFigures]) -> bool:
         """High enough, alone or over a span, that learning it would let a spike in the making raise the bar."""
@@ -361,6 +408,10 @@ def _entry(window: OpenWindow) -> list[float]:
 def _bar(ratio: float, expected: float, floor: float) -> float | None:
     """A window's or a span's threshold; None: nothing learned to compare with (an unpriced model has no spend)."""
     return None if expected <= 0 else max(ratio * expected, floor)
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else float(f"{value:.6g}")
 
 
 def _below_half(observed: float, threshold: float | None) -> bool:

@@ -26,6 +26,10 @@ class Verdict:
     since: float  # event time the incident began
     window_start: float | None = None
     window_s: int | None = None
+    # flash_spike only (detectors/attribution.py): what kind of jump, and what carries it.
+    cause: str | None = None
+    contributors: list[dict[str, Any]] | None = None
+    cause_figures: dict[str, float | None] | None = None  # on firing: the ratios that name the cause
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

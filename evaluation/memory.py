@@ -48,7 +48,8 @@ def main() -> None:
         for window in range(windows):
             for endpoint in range(ENDPOINTS_PER_TEAM):
                 ts = start + window * settings.window_seconds + endpoint
-                rows.append([len(rows), f"endpoint-{endpoint}", ts, 1200, 300, 0.006, 0, 0])
+                rows.append([len(rows), f"endpoint-{endpoint}", ts, 1200, 300, 0.006, 0, 0,
+                             "gpt-4o-mini", "", "", "", ""])
         apply_and_judge(ledger, team, [(USAGE, row) for row in rows], rules, policy, ids)
         ledgers[team] = orjson.dumps(ledger)  # as the worker's ledgers table keeps it
     gc.collect()

@@ -51,6 +51,7 @@ def score_spikes(workload: Workload, alerts: list[dict[str, Any]],
     matched: set[int] = set()
     delays, caught, eligible = [], 0, 0
     incidents: list[int] = []  # firing alerts per labelled spike that raised any: above 1 is flapping
+    why = {"cause_right": 0, "cause_judged": 0, "named_right": 0, "named_judged": 0, "misnamed": []}
     for spike in workload.spikes:
         hits = [i for i, a in enumerate(firing)
                 if (a["team"], a["endpoint"]) == (spike.team, spike.endpoint)
@@ -62,13 +63,36 @@ def score_spikes(workload: Workload, alerts: list[dict[str, Any]],
             continue
         eligible += 1
         if hits:
-            delay = min(seconds(firing[i]["ts"]) for i in hits) - spike.start
+            first = min(hits, key=lambda i: seconds(firing[i]["ts"]))
+            delay = seconds(firing[first]["ts"]) - spike.start
             delays.append(delay)
             caught += delay <= DETECT_WITHIN_S
+            _score_why(spike, firing[first], why)
     false = len(firing) - len(matched)
     key_weeks = workload.keys * workload.days / 7
     return {"eligible": eligible, "caught": caught, "delays": delays, "false": false, "key_weeks": key_weeks,
-            "ineligible": len(workload.spikes) - eligible, "incidents": incidents}
+            "ineligible": len(workload.spikes) - eligible, "incidents": incidents, **why}
+
+
+def _score_why(spike: Spike, alert: dict[str, Any], why: dict[str, Any]) -> None:
+    """Does the first alert of a caught spike name its kind, and first the user, service or model injected?"""
+    why["cause_judged"] += 1
+    why["cause_right"] += alert.get("cause") == spike.cause
+    if spike.contributor is None:
+        return
+    why["named_judged"] += 1
+    named = alert.get("contributors") or []
+    first = (named[0]["dimension"], named[0]["value"]) if named else None
+    if first == spike.contributor:
+        why["named_right"] += 1
+    else:
+        why["misnamed"].append((spike.team, spike.endpoint, spike.kind, spike.contributor, alert.get("cause"),
+                                named[:3]))
+
+
+def why_line(totals: dict[str, Any]) -> str:
+    return (f"cause named right {totals['cause_right']}/{totals['cause_judged']}; contributor named first is "
+            f"the injected one {totals['named_right']}/{totals['named_judged']}")
 
 
 def score_runs(workload: Workload, alerts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -122,7 +146,8 @@ def azure_rows(name: str, tiles: int, spikes: list[tuple[float, float, float]], 
                 jitter = 0.0 if copy == 0 else float(rng.uniform(-0.5, 0.5))
                 when = ts0 + at + jitter
                 cost = (p * 2.5 + c * 10.0) / 1e6
-                rows.append((when, USAGE_ORDER, len(rows), "azure", [0, name, when, p, c, cost, 0, 0]))
+                rows.append((when, USAGE_ORDER, len(rows), "azure",
+                             [0, name, when, p, c, cost, 0, 0, "azure-llm", "", "", "", ""]))
     rows.sort(key=lambda r: (r[0], r[2]))
     return rows, len(stamps)
 
@@ -136,8 +161,9 @@ def fmt_minutes(values: list[float], worst=max) -> str:
 
 def main_scenario(args: argparse.Namespace, settings: Settings) -> None:
     """The labelled workload at the default settings: spikes, false incidents, runaway runs."""
-    totals = {"eligible": 0, "caught": 0, "false": 0, "key_weeks": 0.0, "delays": [], "ineligible": 0,
-              "incidents": []}
+    totals: dict[str, Any] = {"eligible": 0, "caught": 0, "false": 0, "key_weeks": 0.0, "delays": [],
+                              "ineligible": 0, "incidents": [], "cause_right": 0, "cause_judged": 0,
+                              "named_right": 0, "named_judged": 0, "misnamed": []}
     runs_total: dict[str, Any] = {}
     for seed in args.seeds:
         started = time.perf_counter()
@@ -146,10 +172,8 @@ def main_scenario(args: argparse.Namespace, settings: Settings) -> None:
         alerts = list(detect(workload.rows, settings))
         spikes = score_spikes(workload, alerts)
         runs = score_runs(workload, alerts)
-        for k in ("eligible", "caught", "false", "key_weeks", "ineligible"):
+        for k in totals:
             totals[k] += spikes[k]
-        totals["delays"] += spikes["delays"]
-        totals["incidents"] += spikes["incidents"]
         for k, v in runs.items():
             runs_total[k] = runs_total.get(k, [] if isinstance(v, list) else 0) + v
         print(f"seed {seed}: {len(workload.rows):,} events, {spikes['caught']}/{spikes['eligible']} spikes caught "
@@ -163,6 +187,9 @@ def main_scenario(args: argparse.Namespace, settings: Settings) -> None:
     print(f"  recall (10-20x spikes caught within 5 min): {totals['caught']}/{totals['eligible']} = {recall:.1%} "
           f"({totals['ineligible']} spikes below the minimum spend/tokens not counted)")
     print(f"  time to detect: {fmt_minutes(totals['delays'])}")
+    print(f"  why (spikes that raised an alert): {why_line(totals)}")
+    for miss in totals["misnamed"]:
+        print(f"    named otherwise: {miss}")
     print(f"  false incidents: {totals['false']} over {totals['key_weeks']:.1f} key-weeks = "
           f"{totals['false'] / totals['key_weeks']:.2f} per key-week")
     incidents = totals["incidents"]
@@ -179,7 +206,9 @@ def quiet_scenario(args: argparse.Namespace, settings: Settings) -> None:
     """Quiet keys judged on statistics alone: the money floors set to 0."""
     print("\nquiet keys (under a call a minute), statistics only (no minimum spend or tokens):")
     quiet_settings = Settings(_env_file=None, spike_min_usd=0.0, spike_min_tokens=0.0)
-    quiet: dict[str, Any] = {"eligible": 0, "caught": 0, "false": 0, "key_weeks": 0.0, "delays": [], "incidents": []}
+    quiet: dict[str, Any] = {"eligible": 0, "caught": 0, "false": 0, "key_weeks": 0.0, "delays": [], "incidents": [],
+                             "cause_right": 0, "cause_judged": 0, "named_right": 0, "named_judged": 0,
+                             "misnamed": []}
     for seed in args.seeds:
         workload = generate(seed, days=args.days, min_usd=0.0, min_tokens=0.0, window_s=settings.window_seconds,
                             with_runs=False)
@@ -194,6 +223,9 @@ def quiet_scenario(args: argparse.Namespace, settings: Settings) -> None:
               f"({fmt_minutes(quiet['delays'])}); false incidents {quiet['false'] / quiet['key_weeks']:.2f} per "
               f"key-week; incidents per spike that raised one "
               f"{sum(quiet['incidents']) / max(1, len(quiet['incidents'])):.2f}")
+        print(f"  why: {why_line(quiet)}")
+        for miss in quiet["misnamed"]:
+            print(f"    named otherwise: {miss}")
 
 
 def azure_scenario(settings: Settings) -> None:

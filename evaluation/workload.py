@@ -8,6 +8,13 @@ for a few minutes) and one lasting step change (0.5x, 2x or 3x). Injected incide
 switches (16x the cost per call) and prompt blow-ups (12x the prompt). Training runs that
 end on time, run 3x too long, or double their GPUs.
 
+Every call names its model, provider, user and service, drawn from the key's usual mix (two
+models, six users, three services). Each injected spike has a known cause: a traffic spike's
+extra calls all come from one user or one service, a model switch moves every call to a
+pricier model of another provider, and a prompt blow-up hits every call (no single
+contributor). These draws use a generator of their own, so adding them changed no call's time,
+tokens or cost.
+
 Rows come out in the replay's row format, sorted by event time, so evaluation runs the
 worker's own detection path without JSON in between.
 """
@@ -55,6 +62,15 @@ KEYS = (
 )
 
 
+MODELS = (("gpt-4o-mini", "openai"), ("gpt-4o", "openai"), ("claude-3-5-haiku", "anthropic"),
+          ("gemini-1.5-flash", "google"))
+#: What a model switch moves to: pricier, and from another provider than the key's usual models.
+SWITCH_TO = {"openai": ("claude-3-opus", "anthropic"), "anthropic": ("o1", "openai"), "google": ("o1", "openai")}
+USER_SHARES = (0.35, 0.25, 0.15, 0.1, 0.1, 0.05)
+SERVICES = (("web", 0.6), ("batch", 0.3), ("slack-bot", 0.1))
+CAUSE_OF_KIND = {"traffic": "traffic", "model_switch": "model_mix", "prompt_blowup": "tokens_per_call"}
+
+
 @dataclass(frozen=True)
 class Spike:
     team: str
@@ -65,6 +81,25 @@ class Spike:
     end: float
     eligible: bool  # big enough to pass the minimum spend or tokens a window
     expected_calls: float  # a window's calls at its start, without the spike
+    # What was injected: (dimension, value) of the user or service that surged, or the model switched to;
+    # None for a prompt blow-up on every call.
+    contributor: tuple[str, str] | None = None
+
+    @property
+    def cause(self) -> str:
+        return CAUSE_OF_KIND[self.kind]
+
+
+@dataclass
+class KeyMix:
+    """A key's usual attribution, and per minute what a spike changes in it."""
+
+    models: list[tuple[str, str]]
+    model_shares: tuple[float, float]
+    users: list[str]
+    surge_share: np.ndarray  # per minute: the share of calls that are a traffic spike's extra
+    surge_to: list[tuple[str, str] | None]  # per minute: (dimension, value) those extra calls carry
+    switch_to: list[tuple[str, str] | None]  # per minute: (model, provider) every call moved to
 
 
 @dataclass(frozen=True)
@@ -90,6 +125,7 @@ class Workload:
 def generate(seed: int, days: int = 4, min_usd: float = 1.0, min_tokens: float = 100_000,
              window_s: int = 60, with_runs: bool = True) -> Workload:
     rng = np.random.default_rng(seed)
+    attribution_rng = np.random.default_rng(seed + 1_000_003)  # its own draws: the calls stay as they were
     workload = Workload(days=days, keys=len(KEYS))
     minutes = int(days * DAY // 60)
     minute_ts = T0 + np.arange(minutes) * 60.0
@@ -107,21 +143,33 @@ def generate(seed: int, days: int = 4, min_usd: float = 1.0, min_tokens: float =
             rate[at:at + length] *= rng.uniform(2.0, 4.0)
         prompt_factor = np.ones(minutes)
         cost_factor = np.ones(minutes)
+        mix = _key_mix(key, attribution_rng, minutes)
         for spike_index in range(3):
             kind = ("traffic", "model_switch", "prompt_blowup", "traffic")[(spike_index + int(rng.integers(0, 4))) % 4]
             slot = (days - 1.3) * DAY / 3  # three slots between day 1.1 and the last hours
             begin = T0 + 1.1 * DAY + spike_index * slot + float(rng.uniform(0, slot - 3600))
             duration = float(rng.uniform(10, 30)) * 60
             first, last = int((begin - T0) // 60), int((begin + duration - T0) // 60)
+            contributor: tuple[str, str] | None = None
             if kind == "traffic":
                 factor = float(rng.choice([10.0, 12.0, 15.0, 20.0]))
                 # The begin minute is partial: scale it by the share of it inside the spike.
                 share = 1.0 - ((begin - T0) % 60) / 60.0
                 rate[first] *= 1 + (factor - 1) * share
                 rate[first + 1:last + 1] *= factor
+                mix.surge_share[first] = (factor - 1) * share / (1 + (factor - 1) * share)
+                mix.surge_share[first + 1:last + 1] = (factor - 1) / factor
+                if attribution_rng.random() < 0.5:  # a user who is not the key's biggest, or a smaller service
+                    contributor = ("user", mix.users[int(attribution_rng.integers(1, len(mix.users)))])
+                else:
+                    contributor = ("service", SERVICES[int(attribution_rng.integers(1, len(SERVICES)))][0])
+                mix.surge_to[first:last + 1] = [contributor] * (last + 1 - first)
             elif kind == "model_switch":
                 factor = 16.0
                 cost_factor[first:last + 1] = factor
+                switched = SWITCH_TO[mix.models[0][1]]
+                contributor = ("model", switched[0])
+                mix.switch_to[first:last + 1] = [switched] * (last + 1 - first)
             else:
                 factor = 12.0
                 prompt_factor[first:last + 1] = factor
@@ -139,8 +187,8 @@ def generate(seed: int, days: int = 4, min_usd: float = 1.0, min_tokens: float =
                                                + key.completion_tokens * key.usd_per_m_out) / 1e6
             eligible = (spike_cost >= 2 * min_usd or spike_tokens >= 2 * min_tokens) and expected_calls >= 0.5
             workload.spikes.append(Spike(key.team, key.endpoint, kind, factor, begin, begin + duration, eligible,
-                                         expected_calls))
-        _emit_calls(workload, key, rng, minute_ts, rate, prompt_factor, cost_factor)
+                                         expected_calls, contributor))
+        _emit_calls(workload, key, rng, minute_ts, rate, prompt_factor, cost_factor, mix, attribution_rng)
     if with_runs:
         for index, fate in enumerate(["on_time", "too_long", "doubled"] * 3):
             _emit_run(workload, rng, f"run-{seed}-{index}", fate, T0 + DAY * (0.5 + index * 0.35))
@@ -156,8 +204,38 @@ def _call_cost(key: KeySpec) -> float:
     return (key.prompt_tokens * key.usd_per_m_in + key.completion_tokens * key.usd_per_m_out) / 1e6
 
 
+def _key_mix(key: KeySpec, rng: np.random.Generator, minutes: int) -> KeyMix:
+    first = int(rng.integers(0, len(MODELS)))
+    second = (first + 1 + int(rng.integers(0, len(MODELS) - 1))) % len(MODELS)
+    users = [f"{key.team}-user-{i}" for i in range(len(USER_SHARES))]
+    return KeyMix([MODELS[first], MODELS[second]], (0.85, 0.15), users, np.zeros(minutes),
+                  [None] * minutes, [None] * minutes)
+
+
+def _attribution(mix: KeyMix, rng: np.random.Generator, minute_of: np.ndarray) -> list[tuple[str, str, str, str]]:
+    """(model, provider, user, service) per call: the usual mix, then what a spike changes."""
+    calls = len(minute_of)
+    model_at = rng.choice(len(mix.models), calls, p=mix.model_shares)
+    user_at = rng.choice(len(mix.users), calls, p=USER_SHARES)
+    service_at = rng.choice(len(SERVICES), calls, p=[share for _, share in SERVICES])
+    surging = rng.random(calls) < mix.surge_share[minute_of]
+    out = []
+    for i, minute in enumerate(minute_of.tolist()):
+        model, provider = mix.switch_to[minute] or mix.models[model_at[i]]
+        user, service = mix.users[user_at[i]], SERVICES[service_at[i]][0]
+        surge = mix.surge_to[minute]
+        if surging[i] and surge is not None:
+            if surge[0] == "user":
+                user = surge[1]
+            else:
+                service = surge[1]
+        out.append((model, provider, user, service))
+    return out
+
+
 def _emit_calls(workload: Workload, key: KeySpec, rng: np.random.Generator, minute_ts: np.ndarray,
-                rate: np.ndarray, prompt_factor: np.ndarray, cost_factor: np.ndarray) -> None:
+                rate: np.ndarray, prompt_factor: np.ndarray, cost_factor: np.ndarray, mix: KeyMix,
+                attribution_rng: np.random.Generator) -> None:
     counts = rng.poisson(rate)
     minute_of = np.repeat(np.arange(len(counts)), counts)
     ts = minute_ts[minute_of] + rng.uniform(0, 60, len(minute_of))
@@ -167,9 +245,11 @@ def _emit_calls(workload: Workload, key: KeySpec, rng: np.random.Generator, minu
     cost = (prompt * key.usd_per_m_in + completion * key.usd_per_m_out) / 1e6 * cost_factor[minute_of]
     rows = workload.rows
     start = len(rows)
-    columns = zip(ts.tolist(), prompt.tolist(), completion.tolist(), cost.tolist(), strict=True)
-    for i, (t, p, c, usd) in enumerate(columns):
-        rows.append((t, USAGE_ORDER, start + i, key.team, [0, key.endpoint, t, p, c, usd, 0, 0]))
+    attribution = _attribution(mix, attribution_rng, minute_of)
+    columns = zip(ts.tolist(), prompt.tolist(), completion.tolist(), cost.tolist(), attribution, strict=True)
+    for i, (t, p, c, usd, (model, provider, user, service)) in enumerate(columns):
+        rows.append((t, USAGE_ORDER, start + i, key.team,
+                     [0, key.endpoint, t, p, c, usd, 0, 0, model, user, service, "", provider]))
 
 
 def _emit_run(workload: Workload, rng: np.random.Generator, run_id: str, fate: str, start: float) -> None:

@@ -7,21 +7,26 @@ import time
 from typing import Any
 
 WINDOW_S = 10  # short windows keep the end-to-end tests short: 30 windows of warm-up = 5 minutes
+LOOPING_USER = "loop-agent"  # the spike's extra calls: an agent stuck in a loop
 
 
 def spiky_usage(start: float, minutes: int = 12, spike_at_s: float = 480, spike_for_s: float = 60,
                 seed: int = 1, team: str = "search") -> list[dict[str, Any]]:
-    """Two endpoints at about 5 calls/s; `chat-api` goes 15x for a minute."""
+    """Two endpoints at about 5 calls/s; `chat-api` goes 15x for a minute, the extra calls all `LOOPING_USER`'s."""
     rng = random.Random(seed)
+    who = random.Random(seed + 99)  # draws of their own: the calls are the same with or without attribution
     events = []
     for second in range(minutes * 60):
         for endpoint in ("chat-api", "rerank"):
             rate = 5.0 * (15 if endpoint == "chat-api" and spike_at_s <= second < spike_at_s + spike_for_s else 1)
             for _ in range(int(rate) + (rng.random() < rate - int(rate))):
+                looping = rate > 5 and who.random() < 14 / 15
                 events.append({"ts": round(start + second + rng.random(), 3), "team": team,
                                "endpoint": endpoint, "model": "gpt-4o", "prompt_tokens": rng.randint(800, 1600),
                                "completion_tokens": rng.randint(100, 300),
-                               "event_id": f"{team}-{seed}-{len(events)}"})
+                               "event_id": f"{team}-{seed}-{len(events)}",
+                               "user": LOOPING_USER if looping else who.choice(("ana", "ben", "chen")),
+                               "service": who.choice(("web", "batch"))})
     events.sort(key=lambda e: e["ts"])
     return events
 

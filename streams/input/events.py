@@ -68,6 +68,9 @@ class UsageEvent:
     cost_usd: float | None
     event_id: str | None
     provider: str | None
+    user: str | None = None
+    service: str | None = None
+    product: str | None = None
 
 
 @dataclass(slots=True)
@@ -207,6 +210,9 @@ def parse_usage(obj: dict[str, Any], now: float, future_tolerance_s: float = DEF
         cost_usd=cost,
         event_id=None if event_id is None else str(event_id),
         provider=_text(obj, "provider", required=False),
+        user=_text(obj, "user", required=False),
+        service=_text(obj, "service", required=False),
+        product=_text(obj, "product", required=False),
     )
 
 
@@ -265,6 +271,7 @@ def parse_run(obj: dict[str, Any], now: float, future_tolerance_s: float = DEFAU
 
 _Text = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_CHARS, pattern="^[^\\x00-\\x1f\\x7f]*$")]
 _Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]
+_Attribution = Annotated[str, msgspec.Meta(max_length=MAX_NAME_CHARS, pattern="^[^\\x00-\\x1f\\x7f]*$")] | None
 
 
 class PlainUsage(msgspec.Struct):
@@ -285,7 +292,10 @@ class PlainUsage(msgspec.Struct):
     cost_usd: Annotated[float, msgspec.Meta(ge=0)] | None = None
     endpoint: _Text = "default"
     event_id: str | None = None
-    provider: Annotated[str, msgspec.Meta(max_length=MAX_NAME_CHARS, pattern="^[^\\x00-\\x1f\\x7f]*$")] | None = None
+    provider: _Attribution = None
+    user: _Attribution = None
+    service: _Attribution = None
+    product: _Attribution = None
     input_tokens: _Count | None = None  # other names producers use for the two counts
     output_tokens: _Count | None = None
 

@@ -54,8 +54,10 @@ def _number(value: Any) -> Any:
 # lists in the same layout, and the ledger takes them as they are (naming each one costs 0.2-0.4 us).
 
 def usage_key(row: UsageRow | UsageTuple) -> tuple[Any, ...]:
-    _position, endpoint, ts, prompt_tokens, completion_tokens, cost_usd, unpriced, id_hash = row
-    return (ts, USAGE_ORDER, endpoint, prompt_tokens, completion_tokens, cost_usd, id_hash, unpriced)
+    (_position, endpoint, ts, prompt_tokens, completion_tokens, cost_usd, unpriced, id_hash,
+     model, user, service, product, provider) = row
+    return (ts, USAGE_ORDER, endpoint, prompt_tokens, completion_tokens, cost_usd, id_hash, unpriced,
+            model, user, service, product, provider)
 
 
 def gpu_key(row: GpuRow) -> tuple[Any, ...]:

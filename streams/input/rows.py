@@ -31,7 +31,12 @@ def id_hash(event_id: str) -> int:
     return xxhash.xxh3_64_intdigest(event_id.encode()) >> 1
 
 
-UsageTuple = tuple[int, str, float, int, int, float, int, int]  # a usage row as built: `UsageRow`'s order
+# A usage row as built: `UsageRow`'s order.
+UsageTuple = tuple[int, str, float, int, int, float, int, int, str, str, str, str, str]
+
+
+#: Where a usage row's attribution begins (and how long a usage row was before it had one).
+ATTRIBUTION = 8
 
 
 class UsageRow(NamedTuple):
@@ -43,6 +48,12 @@ class UsageRow(NamedTuple):
     cost_usd: float  # estimated from the price catalog when the event had none
     unpriced: int  # 1: no price known for the model, counted at $0
     id_hash: int  # of the event_id; 0: the event had none
+    # Attribution, "" where the event did not say: detectors/attribution.py's DIMENSIONS, in order.
+    model: str
+    user: str
+    service: str
+    product: str
+    provider: str
 
 
 class GpuRow(NamedTuple):
@@ -86,7 +97,7 @@ def usage_row(at: int, event: UsageEvent | PlainUsage, context: RowContext) -> U
             context.unpriced[event.model] += 1
     hashed = id_hash(event.event_id) if event.event_id is not None else 0
     return (at, event.endpoint, event.ts, event.prompt_tokens or 0, event.completion_tokens or 0, cost, unpriced,
-            hashed)
+            hashed, event.model, event.user or "", event.service or "", event.product or "", event.provider or "")
 
 
 def gpu_row(at: int, event: GpuSample, context: RowContext) -> GpuRow:

@@ -7,22 +7,24 @@ a send, a receive and a table write whatever it carries.
 
 Usage parts carry most events, and as JSON their floats cost more to print and parse than
 everything else the ledger does with them (profiled: 12% of the worker). So usage rows
-travel as columns of machine numbers, each column one `array` buffer, and the endpoint
-names once per part with an index per row. GPU and run parts, and small usage parts (one
-event per message, live traffic), travel as plain rows.
+travel as columns of machine numbers, each column one `array` buffer, and the names
+(endpoint, model, user, service, product, provider) once per part with an index per row.
+GPU and run parts, and small usage parts (one event per message, live traffic), travel as
+plain rows.
 
 Every message is bounded: `encode_deltas` splits a team's parts over as many messages as it
 takes to keep each under `max_bytes` (aiokafka refuses anything over its request size, and
 Faust then skips the batch). Rows keep their order across the split.
 
->>> rows = [[offset, "chat", 1.7e9 + offset, 10, 2, 0.5, 0, 42] for offset in range(MIN_PACKED_ROWS)]
+>>> rows = [[offset, "chat", 1.7e9 + offset, 10, 2, 0.5, 0, 42, "gpt-4o", "", "", "", "openai"]
+...         for offset in range(MIN_PACKED_ROWS)]
 >>> [message] = encode_deltas([("ai.token-usage:0", "usage", rows), ("ai.token-usage:3", "usage", rows[:1])])
 >>> for source, decoded in decode_delta(message):
 ...     print(source, decoded[-1])
-ai.token-usage:0 (15, 'chat', 1700000015.0, 10, 2, 0.5, 0, 42)
-ai.token-usage:3 [0, 'chat', 1700000000.0, 10, 2, 0.5, 0, 42]
+ai.token-usage:0 (15, 'chat', 1700000015.0, 10, 2, 0.5, 0, 42, 'gpt-4o', '', '', '', 'openai')
+ai.token-usage:3 [0, 'chat', 1700000000.0, 10, 2, 0.5, 0, 42, 'gpt-4o', '', '', '', 'openai']
 >>> [len(m) <= 20_000 for m in encode_deltas([("ai.token-usage:0", "usage", rows * 100)], max_bytes=20_000)]
-[True, True, True, True, True, True]
+[True, True, True, True, True, True, True]
 """
 
 from __future__ import annotations
@@ -34,10 +36,14 @@ from typing import Any
 import msgspec
 
 from streams.input.kinds import USAGE
+from streams.input.rows import ATTRIBUTION
 
-#: The array type code of each usage row position; None: the endpoint, sent as an index into names.
-USAGE_COLUMN_TYPES = ("q", None, "d", "q", "q", "d", "b", "q")
-ENDPOINT = 1
+#: The array type code of each usage row position; None: a name (the endpoint, model, user...), sent as an
+#: index into the part's names.
+USAGE_COLUMN_TYPES = ("q", None, "d", "q", "q", "d", "b", "q", None, None, None, None, None)
+NAME_COLUMNS = tuple(at for at, code in enumerate(USAGE_COLUMN_TYPES) if code is None)
+#: Usage rows written before they carried attribution (a worker of an earlier version): read as saying nothing.
+NO_ATTRIBUTION = ("",) * (len(USAGE_COLUMN_TYPES) - ATTRIBUTION)
 #: Fewer usage rows than this go as plain rows: packing costs about 10 us a delta, JSON about 1 us a row.
 MIN_PACKED_ROWS = 16
 #: What a delta may weigh by default: under aiokafka's 1 MiB request limit, with room for the headers.
@@ -84,13 +90,13 @@ def _split(parts: Sequence[KindPart], rows_first: int) -> tuple[list[KindPart], 
 def _encode_part(source: str, kind: str, rows: Sequence[Sequence[Any]]) -> dict[str, Any]:
     if kind == USAGE and len(rows) >= MIN_PACKED_ROWS:
         columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
-        names = list(dict.fromkeys(columns[ENDPOINT]))
-        index_of = {name: i for i, name in enumerate(names)}
-        columns[ENDPOINT] = [index_of[name] for name in columns[ENDPOINT]]
+        index_of: dict[str, int] = {}
+        for at in NAME_COLUMNS:
+            columns[at] = [index_of.setdefault(name, len(index_of)) for name in columns[at]]
         # Validation keeps every count within 2**53 (events.MAX_COUNT), so each fits its column.
         packed = [array(code or "I", column).tobytes()
                   for code, column in zip(USAGE_COLUMN_TYPES, columns, strict=True)]
-        return {"source": source, "endpoints": names, "columns": packed}
+        return {"source": source, "names": list(index_of), "columns": packed}
     return {"source": source, "rows": rows}
 
 
@@ -101,12 +107,20 @@ def decode_delta(value: bytes) -> list[Part]:
 
 def _decode_part(part: dict[str, Any]) -> Part:
     if "rows" in part:
-        return part["source"], part["rows"]
+        rows = part["rows"]
+        # An earlier version's usage row: 8 fields, a number third (a GPU row has 8 too, with a name there).
+        if rows and len(rows[0]) == ATTRIBUTION and not isinstance(rows[0][2], str):
+            rows = [(*row, *NO_ATTRIBUTION) for row in rows]
+        return part["source"], rows
     columns: list[Any] = []
     for code, packed in zip(USAGE_COLUMN_TYPES, part["columns"], strict=False):
         column = array(code or "I")
         column.frombytes(packed)
         columns.append(column.tolist())
-    names = part["endpoints"]
-    columns[ENDPOINT] = [names[i] for i in columns[ENDPOINT]]
+    names = part.get("names") or part["endpoints"]  # "endpoints": an earlier version's, endpoints only
+    for at in NAME_COLUMNS:
+        if at < len(columns):
+            columns[at] = [names[i] for i in columns[at]]
+    if len(columns) == ATTRIBUTION:
+        columns += [[""] * len(columns[0]) for _ in NO_ATTRIBUTION]
     return part["source"], list(zip(*columns, strict=False))

@@ -81,14 +81,14 @@ class TeamWatch:
         self.judge_from = self._next_judgement()
 
     def on_usage(self, row: Sequence[Any]) -> None:
-        _offset, endpoint, ts, prompt, completion, cost, _unpriced, _hashed = row
+        _offset, endpoint, ts, prompt, completion, cost, _unpriced, _hashed, *attribution = row
         if ts > self.clock:
             if ts >= self.judge_from:  # `_tick` decides exactly; this only skips it between boundaries
                 self._tick(ts)
             else:
                 self.clock = ts
         detector = self.spikes.get(endpoint) or self._spike(endpoint)
-        verdict = detector.observe(ts, prompt + completion, cost)
+        verdict = detector.observe(ts, prompt + completion, cost, attribution)
         if verdict is not None:
             self.verdicts.append(verdict)
 

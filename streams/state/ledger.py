@@ -110,7 +110,7 @@ def apply_in_order(
     usage_rows = 0
     for kind, row in entries:
         if kind == USAGE:
-            _position, endpoint, ts, prompt, completion, cost, unpriced, hashed = row
+            _position, endpoint, ts, prompt, completion, cost, unpriced, hashed, _m, _u, _s, _p, _v = row
             if hashed:
                 # Judged against this row's own time, not when the index was last pruned, so the
                 # outcome never depends on how rows were batched.

@@ -1,6 +1,9 @@
 """Simulated traffic for `spendwatch run --simulate`: several teams, endpoints and models, a daily
 cycle, one flash spike, and a training run that burns past its estimate.
 
+Each call names a user and a service, as a gateway's logs do. The spike is an agent stuck in
+a loop: its extra calls all come from one user (`SPIKE_USER`), whom the alert names.
+
 It publishes with aiokafka to the same topics a real LLM gateway or GPU exporter would,
 in arrays of events as batching producers do, and bounds what it sends (the embedded
 broker keeps everything in memory).
@@ -50,6 +53,9 @@ SPIKE_KEY = KEYS[0]
 SPIKE_AFTER_S = 150.0
 SPIKE_FOR_S = 180.0
 SPIKE_FACTOR = 15.0
+SPIKE_USER = "eval-agent-7"
+USERS = ("ana", "ben", "chen", "dara", "eli", "fay")
+SERVICES = ("web", "batch", "slack-bot")
 MAX_EVENTS = 2_000_000  # the embedded broker keeps everything: stop long before it matters
 HISTORY_S = 90 * 60  # published first, so the detectors have learned what normal looks like
 
@@ -64,12 +70,16 @@ def usage_batch(now: float, elapsed: float, rng: random.Random, seconds: float) 
     events = []
     for key in KEYS:
         rate = key.calls_per_s * daily_factor(now)
-        if key is SPIKE_KEY and SPIKE_AFTER_S <= elapsed < SPIKE_AFTER_S + SPIKE_FOR_S:
+        spiking = key is SPIKE_KEY and SPIKE_AFTER_S <= elapsed < SPIKE_AFTER_S + SPIKE_FOR_S
+        if spiking:
             rate *= SPIKE_FACTOR
         for _ in range(_poisson(rng, rate * seconds)):
+            looping = spiking and rng.random() < 1 - 1 / SPIKE_FACTOR
             event: dict[str, Any] = {
                 "ts": now - rng.uniform(0, seconds), "team": key.team, "endpoint": key.endpoint,
                 "model": key.model, "provider": None,
+                "user": SPIKE_USER if looping else f"{rng.choice(USERS)}@{key.team}",
+                "service": "batch" if looping else rng.choice(SERVICES),
                 "prompt_tokens": max(1, int(rng.gauss(key.prompt_tokens, key.prompt_tokens * 0.3))),
                 "completion_tokens": max(1, int(rng.gauss(key.completion_tokens, key.completion_tokens * 0.3))),
                 "event_id": f"sim-{rng.getrandbits(64):016x}",

@@ -176,3 +176,24 @@ def test_a_bug_in_a_sink_is_a_permanent_failure_not_a_crash():
 
     outcome = asyncio.run(deliver(Broken(), alert(), deadline_s=3600, sleep=no_sleep))
     assert not outcome.delivered and outcome.attempts == 1 and "KeyError" in (outcome.error or "")
+
+
+WHY = dict(cause="model_mix", contributors=[{"dimension": "model", "value": "claude-3-opus", "share": 1.0},
+                                            {"dimension": "provider", "value": "anthropic", "share": 1.0}],
+           cause_figures={"calls_ratio": 0.9, "tokens_per_call_ratio": 1.0, "cost_per_token_ratio": 16.2})
+
+
+def test_a_spike_says_why_in_slack_and_in_pagerduty_custom_details(standin):
+    slack = SlackWebhookNotifier(f"{standin.url}/services/{WEBHOOK_SECRET}")
+    pagerduty = PagerDutyNotifier(ROUTING_KEY, f"{standin.url}/v2/enqueue")
+    asyncio.run(slack.notify(alert(**WHY)))
+    asyncio.run(pagerduty.notify(alert(**WHY)))
+    assert standin.violations == []
+    [message] = standin.of("slack")
+    fields = [f["text"] for f in message["blocks"][2]["fields"]]
+    assert "*Cause*\nA pricier model mix (16.2x usual)" in fields
+    assert "*Top contributors*\nmodel claude-3-opus: 100%\nprovider anthropic: 100%" in fields
+    [trigger] = standin.of("pagerduty")
+    details = trigger["payload"]["custom_details"]
+    assert details["cause"] == "model_mix" and details["contributors"] == WHY["contributors"]
+    assert details["cause_figures"]["cost_per_token_ratio"] == 16.2

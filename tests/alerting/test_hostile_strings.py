@@ -31,7 +31,9 @@ HOSTILE = [
 def alerts_for(value: str) -> list[dict]:
     spike = Verdict(kind="flash_spike", status="firing", severity="error", ts=1.7e9, team=value, endpoint=value,
                     run_id=None, observed=12.0, baseline=1.0, ratio=12.0, unit="usd",
-                    summary=f"{value}/{value} is spending at 12x", since=1.7e9, window_start=1.7e9, window_s=60)
+                    summary=f"{value}/{value} is spending at 12x", since=1.7e9, window_start=1.7e9, window_s=60,
+                    cause="traffic", contributors=[{"dimension": "user", "value": value, "share": 0.9}],
+                    cause_figures={"calls_ratio": 12.0})
     run = Verdict(kind="runaway_training", status="firing", severity="critical", ts=1.7e9, team=value,
                   endpoint=None, run_id=value, observed=90.0, baseline=60.0, ratio=1.5, unit="usd",
                   summary=f"training run {value} ({value}) is projected to cost $90", since=1.7e9)

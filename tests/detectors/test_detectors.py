@@ -17,15 +17,15 @@ RULE = SpikeRule(window_s=60, grace_period=30, min_usd=1.0, min_tokens=100_000)
 
 
 def feed(detector: FlashSpikeDetector, minutes: range, calls_per_min: float, tokens: float = 2000,
-         cost: float = 0.02, seed: int = 0):
-    """Poisson-ish calls per minute; returns every verdict."""
+         cost: float = 0.02, seed: int = 0, who=None):
+    """Poisson-ish calls per minute; returns every verdict. `who(rng)`: each call's model, user, service..."""
     rng = random.Random(seed)
     verdicts = []
     for minute in minutes:
         n = max(0, int(rng.gauss(calls_per_min, math.sqrt(calls_per_min)))) if calls_per_min > 20 else \
             sum(rng.random() < calls_per_min / 60 for _ in range(60))
         for ts in sorted(minute * 60 + rng.uniform(0, 60) for _ in range(n)):
-            verdict = detector.observe(ts, tokens, cost)
+            verdict = detector.observe(ts, tokens, cost, who(rng) if who else ())
             if verdict:
                 verdicts.append(verdict)
         verdicts += detector.advance(minute * 60 + 60 + RULE.settle_s)
@@ -147,6 +147,75 @@ def test_per_key_state_stays_under_2_kb_on_quiet_and_busy_keys():
     assert len(quiet.recent) == max(QUIET.spans) - 1
     for detector in (quiet, busy):
         assert len(orjson.dumps(detector.to_state())) < 2048
+
+
+def usual(rng: random.Random) -> tuple[str, ...]:
+    """A key's usual callers: two models of one provider, eight users, two services."""
+    model = "gpt-4o-mini" if rng.random() < 0.8 else "gpt-4o"
+    return (model, f"user-{rng.randrange(8)}@example.com", rng.choice(("web", "batch")), "", "openai")
+
+
+def test_a_spike_names_the_user_who_surged_and_calls_it_traffic():
+    detector = FlashSpikeDetector("search", "chat-api", RULE)
+    feed(detector, range(0, 120), 100, who=usual)
+
+    def bob_surges(rng: random.Random) -> tuple[str, ...]:
+        return (*usual(rng)[:1], "bob@example.com", *usual(rng)[2:]) if rng.random() < 0.92 else usual(rng)
+
+    [firing] = feed(detector, range(120, 125), 1200, seed=2, who=bob_surges)
+    assert firing.cause == "traffic" and firing.cause_figures["calls_ratio"] >= 5
+    first = firing.contributors[0]
+    assert (first["dimension"], first["value"]) == ("user", "bob@example.com") and first["share"] >= 0.9
+    assert all(c["dimension"] == "user" for c in firing.contributors)  # the models and services did not move
+    assert "why: more calls" in firing.summary and "user bob@example.com (" in firing.summary
+
+
+def test_a_model_switch_names_the_new_model_first_and_its_provider_after():
+    detector = FlashSpikeDetector("t", "e", RULE)
+    feed(detector, range(0, 120), 100, who=usual)
+
+    def switched(rng: random.Random) -> tuple[str, ...]:
+        return ("claude-3-opus", *usual(rng)[1:4], "anthropic")
+
+    [firing] = feed(detector, range(120, 125), 100, cost=0.32, seed=4, who=switched)
+    assert firing.cause == "model_mix" and firing.cause_figures["cost_per_token_ratio"] == 16.0
+    assert [(c["dimension"], c["value"]) for c in firing.contributors] == [("model", "claude-3-opus"),
+                                                                           ("provider", "anthropic")]
+
+
+def test_a_prompt_blow_up_is_named_tokens_per_call():
+    detector = FlashSpikeDetector("t", "e", RULE)
+    feed(detector, range(0, 120), 100, who=usual)
+    [firing] = feed(detector, range(120, 125), 100, tokens=24_000, cost=0.24, seed=5, who=usual)
+    assert firing.cause == "tokens_per_call" and firing.cause_figures["tokens_per_call_ratio"] == 12.0
+    assert firing.contributors == []  # every caller blew up alike: nobody stands out
+
+
+def test_attribution_state_stays_bounded_with_thousands_of_users_and_long_names():
+    detector = FlashSpikeDetector("t", "e", QUIET)
+
+    def crowd(rng: random.Random) -> tuple[str, ...]:
+        return (f"anthropic/claude-3-5-sonnet-2024102{rng.randrange(3)}", f"someone-{rng.randrange(5000)}@corp.example",
+                f"service-{rng.randrange(50)}-of-the-platform", f"product-{rng.randrange(20)}", "anthropic")
+
+    feed(detector, range(0, 200), 300, who=crowd)
+    rng = random.Random(3)
+    for i in range(300):  # the next window, open
+        detector.observe(200 * 60 + i * 0.2, 2000, 0.02, crowd(rng))
+    assert all(len(counts) <= 5 for counts in detector.open[0].tally)
+    assert len(orjson.dumps(detector.to_state())) < 2048
+
+
+def test_contributors_are_the_same_after_a_restart_mid_window():
+    def run(restart: bool) -> list:
+        detector = FlashSpikeDetector("search", "chat-api", RULE)
+        feed(detector, range(0, 120), 100, who=usual)
+        feed(detector, range(120, 121), 100, seed=11, who=usual)
+        if restart:
+            detector = FlashSpikeDetector("search", "chat-api", RULE, orjson.loads(orjson.dumps(detector.to_state())))
+        return feed(detector, range(121, 126), 1500, seed=12, who=lambda rng: ("o1", *usual(rng)[1:4], "openai"))
+
+    assert run(restart=True) == run(restart=False) != []
 
 
 def test_a_lasting_change_stops_alerting_after_a_while():

@@ -15,7 +15,7 @@ from tests.alerting.test_alerting import ROUTING_KEY
 from tests.conftest import wait_for
 from tests.e2e.test_e2e_ingest import metric
 from tests.kafka_helpers import publish, read_all
-from tests.spiky_traffic import WINDOW_S, recent_start, runaway_run, spiky_usage
+from tests.spiky_traffic import LOOPING_USER, WINDOW_S, recent_start, runaway_run, spiky_usage
 from tests.standins import StandIn
 
 pytestmark = pytest.mark.e2e
@@ -70,6 +70,12 @@ def test_one_message_per_incident_and_one_resolve(broker, topics, make_worker, s
     # The hostile team name arrived escaped: the stand-in found no live mention anywhere.
     assert "&lt;!channel&gt; &lt;@U123&gt;" in slack[0]["text"]
     assert metric(worker, "spendwatch_deliveries_total", result="delivered") == 6
+    # It says why: more calls, nearly all from the looping agent.
+    fields = [field["text"] for field in slack[0]["blocks"][2]["fields"]]
+    assert any(text.startswith("*Cause*\nMore calls") for text in fields)
+    assert any(text.startswith(f"*Top contributors*\nuser {LOOPING_USER}: ") for text in fields)
+    details = triggers[0]["payload"]["custom_details"]
+    assert details["cause"] == "traffic" and details["contributors"][0]["value"] == LOOPING_USER
 
 
 def test_outage_then_rate_limit_every_alert_arrives_once_in_order(broker, topics, make_worker, standin):

@@ -37,7 +37,7 @@ def test_late_event_lands_in_its_own_window_within_grace_and_in_the_total_after(
 
 
 def usage_row(offset, endpoint="chat", ts=100.0, cost=0.5, event_id=None):
-    return [offset, endpoint, ts, 10, 2, cost, 0, id_hash(event_id) if event_id else 0]
+    return [offset, endpoint, ts, 10, 2, cost, 0, id_hash(event_id) if event_id else 0, "gpt-4o", "", "", "", ""]
 
 
 def apply_usage(ledger, ids, rows):

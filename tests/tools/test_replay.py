@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from tests.conftest import ROOT
-from tests.spiky_traffic import WINDOW_S, recent_start, runaway_run, spiky_usage
+from tests.spiky_traffic import LOOPING_USER, WINDOW_S, recent_start, runaway_run, spiky_usage
 
 pytestmark = pytest.mark.e2e  # runs `spendwatch replay` as a process, as a user would
 
@@ -55,6 +55,8 @@ def test_replay_raises_a_spike_and_a_runaway_and_is_deterministic(tmp_path):
                              ("runaway_training", "firing", "ft-1")]
     spike = next(a for a in alerts if a["kind"] == "flash_spike" and a["status"] == "firing")
     assert spike["ratio"] >= 10 and spike["team"] == "search"
+    assert spike["cause"] == "traffic" and spike["contributors"][0]["dimension"] == "user"
+    assert spike["contributors"][0]["value"] == LOOPING_USER and spike["contributors"][0]["share"] >= 0.9
     resolved = next(a for a in alerts if a["kind"] == "flash_spike" and a["status"] == "resolved")
     assert resolved["dedup_key"] == spike["dedup_key"] and resolved["alert_id"] != spike["alert_id"]
     for alert in alerts:

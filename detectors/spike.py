@@ -49,6 +49,8 @@ import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
+from statistics import NormalDist
 from typing import Any
 
 from detectors.attribution import (
@@ -63,9 +65,12 @@ from detectors.attribution import (
 )
 from detectors.baseline import SeasonalBaseline
 from detectors.poisson import min_significant_count
+from detectors.spread import AmountSpread, amount_z
 from detectors.verdict import Verdict
 
 QUIET_GAP_WINDOWS = 120  # longer silences are learned in one step
+#: Past this many calls in a window, its spans are judged on every this-many-th call only (a lumpy busy key).
+SPAN_EVERY_CALLS = 16
 
 
 @dataclass(frozen=True)
@@ -105,15 +110,30 @@ class OpenWindow:
     expected_tokens: float
     expected_cost: float
     tally: Tally = field(default_factory=new_tally)  # its spend per model, user, service, product, provider
-    # On a quiet key, the calls it takes to fire (0 on a busy one). Follows from the above, so not state.
+    # On a quiet key, the calls it takes to fire (0 on a busy one, and on one whose calls are regular).
     calls_bar: int = 0
+    # On a lumpy key (detectors/spread.py), the spread of its spend as the window opened; None elsewhere.
+    amount_mean: float | None = None
+    amount_sd: float | None = None
 
     def to_state(self) -> list[Any]:
         state: list[Any] = [self.start, self.calls, self.tokens, self.cost, self.threshold_tokens, self.threshold_cost,
-                 self.expected_calls, self.expected_tokens, self.expected_cost]
-        if any(self.tally):
+                            self.expected_calls, self.expected_tokens, self.expected_cost]
+        if any(self.tally) or self.calls_bar or self.amount_sd is not None:
             state.append(self.tally)
+        if self.calls_bar or self.amount_sd is not None:
+            state += [self.calls_bar, self.amount_mean, self.amount_sd]
         return state
+
+    @classmethod
+    def from_state(cls, state: list[Any]) -> tuple[OpenWindow, bool]:
+        """(the window, whether its calls bar was stored: states before it was fixed at opening lack it)."""
+        window = cls(*state[:9])
+        if len(state) > 9 and state[9]:
+            window.tally = state[9]
+        if len(state) > 10:
+            window.calls_bar, window.amount_mean, window.amount_sd = state[10:13]
+        return window, len(state) > 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +154,17 @@ class SpanFigures:
     expected_cost: float
     threshold_tokens: float | None
     threshold_cost: float | None
+    # A lumpy key's amount test (detectors/spread.py): the mean z of the span's windows, the usual z, the bar.
+    amount_z: float = 0.0
+    amount_mean: float = 0.0
+    amount_bar: float | None = None  # None: the key's spend is steady, no test needed
+
+    def amount_passes(self) -> bool:
+        return self.amount_bar is None or self.amount_z >= self.amount_bar
+
+    def amount_halfway(self, share: float) -> bool:
+        bar = self.amount_bar
+        return bar is None or self.amount_z >= self.amount_mean + share * (bar - self.amount_mean)
 
 
 def hour_of(ts: float) -> int:
@@ -152,14 +183,19 @@ class FlashSpikeDetector:
         state = state or {}
         self.baseline = SeasonalBaseline.from_state(state.get("b"), rule.fading_factor, rule.grace_period)
         self.mix = Mix.from_state(state.get("mix"))  # the usual spend per model, user, service...
-        self.open = [self._marked(OpenWindow(*window)) for window in state.get("open", [])]
+        self.spread = AmountSpread.from_state(state.get("spread"))  # how lumpy its spend, how regular its calls
+        self.open = [self._restored(window) for window in state.get("open", [])]
         self.done: float | None = state.get("done")  # start of the oldest window not yet judged
         # The newest judged windows of a quiet key, in a row up to `done`, for its spans: [calls, tokens, cost,
         # expected calls, expected tokens, expected cost], rounded (they are kept a while, all of it state).
         self.recent: list[list[float]] = state.get("recent", [])
         self.incident: dict[str, Any] | None = state.get("inc")
         self.unusual: int = state.get("unusual", 0)  # unlearned high windows in a row
+        # Where the last incident ended: no span reaches back past it (its tail must not fire a new one).
+        self.ended: float = state.get("ended", -math.inf)
         self.judged = 0  # windows judged since this object was made (for metrics; not state)
+        self._bases_key: tuple[Any, ...] | None = None  # `_span_bases`' cache (not state: derived)
+        self._bases: list[tuple[Any, ...]] = []
 
     def to_state(self) -> dict[str, Any]:
         state = {"b": self.baseline.to_state(), "open": [window.to_state() for window in self.open],
@@ -169,6 +205,10 @@ class FlashSpikeDetector:
         mix = self.mix.to_state()
         if mix is not None:
             state["mix"] = mix
+        if self.spread.learned:
+            state["spread"] = self.spread.to_state()
+        if self.ended > -math.inf:
+            state["ended"] = self.ended
         return state
 
     # -- per call ---------------------------------------------------------------------------
@@ -193,44 +233,81 @@ class FlashSpikeDetector:
         if self.incident is not None or window.calls < self.rule.min_calls:
             return None
         # On a quiet key the calls must prove the surge too: else one costly call passes the spend bar alone.
+        # On a lumpy key the amount must pass its own spread-aware test too (`SpanFigures.amount_passes`).
         if window.calls >= window.calls_bar:
             if window.threshold_cost is not None and window.cost >= window.threshold_cost:
-                return self._fire(ts, window, "usd", self._alone(window))
+                alone = self._alone(window)
+                if alone.amount_passes():
+                    return self._fire(ts, window, "usd", alone)
             if window.threshold_tokens is not None and window.tokens >= window.threshold_tokens:
                 return self._fire(ts, window, "tokens", self._alone(window))
+        if window.calls > SPAN_EVERY_CALLS and window.calls % SPAN_EVERY_CALLS:
+            return None  # a busy window's spans are judged every few calls: each judgement looks at 15 windows
         for span in self._spans(window):
             if span.calls < span.calls_bar:
                 continue
-            if span.threshold_cost is not None and span.cost >= span.threshold_cost:
+            if span.threshold_cost is not None and span.cost >= span.threshold_cost and span.amount_passes():
                 return self._fire(ts, window, "usd", span)
             if span.threshold_tokens is not None and span.tokens >= span.threshold_tokens:
                 return self._fire(ts, window, "tokens", span)
         return None
 
     def _spans(self, window: OpenWindow) -> list[SpanFigures]:
-        """The spans ending with `window` (none unless the key is quiet), each with its oldest window's bar."""
-        if not window.calls_bar:
+        """The spans ending with `window` (none unless the key is quiet or lumpy), each with its oldest window's bar.
+
+        On a lumpy key the span's amount test stands in for the count test (a meter's calls never rise).
+        """
+        if not window.calls_bar and window.amount_sd is None:
             return []
+        spans = []
+        zw = amount_z(window.cost, window.expected_cost) if window.expected_cost > 0 else None
+        for base in self._span_bases(window):
+            (windows, calls, tokens, cost, z_sum, z_count, calls_bar, bar_tokens, bar_cost, amount_mean,
+             spread, expected_calls, expected_tokens, expected_cost) = base
+            amount: tuple[float, float, float | None] = (0.0, 0.0, None)
+            if spread is not None:
+                if zw is not None:
+                    z_sum, z_count = z_sum + zw, z_count + 1
+                amount = (z_sum / z_count if z_count else 0.0, amount_mean, amount_mean + spread)
+            spans.append(SpanFigures(windows, int(calls + window.calls), calls_bar, tokens + window.tokens,
+                                     cost + window.cost, expected_calls, expected_tokens, expected_cost,
+                                     bar_tokens, bar_cost, amount[0], amount[1], amount[2]))
+        return spans
+
+    def _span_bases(self, window: OpenWindow) -> list[tuple[Any, ...]]:
+        """Per span, what the windows before `window` hold and the span's bars: the same for every call of
+        `window` until an earlier window changes, so worked out once (spans are judged on every call)."""
+        earlier_open = [other for other in self.open if other.start < window.start]
+        key = (window.start, self.done, len(self.recent), self.ended, tuple((o.start, o.calls) for o in earlier_open))
+        if self._bases_key == key:
+            return self._bases
         assert self.done is not None  # a window is open
         earlier = [[self.done - (len(self.recent) - i) * self.rule.window_s, *entry]
                    for i, entry in enumerate(self.recent)]
-        earlier += [_entry(other) for other in self.open if other.start < window.start]
+        earlier += [_entry(other) for other in earlier_open]
         earlier.sort()
-        spans = []
+        bases = []
         for windows in self.rule.spans:
             first = window.start - (windows - 1) * self.rule.window_s
-            inside = [entry for entry in earlier if entry[0] >= first] + [_entry(window)]
-            calls, tokens, cost = (value * windows for value in inside[0][4:])
+            if first < self.ended:
+                continue
+            inside = [entry for entry in earlier if entry[0] >= first]
+            calls, tokens, cost = (value * windows for value in (inside[0] if inside else _entry(window))[4:])
             if calls <= 0:
                 continue
-            calls_bar = min_significant_count(calls, self.rule.alpha)
+            calls_bar = min_significant_count(calls, self.rule.alpha) if window.calls_bar else 0
             bar_ratio = max(self.rule.ratio, calls_bar / calls)
-            spans.append(SpanFigures(windows, int(sum(entry[1] for entry in inside)), calls_bar,
-                                     sum(entry[2] for entry in inside), sum(entry[3] for entry in inside),
-                                     calls, tokens, cost,
-                                     _bar(bar_ratio, tokens, self.rule.min_tokens * windows),
-                                     _bar(bar_ratio, cost, self.rule.min_usd * windows)))
-        return spans
+            zs = [amount_z(entry[3], entry[6]) for entry in inside if entry[6] > 0]
+            spread = None
+            if window.amount_sd is not None:
+                spread = _normal_quantile(self.rule.alpha) * window.amount_sd / math.sqrt(windows)
+            bases.append((windows, sum(entry[1] for entry in inside), sum(entry[2] for entry in inside),
+                          sum(entry[3] for entry in inside), sum(zs), len(zs), calls_bar,
+                          _bar(bar_ratio, tokens, self.rule.min_tokens * windows),
+                          _bar(bar_ratio, cost, self.rule.min_usd * windows), window.amount_mean, spread,
+                          calls, tokens, cost))
+        self._bases_key, self._bases = key, bases
+        return bases
 
     def _window(self, start: float) -> OpenWindow:
         if self.open and self.open[-1].start == start:
@@ -244,7 +321,18 @@ class FlashSpikeDetector:
         return window
 
     def _new_window(self, start: float) -> OpenWindow:
-        return self._marked(OpenWindow(start, 0, 0.0, 0.0, *self._thresholds(start)))
+        window = self._marked(OpenWindow(start, 0, 0.0, 0.0, *self._thresholds(start)))
+        spread = self.spread
+        if window.calls_bar and spread.learned >= self.rule.grace_period and spread.regular:
+            window.calls_bar = 0  # a meter's calls never rise: counting them proves nothing
+        if (not window.calls_bar and window.threshold_cost is not None and spread.learned >= self.rule.grace_period
+                and spread.mean + _normal_quantile(self.rule.alpha) * spread.sd > math.log(self.rule.ratio)):
+            window.amount_mean, window.amount_sd = spread.mean, spread.sd  # lumpy: its bar is above the ratio's
+        return window
+
+    def _restored(self, state: list[Any]) -> OpenWindow:
+        window, marked = OpenWindow.from_state(state)
+        return window if marked else self._marked(window)
 
     def _marked(self, window: OpenWindow) -> OpenWindow:
         """Mark a quiet window: one where the Poisson test, not `ratio`, sets the bar (spans help only there)."""
@@ -278,12 +366,15 @@ class FlashSpikeDetector:
             self.incident["span"] = span.windows
         return self._verdict("firing", ts, unit, observed, expected, ts, window.start, span.windows, figures)
 
-    @staticmethod
-    def _alone(window: OpenWindow) -> SpanFigures:
+    def _alone(self, window: OpenWindow) -> SpanFigures:
         """A window's figures as a span of one."""
+        amount: tuple[float, float, float | None] = (0.0, 0.0, None)
+        if window.amount_mean is not None and window.amount_sd is not None and window.expected_cost > 0:
+            amount = (amount_z(window.cost, window.expected_cost), window.amount_mean,
+                      window.amount_mean + _normal_quantile(self.rule.alpha) * window.amount_sd)
         return SpanFigures(1, window.calls, window.calls_bar, window.tokens, window.cost, window.expected_calls,
                            window.expected_tokens, window.expected_cost, window.threshold_tokens,
-                           window.threshold_cost)
+                           window.threshold_cost, *amount)
 
     # -- per clock tick ----------------------------------------------------------------------
 
@@ -328,17 +419,19 @@ class FlashSpikeDetector:
                     return None
             else:
                 self.unusual = 0
-            self.baseline.learn_one(figures)
-            self.mix.learn(window.tally, self.rule.fading_factor)
+            self._learn(window, figures)
             return None
         self.incident["windows"] += 1
         if self.incident["windows"] >= self.rule.adapt_after_windows:
-            self.baseline.learn_one(figures)  # a change that lasts this long is the new normal
-            self.mix.learn(window.tally, self.rule.fading_factor)
+            self._learn(window, figures)  # a change that lasts this long is the new normal
         # Quiet over the span the incident fired on (a key that turned busy since: over one window).
         fired_on = self.incident.get("span", 1)
+        if fired_on == 1 and window.amount_sd is not None and self.rule.spans:
+            fired_on = min(self.rule.spans)  # a lumpy key's single windows dip under half the bar even mid-jump
         span = next((span for span in spans if span.windows == fired_on), None) or self._alone(window)
-        if not (_below_half(span.tokens, span.threshold_tokens) and _below_half(span.cost, span.threshold_cost)):
+        lumpy_high = span.amount_bar is not None and span.amount_halfway(0.5)  # a lumpy key's jump can dip in money
+        if lumpy_high or not (_below_half(span.tokens, span.threshold_tokens)
+                              and _below_half(span.cost, span.threshold_cost)):
             self.incident["quiet"] = 0
             return None
         self.incident["quiet"] = self.incident.get("quiet", 0) + 1
@@ -350,12 +443,21 @@ class FlashSpikeDetector:
             end = window.start + self.rule.window_s
             verdict = self._verdict("resolved", end, unit, observed, expected, since, window.start, span.windows)
             self.incident = None
+            self.ended = end
             return verdict
         return None
 
+    def _learn(self, window: OpenWindow, figures: dict[Hashable, Any]) -> None:
+        fading = self.rule.fading_factor
+        self.baseline.learn_one(figures)
+        self.mix.learn(window.tally, fading)
+        # A quiet key's spread would be that of its empty windows: its calls are what is tested there.
+        self.spread.learn(window.cost, window.expected_cost if not window.calls_bar else 0.0, window.calls,
+                          window.expected_calls, fading)
+
     def _remember(self, window: OpenWindow) -> None:
         """Keep a judged window for the spans ending in later ones (quiet keys only: busy ones judge no spans)."""
-        if not window.calls_bar or not self.rule.spans:
+        if (not window.calls_bar and window.amount_sd is None) or not self.rule.spans:
             self.recent.clear()
             return
         del self.recent[:max(0, len(self.recent) - (max(self.rule.spans) - 2))]
@@ -392,17 +494,22 @@ class FlashSpikeDetector:
     def _suspicious(self, window: OpenWindow, spans: list[SpanFigures]) -> bool:
         """High enough, alone or over a span, that learning it would let a spike in the making raise the bar."""
         share = self.rule.protect_fraction
-        figures = [(window.tokens, window.cost, window.threshold_tokens, window.threshold_cost)]
-        figures += [(span.tokens, span.cost, span.threshold_tokens, span.threshold_cost) for span in spans]
-        return any((bar_tokens is not None and tokens >= share * bar_tokens)
-                   or (bar_cost is not None and cost >= share * bar_cost)
-                   for tokens, cost, bar_tokens, bar_cost in figures)
+        return any((span.threshold_tokens is not None and span.tokens >= share * span.threshold_tokens)
+                   or (span.threshold_cost is not None and span.cost >= share * span.threshold_cost
+                       and span.amount_halfway(share))
+                   for span in [self._alone(window), *spans])
 
 
 def _entry(window: OpenWindow) -> list[float]:
     """A window as `FlashSpikeDetector.recent` keeps it."""
     return [window.start, window.calls, window.tokens, window.cost, window.expected_calls, window.expected_tokens,
             window.expected_cost]
+
+
+@lru_cache(maxsize=16)
+def _normal_quantile(alpha: float) -> float:
+    """Z for a one-sided test at `alpha` (4.75 for 1e-6): the amount test's counterpart of the Poisson bar."""
+    return NormalDist().inv_cdf(1 - alpha)
 
 
 def _bar(ratio: float, expected: float, floor: float) -> float | None:

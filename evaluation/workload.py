@@ -277,3 +277,52 @@ def _emit_run(workload: Workload, rng: np.random.Generator, run_id: str, fate: s
         t += step
     workload.rows.append((t, RUNS_ORDER, 1, "research", [0, run_id, "finished", t, None, None, None, None, None]))
     workload.runs.append(TrainingRun(run_id, fate, start, estimate, hours, change_at, tuple(curve)))
+
+
+@dataclass(frozen=True)
+class MeteredSeries:
+    team: str
+    endpoint: str
+    period_s: int
+    median_usd: float  # a period's typical amount
+    spread: float  # the median change from one period to the next, larger over smaller (3-5x)
+
+
+def generate_metered(seed: int, days: int = 14, period_s: int = 300, series: int = 8,
+                     with_jumps: bool = True) -> Workload:
+    """Lumpy metered series: one event per period carrying the whole period's cost, as a cloud
+    meter or a bill line does, with a mild daily cycle. The amount varies 3-5x from one period
+    to the next (the median of larger over smaller): lognormal with sigma = ln(3 to 5) / 0.954,
+    since |N(0, 2 sigma^2)| has median 0.954 sigma. So a period at 10x the mean comes by chance
+    about once a day on a 5-minute meter. With `with_jumps`, each series gets three 10-20x jumps
+    of 12 to 36 periods, from day 2 on; every jump counts as eligible.
+    """
+    rng = np.random.default_rng(seed)
+    periods = int(days * DAY // period_s)
+    workload = Workload(days=days, keys=series)
+    for index in range(series):
+        spec = MeteredSeries("metered", f"meter-{index}", period_s, float(rng.uniform(2.0, 20.0)),
+                             float(rng.uniform(3.0, 5.0)))
+        starts = T0 + np.arange(periods) * float(period_s)
+        log_amount = math.log(spec.spread) / 0.954 * rng.standard_normal(periods)
+        peak_hour = rng.uniform(8, 20)
+        log_amount += np.log([_daily(float(t), peak_hour) for t in starts])
+        factor = np.ones(periods)
+        if with_jumps:
+            slot = (days - 1.5) * DAY / 3
+            for jump in range(3):
+                begin = T0 + 1.2 * DAY + jump * slot + float(rng.uniform(0, slot - DAY / 4))
+                first = int((begin - T0) // period_s)
+                length = int(rng.integers(12, 37))
+                size = float(rng.choice([10.0, 12.0, 15.0, 20.0]))
+                factor[first:first + length] = size
+                workload.spikes.append(Spike(spec.team, spec.endpoint, "traffic", size, float(starts[first]),
+                                             float(starts[first] + length * period_s), True, 1.0))
+        amounts = spec.median_usd * np.exp(log_amount) * factor
+        # The meter reports a few seconds after its period ends: inside the next window, one event each.
+        stamps = starts + period_s + rng.uniform(1.0, 20.0, periods)
+        for i, (t, usd) in enumerate(zip(stamps.tolist(), amounts.tolist(), strict=True)):
+            workload.rows.append((t, USAGE_ORDER, i, spec.team,
+                                  [0, spec.endpoint, t, 0, 0, round(usd, 6), 0, 0, "cloud-meter", "", "", "", ""]))
+    workload.rows.sort(key=lambda r: (r[0], r[1], r[2]))
+    return workload

@@ -97,8 +97,9 @@ class Settings(BaseSettings):
     spike_min_tokens: float = Field(100_000, ge=0, description="smallest window token count worth a spike alert")
     spike_min_calls: int = Field(1, ge=1, description="fewest calls in a window for a spike alert (on a quiet "
                                  "key the calls must also be more than chance explains)")
-    spike_spans: tuple[int, ...] = Field((3, 5, 15), description="quiet keys (under about a call a window) are "
-                                         "also judged over this many windows together; [] judges one window only")
+    spike_spans: tuple[int, ...] = Field((3, 5, 15), description="quiet keys (under about a call a window) and "
+                                         "lumpy ones (a meter's one event a period) are also judged over this many "
+                                         "windows together; [] judges one window only")
     training_buffer: float = Field(0.5, ge=0, description="contingency over a run's estimate")
     training_ceiling_usd: float = Field(100_000.0, gt=0, description="ceiling for runs without ceiling_usd")
     thresholds: dict[str, dict[str, float]] = Field(

@@ -218,6 +218,66 @@ def test_contributors_are_the_same_after_a_restart_mid_window():
     assert run(restart=True) == run(restart=False) != []
 
 
+METER = SpikeRule(window_s=300, grace_period=30, min_usd=1.0, min_tokens=100_000)  # the window is the meter's period
+
+
+def meter(detector: FlashSpikeDetector, periods: range, jump: float = 1.0, seed: int = 0, missing: float = 0.0):
+    """A cloud meter: one event a period carrying the period's cost, varying about 4x from one period to the
+    next (lognormal, sigma 1.45), `jump` times its usual level; `missing`: the share of periods it skips."""
+    rng = random.Random(seed)
+    verdicts = []
+    for period in periods:
+        if rng.random() >= missing:
+            amount = 5.0 * math.exp(1.45 * rng.gauss(0, 1)) * jump
+            verdict = detector.observe(period * 300 + 300 + rng.uniform(1, 20), 0, amount)
+            verdicts += [verdict] if verdict else []
+        verdicts += detector.advance(period * 300 + 600 + METER.settle_s)
+    return verdicts
+
+
+def test_a_lumpy_meter_does_not_cry_wolf_where_the_ratio_alone_would():
+    detector = FlashSpikeDetector("infra", "egress-meter", METER)
+    assert meter(detector, range(0, 2000), seed=21) == []  # a week of 5-minute periods
+    window = detector.open[-1] if detector.open else detector._new_window(2000 * 300.0)
+    assert window.amount_sd is not None and window.calls_bar == 0  # lumpy: judged on its spread
+    # 10x the mean came by chance 14 times that week: the ratio alone would have paged for each.
+    rng, usual = random.Random(21), detector.baseline.expected(0)[2]
+    assert sum(5.0 * math.exp(1.45 * rng.gauss(0, 1)) > 10 * usual for _ in range(2000)) > 5
+
+
+def test_a_lumpy_meter_jumping_15x_is_caught_over_a_span_and_resolves_once():
+    detector = FlashSpikeDetector("infra", "egress-meter", METER)
+    meter(detector, range(0, 600), seed=22)
+    fired = meter(detector, range(600, 630), jump=15.0, seed=23)
+    assert [v.status for v in fired] == ["firing"] and fired[0].window_s in (900, 1500, 4500)
+    assert fired[0].ts < 615 * 300 + 600  # within 15 periods of a 30-period jump
+    after = meter(detector, range(630, 700), seed=24)
+    assert [v.status for v in after] == ["resolved"]
+
+
+def test_a_meter_that_skips_periods_is_still_judged_on_its_amount():
+    """Its expected calls fall under one a window, where the Poisson count test would want ten to fire."""
+    detector = FlashSpikeDetector("infra", "egress-meter", METER)
+    meter(detector, range(0, 600), seed=25, missing=0.03)
+    assert detector.spread.regular and detector.baseline.expected(0)[0] < 1
+    assert [v.status for v in meter(detector, range(600, 640), jump=20.0, seed=26, missing=0.03)] == ["firing"]
+
+
+def test_busy_keys_are_not_lumpy():
+    detector = FlashSpikeDetector("t", "e", RULE)
+    feed(detector, range(0, 200), 100)
+    assert not detector.spread.regular and detector.spread.sd < 0.5
+    assert detector._new_window(200 * 60.0).amount_sd is None
+
+
+def test_a_lumpy_span_survives_a_restart():
+    detector = FlashSpikeDetector("infra", "egress-meter", METER)
+    meter(detector, range(0, 600), seed=22)
+    meter(detector, range(600, 604), jump=15.0, seed=27)
+    twin = FlashSpikeDetector("infra", "egress-meter", METER, orjson.loads(orjson.dumps(detector.to_state())))
+    assert meter(twin, range(604, 640), jump=15.0, seed=28) == meter(detector, range(604, 640), jump=15.0, seed=28)
+
+
 def test_a_lasting_change_stops_alerting_after_a_while():
     detector = FlashSpikeDetector("t", "e", RULE)
     feed(detector, range(0, 120), 100)

@@ -87,6 +87,8 @@ class SeasonalBaseline(base.AnomalyDetector):
                 self.levels[metric] = _ewmean(self.fading_factor, mean + rate * (value - mean))
             else:
                 self.levels[metric].update(value)
+            # Six significant digits, as learned (like the profile): the same restored from state, fewer bytes.
+            self.levels[metric] = _ewmean(self.fading_factor, float(f"{self.levels[metric].get():.6g}"))
         self.learned += 1
 
     @staticmethod

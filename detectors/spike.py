@@ -54,6 +54,7 @@ from statistics import NormalDist
 from typing import Any
 
 from detectors.attribution import (
+    DIMENSIONS,
     Mix,
     Tally,
     add_to_tally,
@@ -327,7 +328,8 @@ class FlashSpikeDetector:
             window.calls_bar = 0  # a meter's calls never rise: counting them proves nothing
         if (not window.calls_bar and window.threshold_cost is not None and spread.learned >= self.rule.grace_period
                 and spread.mean + _normal_quantile(self.rule.alpha) * spread.sd > math.log(self.rule.ratio)):
-            window.amount_mean, window.amount_sd = spread.mean, spread.sd  # lumpy: its bar is above the ratio's
+            # Lumpy: its bar is above the ratio's. Rounded as the window opens (it is state).
+            window.amount_mean, window.amount_sd = spread.mean, float(f"{spread.sd:.6g}")
         return window
 
     def _restored(self, state: list[Any]) -> OpenWindow:
@@ -360,8 +362,11 @@ class FlashSpikeDetector:
         cause, figures = cause_of(span.calls, span.tokens, span.cost,
                                   (span.expected_calls, span.expected_tokens, span.expected_cost),
                                   span.windows - 1 + elapsed)
-        self.incident = {"since": ts, "unit": unit, "windows": 0, "peak": observed / expected, "cause": cause,
-                         "contributors": contributors(window.tally, self.mix, usual_weight)}
+        named = contributors(window.tally, self.mix, usual_weight)
+        # Contributors kept as [dimension index, value, share]: the incident is state, carried on every delta.
+        self.incident = {"since": ts, "unit": unit, "windows": 0, "peak": round(observed / expected, 2),
+                         "cause": cause, "named": [[DIMENSIONS.index(c["dimension"]), c["value"], c["share"]]
+                                                   for c in named]}
         if span.windows > 1:
             self.incident["span"] = span.windows
         return self._verdict("firing", ts, unit, observed, expected, ts, window.start, span.windows, figures)
@@ -472,7 +477,9 @@ class FlashSpikeDetector:
         The cause and contributors are the incident's, judged when it fired.
         """
         assert self.incident is not None
-        cause, named = self.incident.get("cause"), self.incident.get("contributors") or []
+        cause = self.incident.get("cause")
+        named = [{"dimension": DIMENSIONS[at], "value": value, "share": share}
+                 for at, value, share in self.incident.get("named", [])]
         ratio = observed / expected if expected > 0 else math.inf
         window_s = self.rule.window_s * span
         window_start -= self.rule.window_s * (span - 1)

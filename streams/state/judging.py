@@ -17,6 +17,7 @@ from alerting.model import make_alert
 from detectors.spike import FlashSpikeDetector, SpikeRule
 from detectors.training import RunSnapshot, TrainingRule, judge_run
 from detectors.verdict import Verdict
+from streams.input.rows import ATTRIBUTION
 from streams.settings import Settings
 from streams.state.dedup import EventIdIndex
 from streams.state.ledger import Applied, Ledger, WindowPolicy, apply_in_order, burn_rate_usd_per_hour
@@ -81,14 +82,14 @@ class TeamWatch:
         self.judge_from = self._next_judgement()
 
     def on_usage(self, row: Sequence[Any]) -> None:
-        _offset, endpoint, ts, prompt, completion, cost, _unpriced, _hashed, *attribution = row
+        _offset, endpoint, ts, prompt, completion, cost, _unpriced, _hashed, _m, _u, _s, _p, _v = row
         if ts > self.clock:
             if ts >= self.judge_from:  # `_tick` decides exactly; this only skips it between boundaries
                 self._tick(ts)
             else:
                 self.clock = ts
         detector = self.spikes.get(endpoint) or self._spike(endpoint)
-        verdict = detector.observe(ts, prompt + completion, cost, attribution)
+        verdict = detector.observe(ts, prompt + completion, cost, row[ATTRIBUTION:])
         if verdict is not None:
             self.verdicts.append(verdict)
 

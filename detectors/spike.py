@@ -301,7 +301,7 @@ class FlashSpikeDetector:
             zs = [amount_z(entry[3], entry[6]) for entry in inside if entry[6] > 0]
             spread = None
             if window.amount_sd is not None:
-                spread = _normal_quantile(self.rule.alpha) * window.amount_sd / math.sqrt(windows)
+                spread = self._amount_margin(window.amount_sd, windows)
             bases.append((windows, sum(entry[1] for entry in inside), sum(entry[2] for entry in inside),
                           sum(entry[3] for entry in inside), sum(zs), len(zs), calls_bar,
                           _bar(bar_ratio, tokens, self.rule.min_tokens * windows),
@@ -327,7 +327,7 @@ class FlashSpikeDetector:
         if window.calls_bar and spread.learned >= self.rule.grace_period and spread.regular:
             window.calls_bar = 0  # a meter's calls never rise: counting them proves nothing
         if (not window.calls_bar and window.threshold_cost is not None and spread.learned >= self.rule.grace_period
-                and spread.mean + _normal_quantile(self.rule.alpha) * spread.sd > math.log(self.rule.ratio)):
+                and spread.mean + self._amount_margin(spread.sd) > math.log(self.rule.ratio)):
             # Lumpy: its bar is above the ratio's. Rounded as the window opens (it is state).
             window.amount_mean, window.amount_sd = spread.mean, float(f"{spread.sd:.6g}")
         return window
@@ -371,12 +371,16 @@ class FlashSpikeDetector:
             self.incident["span"] = span.windows
         return self._verdict("firing", ts, unit, observed, expected, ts, window.start, span.windows, figures)
 
+    def _amount_margin(self, sd: float, windows: int = 1) -> float:
+        """How far above its usual z the mean z of `windows` windows must be: Z x sd / sqrt(windows)."""
+        return _normal_quantile(self.rule.alpha) * sd / math.sqrt(windows)
+
     def _alone(self, window: OpenWindow) -> SpanFigures:
         """A window's figures as a span of one."""
         amount: tuple[float, float, float | None] = (0.0, 0.0, None)
         if window.amount_mean is not None and window.amount_sd is not None and window.expected_cost > 0:
             amount = (amount_z(window.cost, window.expected_cost), window.amount_mean,
-                      window.amount_mean + _normal_quantile(self.rule.alpha) * window.amount_sd)
+                      window.amount_mean + self._amount_margin(window.amount_sd))
         return SpanFigures(1, window.calls, window.calls_bar, window.tokens, window.cost, window.expected_calls,
                            window.expected_tokens, window.expected_cost, window.threshold_tokens,
                            window.threshold_cost, *amount)

@@ -93,6 +93,20 @@ def _score_why(spike: Spike, alert: dict[str, Any], why: dict[str, Any]) -> None
                                 named[:3]))
 
 
+def summed(scores: list[dict[str, Any]]) -> dict[str, Any]:
+    """`score_spikes`' results over several seeds: counts added, lists joined."""
+    total: dict[str, Any] = {}
+    for score in scores:
+        for key, value in score.items():
+            total[key] = total[key] + value if key in total else (list(value) if isinstance(value, list) else value)
+    return total
+
+
+def incidents_per_spike(totals: dict[str, Any]) -> float:
+    """Firing alerts per labelled spike that raised any: above 1 is flapping."""
+    return sum(totals["incidents"]) / max(1, len(totals["incidents"]))
+
+
 def why_line(totals: dict[str, Any]) -> str:
     return (f"cause named right {totals['cause_right']}/{totals['cause_judged']}; contributor named first is "
             f"the injected one {totals['named_right']}/{totals['named_judged']}")
@@ -164,9 +178,7 @@ def fmt_minutes(values: list[float], worst=max) -> str:
 
 def main_scenario(args: argparse.Namespace, settings: Settings) -> None:
     """The labelled workload at the default settings: spikes, false incidents, runaway runs."""
-    totals: dict[str, Any] = {"eligible": 0, "caught": 0, "false": 0, "key_weeks": 0.0, "delays": [],
-                              "ineligible": 0, "incidents": [], "cause_right": 0, "cause_judged": 0,
-                              "named_right": 0, "named_judged": 0, "misnamed": []}
+    scores = []
     runs_total: dict[str, Any] = {}
     for seed in args.seeds:
         started = time.perf_counter()
@@ -175,8 +187,7 @@ def main_scenario(args: argparse.Namespace, settings: Settings) -> None:
         alerts = list(detect(workload.rows, settings))
         spikes = score_spikes(workload, alerts)
         runs = score_runs(workload, alerts)
-        for k in totals:
-            totals[k] += spikes[k]
+        scores.append(spikes)
         for k, v in runs.items():
             runs_total[k] = runs_total.get(k, [] if isinstance(v, list) else 0) + v
         print(f"seed {seed}: {len(workload.rows):,} events, {spikes['caught']}/{spikes['eligible']} spikes caught "
@@ -185,6 +196,7 @@ def main_scenario(args: argparse.Namespace, settings: Settings) -> None:
               f"{runs['overrun']}, doubling within 15 min {runs['doubled_ok']}/{runs['doubled']}, on-time runs "
               f"alerted {runs['on_time_alerted']}/{runs['on_time']} [{time.perf_counter() - started:.0f}s]")
 
+    totals = summed(scores)
     recall = totals["caught"] / totals["eligible"] if totals["eligible"] else 0.0
     print("\nall seeds:")
     print(f"  recall (10-20x spikes caught within 5 min): {totals['caught']}/{totals['eligible']} = {recall:.1%} "
@@ -197,7 +209,7 @@ def main_scenario(args: argparse.Namespace, settings: Settings) -> None:
           f"{totals['false'] / totals['key_weeks']:.2f} per key-week")
     incidents = totals["incidents"]
     if incidents:
-        print(f"  incidents per labelled spike that raised one: {sum(incidents) / len(incidents):.2f} "
+        print(f"  incidents per labelled spike that raised one: {incidents_per_spike(totals):.2f} "
               f"({sum(n > 1 for n in incidents)} of {len(incidents)} spikes raised more than one: flapping)")
     print(f"  runaway: overruns flagged before 1.5x {runs_total['overrun_ok']}/{runs_total['overrun']} "
           f"(lead before 1.5x: {fmt_minutes(runs_total['lead_s'], worst=min)}); doublings flagged within 15 min "
@@ -209,23 +221,20 @@ def quiet_scenario(args: argparse.Namespace, settings: Settings) -> None:
     """Quiet keys judged on statistics alone: the money floors set to 0."""
     print("\nquiet keys (under a call a minute), statistics only (no minimum spend or tokens):")
     quiet_settings = Settings(_env_file=None, spike_min_usd=0.0, spike_min_tokens=0.0)
-    quiet: dict[str, Any] = {"eligible": 0, "caught": 0, "false": 0, "key_weeks": 0.0, "delays": [], "incidents": [],
-                             "cause_right": 0, "cause_judged": 0, "named_right": 0, "named_judged": 0,
-                             "misnamed": []}
+    scores = []
     for seed in args.seeds:
         workload = generate(seed, days=args.days, min_usd=0.0, min_tokens=0.0, window_s=settings.window_seconds,
                             with_runs=False)
         spikes = score_spikes(workload, list(detect(workload.rows, quiet_settings)), provable_within_5_minutes)
-        for k in quiet:
-            quiet[k] += spikes[k]
+        scores.append(spikes)
         print(f"  seed {seed}: {spikes['caught']}/{spikes['eligible']} provable quiet-key surges caught within 5 min "
               f"({fmt_minutes(spikes['delays'])}), {spikes['false']} false incidents over all "
               f"{spikes['key_weeks']:.1f} key-weeks")
+    quiet = summed(scores)
     if quiet["eligible"]:
         print(f"  all seeds: {quiet['caught']}/{quiet['eligible']} = {quiet['caught'] / quiet['eligible']:.1%} "
               f"({fmt_minutes(quiet['delays'])}); false incidents {quiet['false'] / quiet['key_weeks']:.2f} per "
-              f"key-week; incidents per spike that raised one "
-              f"{sum(quiet['incidents']) / max(1, len(quiet['incidents'])):.2f}")
+              f"key-week; incidents per spike that raised one {incidents_per_spike(quiet):.2f}")
         print(f"  why: {why_line(quiet)}")
         for miss in quiet["misnamed"]:
             print(f"    named otherwise: {miss}")
@@ -239,19 +248,17 @@ def lumpy_scenario(args: argparse.Namespace) -> None:
     for period_s, label in ((300, "5-minute cloud meter"), (3600, "hourly meter")):
         settings = Settings(_env_file=None, window_seconds=period_s)
         for with_jumps in (False, True):
-            total: dict[str, Any] = {"eligible": 0, "caught": 0, "false": 0, "key_weeks": 0.0, "delays": [],
-                                     "incidents": []}
+            scores = []
             for seed in args.seeds:
                 workload = generate_metered(seed, period_s=period_s, with_jumps=with_jumps)
-                spikes = score_spikes(workload, list(detect(workload.rows, settings)), lambda spike: True,
-                                      within_s=3 * period_s, after_s=3 * period_s)
-                for k in total:
-                    total[k] += spikes[k]
+                scores.append(score_spikes(workload, list(detect(workload.rows, settings)), lambda spike: True,
+                                           within_s=3 * period_s, after_s=3 * period_s))
+            total = summed(scores)
             periods = [delay / period_s for delay in total["delays"]]
             jumps = (f"{len(periods)}/{total['eligible']} 10-20x jumps of 12-36 periods caught, after a median "
                      f"{statistics.median(periods or [0]):.1f} periods (worst {max(periods or [0]):.1f}); "
                      f"{total['caught']} within two events of their start; incidents per caught jump "
-                     f"{sum(total['incidents']) / max(1, len(total['incidents'])):.2f}; " if with_jumps else "")
+                     f"{incidents_per_spike(total):.2f}; " if with_jumps else "")
             print(f"  {label}, {'with' if with_jumps else 'no'} jumps: {jumps}{total['false']} false incidents over "
                   f"{total['key_weeks']:.0f} key-weeks ({total['false'] / total['key_weeks']:.2f} per key-week)")
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -26,6 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from alerting.notifier import Alert, DeliveryError, error_for_status
+from detectors.amounts import per_hour, usd
 
 # slack_sdk logs request URLs at DEBUG, and a webhook URL is a secret: its clients get a logger
 # that stays silent; delivery is logged by alerting.retry instead.
@@ -69,10 +71,20 @@ def subject(alert: Alert) -> str:
     return f"{alert['team']} / {alert.get('endpoint') or alert.get('run_id') or ''}"
 
 
-def amount(value: float | None, unit: str) -> str:
+def amount(value: float | None, unit: str, window_s: float | None = None) -> str:
+    """A figure as a person reads it; a window's dollars also as the hourly rate they run at."""
     if value is None:
         return "n/a"
-    return f"${value:,.2f}" if unit == "usd" else f"{value:,.0f} {unit}"
+    if unit != "usd":
+        return f"{value:,.0f} {unit}"
+    return usd(value) + (f" (about {per_hour(value, window_s)})" if window_s else "")
+
+
+def window_seconds(alert: Alert) -> float | None:
+    window = alert.get("window")
+    if not window:
+        return None
+    return (datetime.fromisoformat(window["end"]) - datetime.fromisoformat(window["start"])).total_seconds() or None
 
 
 def times(ratio: float | None) -> str:
@@ -111,10 +123,10 @@ def incident_blocks(alert: Alert, resolved_note: str | None = None) -> list[dict
     """The Block Kit message for an alert."""
     title = TITLES.get(alert["kind"], alert["kind"])
     header = f"{'Resolved: ' if alert['status'] == 'resolved' else ''}{title}: {subject(alert)}"
-    unit = alert.get("unit", "")
+    unit, window_s = alert.get("unit", ""), window_seconds(alert)
     fields = [
-        f"*Observed*\n{amount(alert['observed'], unit)}",
-        f"*Expected*\n{amount(alert['baseline'], unit)}" if alert["kind"] != "runaway_training"
+        f"*Observed*\n{amount(alert['observed'], unit, window_s)}",
+        f"*Expected*\n{amount(alert['baseline'], unit, window_s)}" if alert["kind"] != "runaway_training"
         else f"*Limit*\n{amount(alert['baseline'], unit)}",
         f"*Ratio*\n{times(alert['ratio'])}",
         f"*Severity*\n{alert['severity']}",

@@ -53,6 +53,7 @@ from functools import lru_cache
 from statistics import NormalDist
 from typing import Any
 
+from detectors.amounts import per_hour, usd
 from detectors.attribution import (
     DIMENSIONS,
     Mix,
@@ -487,15 +488,17 @@ class FlashSpikeDetector:
         ratio = observed / expected if expected > 0 else math.inf
         window_s = self.rule.window_s * span
         window_start -= self.rule.window_s * (span - 1)
-        what = (f"${observed:,.2f} vs ${expected:,.2f}" if unit == "usd"
-                else f"{observed:,.0f} vs {expected:,.0f} tokens")
+        if unit == "usd":
+            what = f"{usd(observed)} vs {usd(expected)} expected per {window_s}s window"
+            rate = f" (about {per_hour(observed, window_s)} against {per_hour(expected, window_s)} usual)"
+        else:
+            what, rate = f"{observed:,.0f} vs {expected:,.0f} tokens expected per {window_s}s window", ""
         if status == "firing":
             summary = (f"{self.team}/{self.endpoint} is {'spending' if unit == 'usd' else 'using tokens'} at "
-                       f"{ratio:,.0f}x its normal rate since {clock_text(since)}: {what} expected "
-                       f"per {window_s}s window; {describe(cause, cause_figures, named)}")
+                       f"{ratio:,.0f}x its normal rate since {clock_text(since)}: {what}{rate}; "
+                       f"{describe(cause, cause_figures, named)}")
         else:
-            summary = (f"{self.team}/{self.endpoint} is back to normal ({what} expected per "
-                       f"{window_s}s window); spike began {clock_text(since)}")
+            summary = (f"{self.team}/{self.endpoint} is back to normal ({what}); spike began {clock_text(since)}")
         return Verdict(kind="flash_spike", status=status, severity="error", ts=ts, team=self.team,  # type: ignore[arg-type]
                        endpoint=self.endpoint, run_id=None, observed=round(observed, 6),
                        baseline=round(expected, 6), ratio=round(ratio, 3), unit=unit, summary=summary,

@@ -45,7 +45,16 @@ def test_webhook_message_passes_block_kit_rules_and_a_resolve_is_short(standin):
     assert [b["type"] for b in first["blocks"]] == ["header", "section", "section", "context"]
     assert "Observed" in str(first["blocks"]) and "$97.50" in str(first["blocks"]) and "10.7x" in str(first["blocks"])
     assert "/spend?team=search" in first["blocks"][-1]["elements"][0]["text"]
+    assert first["blocks"][2]["fields"][0]["text"] == "*Observed*\n$97.50 (about $5,850.00/h)"  # 60 windows an hour
     assert len(resolved["blocks"]) == 1 and resolved["text"].startswith("[RESOLVED]")
+
+
+def test_small_sums_keep_their_digits(standin):
+    slack = SlackWebhookNotifier(f"{standin.url}/services/{WEBHOOK_SECRET}")
+    asyncio.run(slack.notify(alert(observed=0.0022, baseline=0.00017, ratio=12.9)))
+    [message] = standin.of("slack")
+    fields = [f["text"] for f in message["blocks"][2]["fields"]]
+    assert fields[:2] == ["*Observed*\n$0.0022 (about $0.13/h)", "*Expected*\n$0.00017 (about $0.010/h)"]
 
 
 def test_a_hostile_team_name_pings_nobody(standin):

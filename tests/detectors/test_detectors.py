@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import random
+import re
 
 import orjson
 import pytest
@@ -115,6 +116,17 @@ def test_a_quiet_key_surging_12x_is_caught_over_a_few_windows_and_resolves_once(
     after = feed(detector, range(920, 980), 0.2, seed=8)
     assert [v.status for v in after] == ["resolved"]  # once, not once per quiet window of the surge
     assert after[0].since == firing.since and after[0].window_s == firing.window_s
+
+
+def test_a_small_sum_reads_as_dollars_with_digits_and_an_hourly_rate():
+    detector = FlashSpikeDetector("hr", "chatbot", QUIET)
+    feed(detector, range(0, 900), 0.2)
+    [firing] = feed(detector, range(900, 920), 2.4, seed=7)
+    assert "$0.00 " not in firing.summary  # the page said "$0.00 vs $0.00 expected"
+    observed, expected = re.search(r": (\$[\d.]+) vs (\$0\.0\d+) expected", firing.summary).groups()
+    hourly = re.search(r"about (\$[\d.]+)/h against (\$[\d.]+)/h usual", firing.summary).groups()
+    assert [float(f[1:]) for f in hourly] == pytest.approx(
+        [float(f[1:]) * 3600 / firing.window_s for f in (observed, expected)], rel=0.05)
 
 
 def test_a_quiet_key_at_three_times_its_level_for_an_hour_is_not_a_spike():

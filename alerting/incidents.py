@@ -14,7 +14,7 @@ a table and pass the clock in.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import orjson
@@ -45,8 +45,26 @@ def record(incidents: MutableMapping[str, Any], alert: Alert, now: float) -> Non
     """Track an alert read back from the topic: a firing one opens (or renews) its incident, a resolve ends it."""
     if alert["status"] == "firing":
         incidents[alert["dedup_key"]] = {"alert": alert, "notified_at": now, "repeat": alert.get("repeat", 0)}
-    elif incidents.get(alert["dedup_key"]) is not None:
+    elif alert["status"] == "resolved" and incidents.get(alert["dedup_key"]) is not None:
         del incidents[alert["dedup_key"]]
+
+
+def unsilenced(incidents: MutableMapping[str, Any], free: Callable[[Alert], bool]) -> list[Alert]:
+    """The incidents last announced while silenced that `free` says no silence holds back any more,
+    each as the alert to send now: its firing message, unsilenced, with a new alert_id.
+
+    >>> incidents = {"k": {"alert": {"alert_id": "a1", "dedup_key": "k", "status": "firing", "silenced": True}}}
+    >>> [(a["silenced"], a["alert_id"] != "a1") for a in unsilenced(incidents, lambda alert: True)]
+    [(False, True)]
+    """
+    out = []
+    for incident in list(incidents.values()):
+        alert = incident["alert"]
+        if alert.get("silenced") and free(alert):
+            released = dict(alert, silenced=False)
+            released["alert_id"] = hashlib.sha256(f"{alert['alert_id']}|unsilenced".encode()).hexdigest()[:32]
+            out.append(released)
+    return out
 
 
 def due_reminders(incidents: MutableMapping[str, Any], now: float, every_s: float) -> list[Alert]:

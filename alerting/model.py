@@ -19,10 +19,18 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 SEVERITIES = ("info", "warning", "error", "critical")  # ascending
+#: The alert fields routes and silences match on.
+MATCHABLE = ("team", "endpoint", "kind", "severity")
+
+
+def matches(match: Mapping[str, frozenset[str]], alert: Mapping[str, Any]) -> bool:
+    """Every field `match` names holds one of its values (a field it does not name matches anything)."""
+    return all(str(alert.get(name) or "") in values for name, values in match.items())
 
 
 def rfc3339(ts: float) -> str:
@@ -85,6 +93,7 @@ def make_alert(
         "unit": unit,
         "summary": summary[:1024],
         "since": rfc3339(since),
+        "silenced": False,  # set where it is published, while a silence matches (alerting/silences.py)
     }
     if window_start is not None and window_s is not None:
         alert["window"] = {"start": rfc3339(window_start), "end": rfc3339(window_start + window_s)}

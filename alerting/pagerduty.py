@@ -1,4 +1,5 @@
-"""PagerDuty Events API v2: `trigger` when an incident fires (and on repeats), `resolve` when it ends.
+"""PagerDuty Events API v2: `trigger` when an incident fires (and on repeats), `resolve` when it ends,
+`acknowledge` when someone clicks Acknowledge in Slack (status `acknowledged`, alerting/slack_clicks.py).
 
 `dedup_key` is the incident's fingerprint (alerting/model.py), so PagerDuty folds a repeat
 into the open incident and the resolve closes it, and the next incident on the same key opens
@@ -22,14 +23,17 @@ import orjson
 
 from alerting.notifier import Alert, DeliveryError, error_for_status
 
+#: The status of the message a Slack click makes: it goes to PagerDuty only, never onto the alerts topic.
+ACKNOWLEDGED = "acknowledged"
 DETAIL_FIELDS = ("kind", "team", "endpoint", "run_id", "observed", "baseline", "ratio", "unit", "since", "window",
                  "cause", "contributors", "cause_figures", "alert_id", "repeat")
 
 
 def pagerduty_event(alert: Alert, routing_key: str) -> dict[str, Any]:
     """The Events v2 body for an alert (CONTRACT's fields go to custom_details)."""
-    if alert["status"] == "resolved":
-        return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": alert["dedup_key"]}
+    if alert["status"] in ("resolved", ACKNOWLEDGED):
+        action = "resolve" if alert["status"] == "resolved" else "acknowledge"
+        return {"routing_key": routing_key, "event_action": action, "dedup_key": alert["dedup_key"]}
     return {
         "routing_key": routing_key,
         "event_action": "trigger",

@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 import aiohttp
+import orjson
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
@@ -31,6 +32,7 @@ from detectors.amounts import per_hour, usd
 
 # slack_sdk logs request URLs at DEBUG, and a webhook URL is a secret: its clients get a logger
 # that stays silent; delivery is logged by alerting.retry instead.
+_log = logging.getLogger("spendwatch.alerting")
 _SILENT = logging.getLogger("spendwatch.alerting.slack_sdk")
 _SILENT.setLevel(logging.CRITICAL + 1)
 _SILENT.propagate = False
@@ -119,8 +121,8 @@ def fallback_text(alert: Alert) -> str:
     return clip(f"[{state}] {TITLES.get(alert['kind'], alert['kind'])}: {escape(alert['summary'])}", TEXT_MAX)
 
 
-def incident_blocks(alert: Alert, resolved_note: str | None = None) -> list[dict[str, Any]]:
-    """The Block Kit message for an alert."""
+def incident_blocks(alert: Alert, resolved_note: str | None = None, buttons: bool = False) -> list[dict[str, Any]]:
+    """The Block Kit message for an alert; `buttons`: a firing one carries Acknowledge and Silence 4 h."""
     title = TITLES.get(alert["kind"], alert["kind"])
     header = f"{'Resolved: ' if alert['status'] == 'resolved' else ''}{title}: {subject(alert)}"
     unit, window_s = alert.get("unit", ""), window_seconds(alert)
@@ -145,10 +147,45 @@ def incident_blocks(alert: Alert, resolved_note: str | None = None) -> list[dict
     ]
     if resolved_note:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": clip(escape(resolved_note), TEXT_MAX)}})
+    elif buttons and alert["status"] == "firing":
+        blocks.append(incident_buttons(alert))
     links = " · ".join(f"<{link_target(href)}|{escape(name)}>" for name, href in (alert.get("links") or {}).items())
     context = f"spendwatch · {alert['kind']} · incident {alert['dedup_key'][:12]}" + (f" · {links}" if links else "")
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": clip(context, TEXT_MAX)}]})
     return blocks
+
+
+#: The incident message's buttons (issue "Route"): action_id -> label. Clicks come to POST /slack/interactions.
+ACKNOWLEDGE, SILENCE = "acknowledge", "silence_4h"
+BUTTONS = {ACKNOWLEDGE: "Acknowledge", SILENCE: "Silence 4 h"}
+ACTIONS_BLOCK = "spendwatch-incident"
+
+
+def incident_buttons(alert: Alert) -> dict[str, Any]:
+    """An actions block whose buttons carry what a click needs: the incident and what to silence.
+
+    Slack signs the click it sends back, value included, so the value can be trusted then.
+    """
+    value = orjson.dumps({name: alert.get(name) for name in ("dedup_key", "team", "endpoint", "kind", "severity",
+                                                            "alert_id")}).decode()
+    return {"type": "actions", "block_id": ACTIONS_BLOCK, "elements": [
+        {"type": "button", "action_id": action, "text": {"type": "plain_text", "text": label},
+         "value": value, **({"style": "primary"} if action == ACKNOWLEDGE else {})}
+        for action, label in BUTTONS.items()]}
+
+
+def after_click(blocks: list[dict[str, Any]], action: str, note: str) -> list[dict[str, Any]]:
+    """The message once `action` was clicked: that button gone, and a line saying who did what."""
+    out = []
+    for block in blocks:
+        if block.get("type") == "actions" and block.get("block_id") == ACTIONS_BLOCK:
+            kept = [e for e in block.get("elements", []) if e.get("action_id") != action]
+            if kept:
+                out.append(dict(block, elements=kept))
+        else:
+            out.append(block)
+    note_block = {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(escape(note), TEXT_MAX)}]}
+    return [*out[:-1], note_block, out[-1]] if out else [note_block]
 
 
 class SlackWebhookNotifier:
@@ -181,18 +218,35 @@ class SlackWebhookNotifier:
 class SlackBotNotifier:
     name = "slack"
 
-    def __init__(self, token: str, channel: str, api_url: str, threads: MutableMapping[str, Any]) -> None:
+    def __init__(self, token: str, channel: str, api_url: str, threads: MutableMapping[str, Any],
+                 thread_scope: str = "", buttons: bool = False) -> None:
         self._client = AsyncWebClient(token=token, base_url=api_url, retry_handlers=[], logger=_SILENT)
         self.channel = channel
-        self.threads = threads  # dedup_key -> {"channel", "ts"} of the incident's first message
+        self.buttons = buttons  # only where Slack can send the clicks back (a signing secret is set)
+        # dedup_key (+ "|" + scope) -> {"channel", "ts", "alert"} of the incident's first message. The
+        # catch-all channel's scope is "": its keys are those written before routes existed.
+        self.threads = threads
+        self.thread_scope = thread_scope
+
+    async def rewrite(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> bool:
+        """Replace a message (after a click); False, logged, when Slack would not take it."""
+        try:
+            await self._client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+            return True
+        except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            _log.warning("slack: could not update message %s in %s: %s", ts, channel, type(exc).__name__)
+            return False
+
+    def thread_key(self, dedup_key: str) -> str:
+        return f"{dedup_key}|{self.thread_scope}" if self.thread_scope else dedup_key
 
     def __repr__(self) -> str:
         return f"SlackBotNotifier(channel={self.channel!r}, token=**********)"
 
     async def notify(self, alert: Alert) -> None:
-        thread = self.threads.get(alert["dedup_key"])
+        thread = self.threads.get(self.thread_key(alert["dedup_key"]))
         with unformattable():
-            text, blocks = fallback_text(alert), incident_blocks(alert)
+            text, blocks = fallback_text(alert), incident_blocks(alert, buttons=self.buttons and not thread)
             closed = incident_blocks(thread["alert"], "Resolved at " + alert["ts"]) if thread else None
         try:
             if alert["status"] == "resolved" and thread:
@@ -206,8 +260,8 @@ class SlackBotNotifier:
                 return
             response = await self._client.chat_postMessage(channel=self.channel, text=text, blocks=blocks)
             if alert["status"] == "firing":
-                self.threads[alert["dedup_key"]] = {"channel": response["channel"], "ts": response["ts"],
-                                                    "alert": alert}
+                self.threads[self.thread_key(alert["dedup_key"])] = {
+                    "channel": response["channel"], "ts": response["ts"], "alert": alert}
         except SlackApiError as exc:
             status = exc.response.status_code
             error = exc.response.get("error", "") if isinstance(exc.response.data, dict) else ""

@@ -12,10 +12,11 @@ from typing import Any, Literal
 from urllib.parse import urlparse
 
 import orjson
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError as PydanticSettingsError
 
+from alerting.model import MATCHABLE
 from detectors.verdict import Severity
 from streams.errors import SettingsError
 
@@ -28,6 +29,61 @@ THRESHOLD_NAMES = (
     "training_buffer",
     "training_ceiling_usd",
 )
+
+
+class RouteMatch(BaseModel):
+    """What a route takes: each field named must be one of its values (a string is a list of one)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    team: tuple[str, ...] | None = None
+    endpoint: tuple[str, ...] | None = None
+    kind: tuple[str, ...] | None = None
+    severity: tuple[Severity, ...] | None = None
+
+    @field_validator("team", "endpoint", "kind", "severity", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        values = [value] if isinstance(value, str) else value
+        if values is not None and not values:
+            raise ValueError("an empty list matches nothing; leave the field out to match any value")
+        return values
+
+
+class RouteSetting(BaseModel):
+    """One entry of `SPENDWATCH_ROUTES`: what it matches, where it sends, and whether matching goes on."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    match: RouteMatch = Field(default_factory=RouteMatch)
+    slack_channel: str | None = Field(None, min_length=1)
+    slack_webhook_url: SecretStr | None = None
+    pagerduty_routing_key: SecretStr | None = None
+    continue_matching: bool = Field(False, alias="continue")
+
+    @field_validator("slack_webhook_url")
+    @classmethod
+    def _webhook_is_http_url(cls, value: SecretStr | None) -> SecretStr | None:
+        return _http_url_secret(value)
+
+    @field_validator("pagerduty_routing_key")
+    @classmethod
+    def _routing_key_has_32_characters(cls, value: SecretStr | None) -> SecretStr | None:
+        return _routing_key(value)
+
+
+def _http_url_secret(value: SecretStr | None) -> SecretStr | None:
+    if value is not None:
+        parsed = urlparse(value.get_secret_value())
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError("must be an http(s) URL")  # never echo the value: it is a secret
+    return value
+
+
+def _routing_key(value: SecretStr | None) -> SecretStr | None:
+    if value is not None and len(value.get_secret_value()) != 32:
+        raise ValueError("a PagerDuty Events v2 integration key has 32 characters")
+    return value
 
 
 class Settings(BaseSettings):
@@ -109,6 +165,9 @@ class Settings(BaseSettings):
     slack_webhook_url: SecretStr | None = Field(None, description="Slack incoming webhook (secret)")
     slack_bot_token: SecretStr | None = Field(None, description="or a Slack bot token (secret), with slack_channel")
     slack_channel: str | None = Field(None, description="channel for the bot token (chat.postMessage)")
+    slack_signing_secret: SecretStr | None = Field(
+        None, description="the Slack app's signing secret (secret): with the bot token, incident messages get "
+        "Acknowledge and Silence 4 h buttons, whose clicks Slack posts to /slack/interactions")
     slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API base")
     pagerduty_routing_key: SecretStr | None = Field(None, description="PagerDuty Events v2 integration key (secret)")
     pagerduty_events_url: str = Field("https://events.pagerduty.com/v2/enqueue", description="Events API v2 endpoint")
@@ -116,6 +175,11 @@ class Settings(BaseSettings):
     alert_repeat_seconds: int = Field(4 * 3600, ge=60, description="repeat a still-firing alert after this long")
     webhook_url: SecretStr | None = Field(None, description="generic webhook: every alert as JSON in a POST")
     console_alerts: bool | None = Field(None, description="print alerts; default: only when no other sink is set")
+    routes: tuple[RouteSetting, ...] = Field(
+        (), description="routes tried in order before the settings above, which catch what none matches: "
+        '[{"match": {"team": "search"}, "slack_channel": "#search-alerts", "pagerduty_routing_key": "..."}]; '
+        "fields: match (team, endpoint, kind, severity), slack_channel, slack_webhook_url, "
+        "pagerduty_routing_key, continue")
     delivery_deadline_seconds: float = Field(3600.0, gt=0, description="how long a sink is retried before giving up")
 
     # HTTP
@@ -154,11 +218,7 @@ class Settings(BaseSettings):
     @field_validator("slack_webhook_url", "webhook_url")
     @classmethod
     def _is_http_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None:
-            parsed = urlparse(value.get_secret_value())
-            if parsed.scheme not in ("http", "https") or not parsed.netloc:
-                raise ValueError("must be an http(s) URL")  # never echo the value: it is a secret
-        return value
+        return _http_url_secret(value)
 
     @field_validator("slack_api_url", "pagerduty_events_url")
     @classmethod
@@ -171,14 +231,16 @@ class Settings(BaseSettings):
     @field_validator("pagerduty_routing_key")
     @classmethod
     def _routing_key_shape(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) != 32:
-            raise ValueError("a PagerDuty Events v2 integration key has 32 characters")
-        return value
+        return _routing_key(value)
 
     @model_validator(mode="after")
     def _bot_token_needs_channel(self) -> Settings:
         if self.slack_bot_token is not None and not self.slack_channel:
             raise ValueError("SPENDWATCH_SLACK_BOT_TOKEN needs SPENDWATCH_SLACK_CHANNEL")
+        for at, route in enumerate(self.routes):
+            if route.slack_channel is not None and self.slack_bot_token is None:
+                raise ValueError(f"SPENDWATCH_ROUTES[{at}] ({route_name(route)}) names slack_channel "
+                                 f"{route.slack_channel!r}, which needs SPENDWATCH_SLACK_BOT_TOKEN")
         return self
 
     def threshold(self, name: str, team: str, endpoint: str | None = None) -> float:
@@ -199,6 +261,23 @@ class Settings(BaseSettings):
         return orjson.loads(self.model_dump_json())
 
 
+def route_name(route: RouteSetting) -> str:
+    """A route as a person recognises it in an error: what it matches (never a secret)."""
+    taken = [f"{name}={','.join(values)}" for name in MATCHABLE
+             if (values := getattr(route.match, name)) is not None]
+    return "match " + (" ".join(taken) if taken else "everything")
+
+
+def setting_name(location: tuple[int | str, ...]) -> str:
+    """`("routes", 2, "match", "tem")` -> `SPENDWATCH_ROUTES[2].match.tem`: the variable, then the place in it."""
+    if not location:
+        return "settings"
+    name = f"SPENDWATCH_{str(location[0]).upper()}"
+    for part in location[1:]:
+        name += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return name
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Read the environment; a bad value raises `SettingsError` naming the variable (never a secret)."""
     try:
@@ -210,8 +289,7 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            name = "SPENDWATCH_" + "_".join(str(p) for p in error["loc"]).upper() if error["loc"] else "settings"
-            problems.append(f"{name}: {error['msg']}")
+            problems.append(f"{setting_name(error['loc'])}: {error['msg']}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None
 
 

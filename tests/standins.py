@@ -11,13 +11,17 @@ the public API rules and can be told to fail. Fakes, not mocks (Alertmanager's h
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import re
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import orjson
 from aiohttp import web
 
@@ -55,6 +59,9 @@ class StandIn:
     violations: list[str] = field(default_factory=list)
     attempts: int = 0
     failures: list[Failure] = field(default_factory=list)
+    channel_ids: dict[str, str] = field(default_factory=dict)  # Slack channel name -> id
+    messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (channel id, ts) -> message
+    originals: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # the same, as first posted
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
     _runner: web.AppRunner | None = None
@@ -136,6 +143,8 @@ class StandIn:
                 texts.extend(f["text"] for f in fields)
                 if "text" not in block and not fields:
                     problems.append("a section needs text or fields")
+            elif kind == "actions":
+                problems += self._check_actions(block)
             elif kind == "context":
                 elements = block.get("elements", [])
                 if not 1 <= len(elements) <= 10:
@@ -146,6 +155,31 @@ class StandIn:
         for text in texts:
             if LIVE_MENTION.search(text):
                 problems.append(f"live mention in {text[:80]!r}")
+        return problems
+
+    @staticmethod
+    def _check_actions(block: dict[str, Any]) -> list[str]:
+        """Block Kit's actions block of buttons: 1-25 elements, ids and values within their limits."""
+        problems = []
+        elements = block.get("elements", [])
+        if not 1 <= len(elements) <= 25:
+            problems.append("actions: 1 to 25 elements")
+        if len(block.get("block_id", "")) > 255:
+            problems.append("block_id: at most 255 characters")
+        ids = [e.get("action_id") for e in elements]
+        if len(set(ids)) != len(ids):
+            problems.append("action_id must be unique within the block")
+        for element in elements:
+            text = element.get("text", {})
+            if element.get("type") != "button" or text.get("type") != "plain_text" or \
+                    not 0 < len(text.get("text", "")) <= 75:
+                problems.append("a button needs plain_text of at most 75 characters")
+            if not element.get("action_id") or len(element["action_id"]) > 255:
+                problems.append("action_id: 1 to 255 characters")
+            if len(element.get("value", "")) > 2000:
+                problems.append("button value: at most 2000 characters")
+            if element.get("style") not in (None, "primary", "danger"):
+                problems.append("button style: primary or danger")
         return problems
 
     async def _slack_webhook(self, request: web.Request) -> web.Response:
@@ -184,9 +218,36 @@ class StandIn:
             return web.json_response({"ok": False, "error": "invalid_blocks"})
         self._ts += 1
         ts = body.get("ts") or f"1700000000.{self._ts:06d}"
+        channel = self.channel_id(body["channel"])
+        if method == "chat.update" and (channel, ts) not in self.messages:
+            return web.json_response({"ok": False, "error": "message_not_found"})
+        if method == "chat.update" or not body.get("thread_ts"):
+            self.messages[(channel, ts)] = body
+            self.originals.setdefault((channel, ts), body)
         self.accepted.append((method, body))
         self.accepted_at.append(time.monotonic())
-        return web.json_response({"ok": True, "channel": "C0SPEND", "ts": ts})
+        return web.json_response({"ok": True, "channel": channel, "ts": ts})
+
+    def message(self, channel: str, ts: str) -> dict[str, Any]:
+        """A top-level message as it stands now (updates applied)."""
+        return self.messages[(self.channel_id(channel), ts)]
+
+    def first_message(self, channel: str) -> tuple[str, str, dict[str, Any]]:
+        """The first top-level message in a channel as it was posted: its channel id, ts and body."""
+        wanted = self.channel_id(channel)
+        ts = min(ts for chan, ts in self.originals if chan == wanted)
+        return wanted, ts, self.originals[(wanted, ts)]
+
+    def channel_id(self, channel: str) -> str:
+        """Slack answers with the channel's id, whether it was given a name (#search) or the id."""
+        if not channel.startswith("#"):
+            return channel
+        return self.channel_ids.setdefault(channel, f"C{len(self.channel_ids):03d}{channel[1:].upper()[:8]}")
+
+    def in_channel(self, channel: str, method: str = "chat.postMessage") -> list[dict[str, Any]]:
+        """What was posted (or updated) in a channel, given by name or id."""
+        wanted = {channel, self.channel_id(channel)}
+        return [body for body in self.of(method) if body["channel"] in wanted]
 
     # -- PagerDuty -----------------------------------------------------------------------------
 
@@ -221,3 +282,34 @@ class StandIn:
         self.accepted_at.append(time.monotonic())
         return web.json_response({"status": "success", "message": "Event processed", "dedup_key": dedup_key},
                                  status=202)
+
+
+def slack_click(worker_url: str, signing_secret: str, channel: str, ts: str, message: dict[str, Any], action: str,
+                user: str = "ana", timestamp: int | None = None, sign_with: str | None = None) -> int:
+    """Click a button as Slack does: a signed `block_actions` interaction, form-encoded; the HTTP status.
+
+    The payload has the fields of Slack's documented example (type, user, api_app_id, token,
+    container, trigger_id, team, channel, message, response_url, actions). `sign_with` signs
+    with another secret (a forgery); `timestamp` sets the request's time (a replay).
+    """
+    [button] = [e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]
+                if e["action_id"] == action]
+    payload = {
+        "type": "block_actions",
+        "user": {"id": "U0ANA", "username": user, "name": user, "team_id": "T0SPEND"},
+        "api_app_id": "A0SPEND", "token": "legacy-verification-token", "trigger_id": "123.456.abc",
+        "container": {"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": False},
+        "team": {"id": "T0SPEND", "domain": "spendwatch-test"},
+        "channel": {"id": channel, "name": channel.lower()},
+        "message": {"type": "message", "ts": ts, "text": message["text"], "blocks": message["blocks"]},
+        "response_url": "https://hooks.slack.com/actions/T0SPEND/1/xyz",
+        "actions": [{"action_id": action, "block_id": "spendwatch-incident", "type": "button",
+                     "value": button["value"], "text": button["text"], "action_ts": f"{time.time():.6f}"}],
+    }
+    body = urllib.parse.urlencode({"payload": orjson.dumps(payload).decode()}).encode()
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new((sign_with or signing_secret).encode(), f"v0:{stamp}:".encode() + body, hashlib.sha256)
+    response = httpx.post(f"{worker_url}/slack/interactions", content=body, timeout=10, headers={
+        "Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": f"v0={digest.hexdigest()}"})
+    return response.status_code

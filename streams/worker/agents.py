@@ -19,6 +19,7 @@ from streams.state.store import Step, encode_progress
 from streams.state.watermarks import PROGRESS_KEY
 from streams.worker.liveness import crash_only
 from streams.worker.pipeline import Pipeline
+from streams.worker.silences import silences_ready
 
 log = logging.getLogger("spendwatch.agents")
 
@@ -210,6 +211,11 @@ async def publish_alert(pipeline: Pipeline, verdict: Verdict) -> None:
     Waits for the broker to have it: the ledger record that raised it is written after.
     """
     alert = alert_from_verdict(verdict, pipeline.settings.base_url)
+    await silences_ready(pipeline)
+    silence = pipeline.silences.silencing(alert, time.time())
+    if silence is not None:  # raised, recorded and shown as ever; the route agent holds it back
+        alert["silenced"] = True
+        log.info("alert %s is silenced by %s (%s)", alert["alert_id"], silence.id, silence.comment)
     delivered = await pipeline.alerts.send(key=alert["dedup_key"].encode(), value=orjson.dumps(alert))
     await delivered
     pipeline.recent_alerts.append(alert)

@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from streams.worker.faust_patches import named
 
@@ -39,15 +39,20 @@ def crash_only(name: str, fun: AgentFun) -> AgentFun:
     async def agent(stream: Any) -> None:
         try:
             await fun(stream)
-        except Exception:  # any of them: see the module docstring
-            log.critical("agent %s failed; exiting with code %d so that a restart reads its input again",
-                         name, CRASH_EXIT_CODE, exc_info=True)
-            for handler in logging.getLogger().handlers:
-                handler.flush()
-            sys.stderr.flush()
-            os._exit(CRASH_EXIT_CODE)  # no finally blocks, no commit on the way out
+        except Exception:  # noqa: BLE001 (any of them, logged by exit_now: see the module docstring)
+            exit_now(f"agent {name} failed")
 
     return named(name, agent)
+
+
+def exit_now(what: str) -> NoReturn:
+    """End the process with `CRASH_EXIT_CODE`, the exception being handled logged."""
+    log.critical("%s; exiting with code %d so that a restart reads its input again", what, CRASH_EXIT_CODE,
+                 exc_info=True)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stderr.flush()
+    os._exit(CRASH_EXIT_CODE)  # no finally blocks, no commit on the way out
 
 
 @dataclass

@@ -35,6 +35,8 @@ class Metrics:
         self.alerts = Counter("spendwatch_alerts", "Alerts raised, by kind and status", ["kind", "status"], registry=r)
         self.deliveries = Counter("spendwatch_deliveries", "Alert deliveries by sink and result (delivered, failed)",
                                   ["sink", "result"], registry=r)
+        self.silenced = Counter("spendwatch_alerts_silenced", "Alerts a silence held back (raised and recorded, not "
+                                "sent), by kind", ["kind"], registry=r)
         self.retries = Counter("spendwatch_delivery_retries", "Delivery attempts retried, by sink", ["sink"],
                                registry=r)
         self.windows = Counter("spendwatch_windows_evaluated", "Windows judged by the spike detectors", registry=r)

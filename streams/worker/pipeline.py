@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -10,6 +11,7 @@ import faust
 from aiokafka.partitioner import DefaultPartitioner
 from faust.types import TableT, TopicT
 
+from alerting.silences import SilenceBook
 from streams.settings import Settings
 from streams.state.dedup import EventIdIndex
 from streams.state.judging import RuleBook
@@ -53,6 +55,8 @@ class Pipeline:
     recent_alerts: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_ALERTS))
     lagging: set[str] = field(default_factory=set)  # agents whose input has lag, from the lag timer
     teams_over_limit: set[str] = field(default_factory=set)  # teams logged for having too many endpoints
+    silences: SilenceBook = field(default_factory=SilenceBook)  # fed from the silences topic (worker/silences.py)
+    silences_loaded: asyncio.Event = field(default_factory=asyncio.Event)  # set once that topic is read to its end
 
     @property
     def consumer(self) -> SpendwatchConsumer:

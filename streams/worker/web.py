@@ -1,4 +1,4 @@
-"""The worker's HTTP API (CONTRACT.md, "HTTP"): spend, runs, alerts, health and metrics.
+"""The worker's HTTP API (CONTRACT.md, "HTTP"): spend, runs, alerts, silences, health and metrics.
 
 Any worker answers for any key. `/spend?team=T` is forwarded to the worker that
 owns T's partition (found from Faust's assignment, hashing the team as the deltas
@@ -28,18 +28,21 @@ import orjson
 from aiohttp import web as aioweb
 from faust.web import Request, Response, View
 
+from alerting.silences import parse_silence
 from streams.state.ledger import TEAM_ACCOUNT, run_view, spend_view
 from streams.state.windows import total_figures
 from streams.worker.faust_patches import guard_http
 from streams.worker.pipeline import RECENT_ALERTS, Pipeline
+from streams.worker.silences import SharedSilences, silences_ready
 
 log = logging.getLogger("spendwatch.web")
 
 PEER_TIMEOUT = aiohttp.ClientTimeout(total=5)
 #: Path prefixes spendwatch serves; anything else (Faust's own pages) is 404.
-SERVED = ("/spend", "/runs/", "/alerts", "/healthz", "/metrics")
-#: Served without the bearer token: probes and the Prometheus scrape (no secrets, no team names in metrics).
-OPEN = ("/healthz", "/metrics")
+SERVED = ("/spend", "/runs/", "/alerts", "/silences", "/slack/interactions", "/healthz", "/metrics")
+#: Served without the bearer token: probes and the Prometheus scrape (no secrets, no team names in metrics),
+#: and Slack's clicks, which are signed instead (streams/worker/interactions.py).
+OPEN = ("/healthz", "/metrics", "/slack/interactions")
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
 #: How long a sorted listing of every team, and each page cut from it, is reused: 50 parallel
 #: `/spend` calls sort once and decode each page's ledgers once, so `/healthz` never waits behind them.
@@ -168,7 +171,7 @@ def local_only(request: Request) -> bool:
     return request.query.get("local") == "1"
 
 
-def attach(pipeline: Pipeline) -> None:
+def attach(pipeline: Pipeline, shared_silences: SharedSilences) -> None:
     """The contract's pages on the app's web server, behind the guard."""
     app, store, window_s = pipeline.app, pipeline.store, pipeline.settings.window_seconds
     token = pipeline.settings.http_token
@@ -246,6 +249,41 @@ def attach(pipeline: Pipeline) -> None:
                     alerts.extend(answer["alerts"])
                 alerts.sort(key=lambda a: (a["ts"], a["alert_id"]))
             return self.json({"alerts": alerts[-RECENT_ALERTS:]})
+
+    @app.page("/silences")
+    class Silences(View):
+        """Every worker reads every silence (streams/worker/silences.py), so any one answers alone."""
+
+        async def get(self, request: Request) -> Response:
+            await silences_ready(pipeline)  # a worker just started answers once it has read them all
+            now = time.time()
+            return self.json({"silences": [silence.to_json(now) for silence in pipeline.silences]})
+
+        async def post(self, request: Request) -> Response:
+            try:
+                silence = parse_silence(orjson.loads(await request.read()), now=time.time())
+            except (orjson.JSONDecodeError, ValueError) as exc:
+                return self.json({"error": f"not a silence: {exc}"}, status=400)
+            await shared_silences.add(silence)
+            log.info("silence %s added by %s until %s: %s", silence.id, silence.created_by,
+                     silence.to_json()["ends_at"], silence.comment)
+            return self.json(silence.to_json(time.time()), status=201)
+
+    @app.page("/silences/{silence_id}")
+    class OneSilence(View):
+        async def get(self, request: Request, silence_id: str) -> Response:
+            await silences_ready(pipeline)
+            silence = pipeline.silences.get(silence_id)
+            if silence is None:
+                return self.json({"error": f"no silence {silence_id!r}"}, status=404)
+            return self.json(silence.to_json(time.time()))
+
+        async def delete(self, request: Request, silence_id: str) -> Response:
+            await silences_ready(pipeline)
+            if not await shared_silences.delete(silence_id):
+                return self.json({"error": f"no silence {silence_id!r}"}, status=404)
+            log.info("silence %s deleted", silence_id)
+            return self.json({"id": silence_id, "deleted": True})
 
     @app.page("/healthz")
     class Health(View):

@@ -11,7 +11,7 @@ from alerting.model import make_alert
 from alerting.notifier import DeliveryError
 from alerting.pagerduty import PagerDutyNotifier
 from alerting.retry import deliver
-from alerting.routing import routes_to
+from alerting.routing import Receiver, Routing
 from alerting.slack import SlackBotNotifier, SlackWebhookNotifier
 
 ROUTING_KEY = "R0UT1NGK3Y" + "s" * 22
@@ -143,11 +143,15 @@ def test_secrets_never_reach_errors_or_logs(standin, caplog):
         assert secret not in shown
 
 
-def test_routing_pages_only_at_or_above_the_minimum_severity():
-    assert routes_to("slack", alert(severity="info"), "critical")
-    assert not routes_to("pagerduty", alert(severity="error"), "critical")
-    assert routes_to("pagerduty", alert(severity="critical"), "critical")
-    assert routes_to("pagerduty", alert(severity="error"), "error")
+def test_the_catch_all_pages_only_at_or_above_the_minimum_severity():
+    def sinks(severity: str, minimum: str) -> list[str]:
+        routing = Routing([], [Receiver("slack", "slack"), Receiver("pagerduty", "pagerduty")], minimum)
+        return [r.sink for r in routing.receivers_for(alert(severity=severity))]
+
+    assert sinks("info", "critical") == ["slack"]
+    assert sinks("error", "critical") == ["slack"]
+    assert sinks("critical", "critical") == ["slack", "pagerduty"]
+    assert sinks("error", "error") == ["slack", "pagerduty"]
 
 
 def test_console_is_the_default_sink_and_repeats_get_a_new_id(monkeypatch, tmp_path):
@@ -156,10 +160,10 @@ def test_console_is_the_default_sink_and_repeats_get_a_new_id(monkeypatch, tmp_p
     from streams.settings import Settings
 
     monkeypatch.chdir(tmp_path)
-    assert [n.name for n in build_notifiers(Settings(_env_file=None), {})] == ["console"]
+    assert list(build_notifiers(Settings(_env_file=None), {})) == ["console"]
     configured = Settings(_env_file=None, slack_webhook_url="https://hooks.example/x",
                           pagerduty_routing_key=ROUTING_KEY)
-    assert [n.name for n in build_notifiers(configured, {})] == ["slack", "pagerduty"]
+    assert list(build_notifiers(configured, {})) == ["slack", "pagerduty"]
     original = alert()
     again = repeat_of(original, 1)
     assert again["repeat"] == 1 and again["dedup_key"] == original["dedup_key"]

@@ -182,6 +182,15 @@ class Settings(BaseSettings):
         "pagerduty_routing_key, continue")
     delivery_deadline_seconds: float = Field(3600.0, gt=0, description="how long a sink is retried before giving up")
 
+    # Adapters
+    ingest_token: SecretStr | None = Field(None, description="bearer token LiteLLM's generic_api callback sends to "
+                                           "POST /ingest/litellm (secret); unset: that path answers 404")
+    ingest_max_bytes: int = Field(10_000_000, ge=1000, le=1_000_000_000, description="largest body POST "
+                                  "/ingest/litellm takes (413 above it)")
+    litellm_endpoint_key: str = Field("endpoint", min_length=1, description="which LiteLLM spend_logs_metadata / "
+                                      "requester_metadata entry or request tag (key:value) names the endpoint; "
+                                      "else the model group")
+
     # HTTP
     http_host: str = Field("127.0.0.1", description="address the HTTP API binds to")
     http_port: int = Field(6066, ge=1, le=65535, description="the worker's HTTP port")

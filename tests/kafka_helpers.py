@@ -9,8 +9,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 
-def publish(bootstrap: str, topic: str, messages: Iterable[tuple[int | None, bytes]]) -> int:
-    """Send (partition, value) pairs; partition None lets the client choose."""
+def publish(bootstrap: str, topic: str, messages: Iterable[tuple[int | None, bytes]],
+            headers: list[tuple[str, bytes]] | None = None) -> int:
+    """Send (partition, value) pairs, each with `headers` when given; partition None lets the client choose."""
 
     async def send_all() -> int:
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
@@ -18,7 +19,7 @@ def publish(bootstrap: str, topic: str, messages: Iterable[tuple[int | None, byt
         sent = 0
         try:
             for partition, value in messages:
-                await producer.send(topic, value, partition=partition)
+                await producer.send(topic, value, partition=partition, headers=headers)
                 sent += 1
             await producer.flush()
         finally:

@@ -16,7 +16,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from streams.input.events import DEFAULT_LIMITS, InputLimits, Rejection, decode_message, decode_plain_usage
+from streams.errors import RejectedEvent
+from streams.input.cloudevents import from_binary, is_envelope, unwrap
+from streams.input.events import (
+    DEFAULT_LIMITS,
+    InputLimits,
+    Rejection,
+    decode_message,
+    decode_plain_usage,
+    parse_usage,
+)
 from streams.input.kinds import KINDS, USAGE, Row, position
 from streams.input.rows import RowContext
 
@@ -26,6 +35,7 @@ class RawMessage(NamedTuple):
     partition: int
     offset: int
     value: bytes
+    headers: Mapping[str, bytes] | None = None  # only where the message has any (CloudEvents' binary mode)
 
 
 class DeadLetter(NamedTuple):
@@ -48,14 +58,27 @@ def source_of(message: RawMessage) -> str:
     return f"{message.topic}:{message.partition}"
 
 
+def parse_usage_or_cloudevent(obj: dict[str, Any], now: float, future_tolerance_s: float,
+                              limits: InputLimits) -> Any:
+    """A usage event, plain or in a CloudEvents structured-mode envelope."""
+    return parse_usage(unwrap(obj) if is_envelope(obj) else obj, now, future_tolerance_s, limits)
+
+
 def decode_events(kind: str, payload: bytes, now: float, future_tolerance_s: float,
-                  limits: InputLimits = DEFAULT_LIMITS) -> tuple[list[Any], list[Rejection]]:
+                  limits: InputLimits = DEFAULT_LIMITS,
+                  headers: Mapping[str, bytes] | None = None) -> tuple[list[Any], list[Rejection]]:
     """One message's events and rejections; usage tries the msgspec fast path first."""
-    if kind == USAGE:
-        plain = decode_plain_usage(payload, now, future_tolerance_s, limits)
-        if plain is not None:
-            return plain, []
-    return decode_message(payload, KINDS[kind].parse, now, future_tolerance_s, limits)
+    if kind != USAGE:
+        return decode_message(payload, KINDS[kind].parse, now, future_tolerance_s, limits)
+    if headers:
+        try:
+            payload = from_binary(headers, payload) or payload
+        except RejectedEvent as exc:
+            return [], [Rejection(exc.reason, exc.detail, payload, None)]
+    plain = decode_plain_usage(payload, now, future_tolerance_s, limits)
+    if plain is not None:
+        return plain, []
+    return decode_message(payload, parse_usage_or_cloudevent, now, future_tolerance_s, limits)
 
 
 def take_in(
@@ -73,7 +96,7 @@ def take_in(
     for message in messages:
         kind = kind_of_topic[message.topic]
         to_row = KINDS[kind].to_row
-        events, rejections = decode_events(kind, message.value, now, future_tolerance_s, limits)
+        events, rejections = decode_events(kind, message.value, now, future_tolerance_s, limits, message.headers)
         intake.dead_letters.extend(DeadLetter(message, rejection) for rejection in rejections)
         source = source_of(message)
         newest = sources[source][1] if source in sources else None

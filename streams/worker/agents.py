@@ -40,8 +40,8 @@ def attach(pipeline: Pipeline) -> None:
         """Validate and price a micro-batch; forward each team's rows, then report progress."""
         async for events in stream.take_events(settings.batch_size, within=settings.batch_seconds):
             with liveness.step("ingest"):
-                messages = [RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.value or b"")
-                            for e in events]
+                messages = [RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.value or b"",
+                                       headers_of(e.message.headers)) for e in events]
                 intake = take_in(messages, pipeline.kind_of_topic, time.time(),
                                  settings.future_tolerance_seconds, settings.gpu_prices, limits)
                 await forward(pipeline, intake)
@@ -180,6 +180,14 @@ def watch_endpoint_count(pipeline: Pipeline, team: str) -> None:
         pipeline.metrics.teams_over_endpoint_limit.set(len(pipeline.teams_over_limit))
         log.warning("team %r has more than %d endpoints (SPENDWATCH_MAX_ENDPOINTS_PER_TEAM); all are still counted, "
                     "at about 2 KB of state each", team, limit)
+
+
+def headers_of(headers: Any) -> dict[str, bytes] | None:
+    """A message's headers as a mapping, or None when it has none (nearly every message: no cost then)."""
+    if not headers:
+        return None
+    pairs = headers.items() if isinstance(headers, dict) else headers
+    return {str(name).lower(): value for name, value in pairs if isinstance(value, bytes)}
 
 
 async def send_dead_letter(pipeline: Pipeline, dead: DeadLetter) -> None:

@@ -39,10 +39,12 @@ log = logging.getLogger("spendwatch.web")
 
 PEER_TIMEOUT = aiohttp.ClientTimeout(total=5)
 #: Path prefixes spendwatch serves; anything else (Faust's own pages) is 404.
-SERVED = ("/spend", "/runs/", "/alerts", "/silences", "/slack/interactions", "/healthz", "/metrics")
+SERVED = ("/spend", "/runs/", "/alerts", "/silences", "/slack/interactions", "/ingest/litellm", "/healthz",
+          "/metrics")
 #: Served without the bearer token: probes and the Prometheus scrape (no secrets, no team names in metrics),
-#: and Slack's clicks, which are signed instead (streams/worker/interactions.py).
-OPEN = ("/healthz", "/metrics", "/slack/interactions")
+#: Slack's clicks, which are signed instead (streams/worker/interactions.py), and LiteLLM's callback,
+#: which has a token of its own (streams/worker/ingest_http.py).
+OPEN = ("/healthz", "/metrics", "/slack/interactions", "/ingest/litellm")
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
 #: How long a sorted listing of every team, and each page cut from it, is reused: 50 parallel
 #: `/spend` calls sort once and decode each page's ledgers once, so `/healthz` never waits behind them.

@@ -1,0 +1,97 @@
+"""End to end, issue "Adapters": usage straight from the tools teams already run.
+
+LiteLLM's generic_api callback POSTs its records to a worker (`POST /ingest/litellm`) in each
+of its three log formats; the totals at `/spend` are exact, a re-sent batch counts once, and bad
+input is refused (401, 413, 400) or dead-lettered with its reason, never lost. CloudEvents in
+structured and binary mode, published with a plain Kafka client, count the same way.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import httpx
+import orjson
+import pytest
+
+from tests.conftest import wait_for
+from tests.e2e.test_e2e_ingest import expected_totals, metric, totals_match
+from tests.kafka_helpers import publish, read_all
+from tests.litellm_payloads import standard_logging_payload
+
+pytestmark = pytest.mark.e2e
+
+TOKEN = "ingest-token-0123456789abcdef"
+
+
+def post(worker, body: bytes, token: str | None = TOKEN) -> httpx.Response:
+    # LiteLLM sends application/json whatever the log format.
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return httpx.post(f"{worker.url}/ingest/litellm", content=body, timeout=30, headers=headers)
+
+
+def as_native(record: dict) -> dict:
+    """What the record is as a token-usage event, written out by hand from LiteLLM's spec."""
+    endpoint = (record["metadata"].get("spend_logs_metadata") or {}).get("endpoint") or record["model_group"]
+    return {"team": record["metadata"]["user_api_key_team_alias"], "endpoint": endpoint,
+            "prompt_tokens": record["prompt_tokens"], "completion_tokens": record["completion_tokens"],
+            "cost_usd": record["response_cost"] or 0.0, "model": record["model"]}
+
+
+def test_litellm_batches_in_every_format_count_exactly_once_and_bad_input_is_never_lost(
+        broker, topics, make_worker):
+    worker = make_worker(SPENDWATCH_INGEST_TOKEN=TOKEN, SPENDWATCH_INGEST_MAX_BYTES="400000")
+    records = [standard_logging_payload(n, failed=n % 10 == 9, endpoint="checkout-bot" if n % 4 == 0 else None)
+               for n in range(66)]
+    array, lines, singles = records[:30], records[30:60], records[60:]
+    no_team = standard_logging_payload(999, team_alias=None, team_id=None)
+
+    assert post(worker, orjson.dumps(array)).json() == {"accepted": 30, "rejected": 0}
+    answer = post(worker, b"\n".join(orjson.dumps(r) for r in [*lines[:15], no_team, *lines[15:]]))
+    assert answer.status_code == 200 and answer.json() == {"accepted": 30, "rejected": 1}
+    for record in singles:
+        assert post(worker, orjson.dumps(record)).status_code == 200
+    assert post(worker, orjson.dumps(array)).status_code == 200  # LiteLLM sends the batch again
+
+    assert post(worker, orjson.dumps(array), token="wrong").status_code == 401
+    assert post(worker, orjson.dumps(array), token=None).status_code == 401
+    oversize = orjson.dumps([dict(r, messages=[{"role": "user", "content": "x" * 20_000}]) for r in records])
+    assert post(worker, oversize).status_code == 413
+    assert post(worker, b"{this is not json").status_code == 400
+
+    expected = expected_totals([as_native(r) for r in records])
+    wait_for(lambda: totals_match(worker, expected), timeout=60, what="exact totals from LiteLLM's records")
+    dead = read_all(broker.bootstrap, topics.dead_letter, expected=2)
+    reasons = sorted((dict(m.headers)["spendwatch-reason"], dict(m.headers)["spendwatch-source"]) for m in dead)
+    assert reasons == [(b"missing_field", b"ingest/litellm"), (b"not_json", b"ingest/litellm")]
+    [team_less] = [m for m in dead if dict(m.headers)["spendwatch-reason"] == b"missing_field"]
+    assert orjson.loads(team_less.value)["id"] == no_team["id"] and b"no team" in dict(team_less.headers)[
+        "spendwatch-detail"]
+    assert metric(worker, "spendwatch_events_total", result="duplicate") == 30
+    assert metric(worker, "spendwatch_dead_letters_total", reason="missing_field") == 1
+
+
+def test_cloudevents_in_both_modes_count_exactly(broker, topics, make_worker):
+    worker = make_worker()
+    now = time.time()
+    events = [{"model": "gpt-4o", "endpoint": "chat", "prompt_tokens": 100 + n, "completion_tokens": n,
+               "cost_usd": round(0.001 * n, 6)} for n in range(40)]
+
+    def attributes(n: int) -> dict:
+        return {"specversion": "1.0", "id": f"evt-{n}", "source": "//gateway/eu-1", "type": "com.example.ai.usage",
+                "subject": "ce-team", "time": datetime.fromtimestamp(now - 60 + n, tz=UTC).isoformat()}
+
+    structured = [dict(attributes(n), data=events[n]) for n in range(20)]
+    publish(broker.bootstrap, topics.usage, [(0, orjson.dumps(structured[:5])), *[
+        (1, orjson.dumps(e)) for e in structured[5:]]])
+    for n in range(20, 40):  # binary mode: the data is the value, the attributes are ce_ headers
+        headers = [(f"ce_{name}", str(value).encode()) for name, value in attributes(n).items()]
+        publish(broker.bootstrap, topics.usage, [(2, orjson.dumps(events[n]))],
+                headers=[*headers, ("content-type", b"application/json")])
+    publish(broker.bootstrap, topics.usage, [(0, orjson.dumps(structured[:5]))])  # re-sent: same source and id
+
+    expected = expected_totals([dict(e, team="ce-team") for e in events])
+    wait_for(lambda: totals_match(worker, expected), timeout=60, what="exact totals from CloudEvents")

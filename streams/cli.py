@@ -111,6 +111,22 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scrape(args: argparse.Namespace) -> int:
+    from streams.tools.scrape import scrape
+
+    settings = load_settings()
+    brokers = args.brokers or settings.kafka_brokers
+    if not brokers:
+        raise SpendwatchError("spendwatch scrape needs --brokers or SPENDWATCH_KAFKA_BROKERS")
+    if args.every <= 0:
+        raise SpendwatchError("--every must be more than 0 seconds")
+    published = asyncio.run(scrape(args.url, args.every, brokers, settings, args.team_label or
+                                   settings.scrape_team_label, args.run_label or settings.scrape_run_label,
+                                   times=args.times))
+    print(f"published {published} GPU samples to {settings.gpu_topic}")
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from streams.tools.simulator import publish_traffic
 
@@ -148,6 +164,19 @@ def build_parser() -> argparse.ArgumentParser:
     produce.add_argument("--topic", required=True, help="e.g. ai.token-usage")
     produce.add_argument("--brokers", help="host:port[,host:port]; default SPENDWATCH_KAFKA_BROKERS")
     produce.set_defaults(handler=cmd_produce)
+    scrape = commands.add_parser("scrape", help="read dcgm-exporter's Prometheus endpoint every N seconds and "
+                                 "publish GPU samples",
+                                 description="Scrape NVIDIA dcgm-exporter (DCGM_FI_DEV_GPU_UTIL, _POWER_USAGE, "
+                                 "_FB_USED) and publish one GPU sample per GPU to SPENDWATCH_GPU_TOPIC. Team and run "
+                                 "come from labels: with dcgm-exporter's Kubernetes mapping, namespace and pod.")
+    scrape.add_argument("--url", required=True, help="e.g. http://dcgm-exporter:9400/metrics")
+    scrape.add_argument("--every", type=float, default=15.0, help="seconds between scrapes (default 15)")
+    scrape.add_argument("--team-label", help="label naming the team (default SPENDWATCH_SCRAPE_TEAM_LABEL)")
+    scrape.add_argument("--run-label", help="label naming the run (default SPENDWATCH_SCRAPE_RUN_LABEL)")
+    scrape.add_argument("--times", type=int, help="stop after this many scrapes (default: run until stopped)")
+    scrape.add_argument("--brokers", help="host:port[,host:port]; default SPENDWATCH_KAFKA_BROKERS")
+    scrape.set_defaults(handler=cmd_scrape)
+
     simulate = commands.add_parser("simulate",
                                    help="publish simulated traffic (with a spike) to SPENDWATCH_KAFKA_BROKERS",
                                    description="Publish 90 minutes of history, then live traffic for several teams, "

@@ -191,6 +191,11 @@ class Settings(BaseSettings):
                                       "requester_metadata entry or request tag (key:value) names the endpoint; "
                                       "else the model group")
 
+    scrape_team_label: str = Field("namespace", min_length=1, description="spendwatch scrape: the dcgm-exporter "
+                                   "label naming a GPU's team (namespace with its Kubernetes pod mapping)")
+    scrape_run_label: str = Field("pod", min_length=1, description="spendwatch scrape: the label naming the "
+                                  "training run or job (pod, or a job label)")
+
     # HTTP
     http_host: str = Field("127.0.0.1", description="address the HTTP API binds to")
     http_port: int = Field(6066, ge=1, le=65535, description="the worker's HTTP port")

@@ -3,19 +3,25 @@
 LiteLLM's generic_api callback POSTs its records to a worker (`POST /ingest/litellm`) in each
 of its three log formats; the totals at `/spend` are exact, a re-sent batch counts once, and bad
 input is refused (401, 413, 400) or dead-lettered with its reason, never lost. CloudEvents in
-structured and binary mode, published with a plain Kafka client, count the same way.
+structured and binary mode, published with a plain Kafka client, count the same way; and
+`spendwatch scrape` reads a dcgm-exporter page from a real HTTP server into a run's burn.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import threading
 import time
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import orjson
 import pytest
 
-from tests.conftest import wait_for
+from tests.conftest import ROOT, wait_for
 from tests.e2e.test_e2e_ingest import expected_totals, metric, totals_match
 from tests.kafka_helpers import publish, read_all
 from tests.litellm_payloads import standard_logging_payload
@@ -95,3 +101,55 @@ def test_cloudevents_in_both_modes_count_exactly(broker, topics, make_worker):
 
     expected = expected_totals([dict(e, team="ce-team") for e in events])
     wait_for(lambda: totals_match(worker, expected), timeout=60, what="exact totals from CloudEvents")
+
+
+DCGM_PAGE = (ROOT / "tests" / "fixtures" / "dcgm_exporter_metrics.txt").read_bytes()
+
+
+class Exporter(BaseHTTPRequestHandler):
+    """dcgm-exporter's /metrics, as it serves it (text exposition format 0.0.4)."""
+
+    scrapes = 0
+
+    def do_GET(self) -> None:
+        if self.path != "/metrics":
+            self.send_error(404)
+            return
+        Exporter.scrapes += 1
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+        self.send_header("Content-Length", str(len(DCGM_PAGE)))
+        self.end_headers()
+        self.wfile.write(DCGM_PAGE)
+
+    def log_message(self, *args) -> None:
+        return None
+
+
+def test_a_dcgm_exporter_scrape_feeds_a_training_runs_burn(broker, topics, make_worker):
+    worker = make_worker()
+    start = time.time() - 120
+    publish(broker.bootstrap, topics.runs, [(0, orjson.dumps(
+        {"ts": start, "team": "research", "run_id": "ft-llama-7b-0", "status": "started", "gpus": 2,
+         "gpu_type": "H100", "estimated_cost_usd": 40.0, "expected_hours": 5.0}))])
+    wait_for(lambda: worker.get("/runs/ft-llama-7b-0").status_code == 200, what="the run to be known")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Exporter)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("SPENDWATCH_")}, **topics.env}
+        done = subprocess.run(
+            [sys.executable, "-m", "streams.cli", "scrape", "--url", f"http://127.0.0.1:{server.server_port}/metrics",
+             "--every", "1", "--times", "3", "--brokers", broker.bootstrap],
+            env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    finally:
+        server.shutdown()
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "published 9 GPU samples" in done.stdout and Exporter.scrapes == 3  # 3 GPUs held by pods, 3 scrapes
+    run = wait_for(lambda: (r := worker.get("/runs/ft-llama-7b-0").json())["gpu_hours"] > 0.0016 and r,
+                   what="the scraped GPU-hours on the run")
+    assert run["gpus_active"] == 2 and run["gpu_hours"] == pytest.approx(2 * 3 / 3600, abs=1e-6)  # shown to 6 places
+    assert run["cost_usd"] == pytest.approx(2 * 3 / 3600 * 4.0, abs=1e-6)  # H100 at the default $4/h
+    assert run["burn_rate_usd_per_hour"] > 0
+    search = wait_for(lambda: worker.get("/runs/embed-batch-2").status_code == 200 and
+                      worker.get("/runs/embed-batch-2").json(), what="the other pod's GPU, as its own run")
+    assert search["team"] == "search"

@@ -1,0 +1,83 @@
+"""NVIDIA dcgm-exporter's Prometheus page as GPU samples (CONTRACT.md's GPU sample).
+
+Parsed with prometheus-client's text parser. Each GPU (its `UUID`, else `Hostname` and `gpu`
+index) becomes one sample with the three fields spendwatch uses:
+
+| sample field | from |
+| --- | --- |
+| `utilization` | `DCGM_FI_DEV_GPU_UTIL` (%) |
+| `power_w` | `DCGM_FI_DEV_POWER_USAGE` (W) |
+| `memory_used_mb` | `DCGM_FI_DEV_FB_USED` (MiB) |
+| `gpu_id`, `node`, `gpu_type` | the `UUID` (else `Hostname:gpu`), `Hostname`, `modelName` labels |
+| `team`, `run_id` | the labels `team_label` and `run_label` name (Kubernetes pod mapping: `namespace`, `pod`) |
+
+`gpu_type` is the price list's name found in `modelName` ("NVIDIA H100 80GB HBM3" is `H100`), else
+`modelName` itself. A GPU no team or run holds (no pod on it) is skipped: nobody pays for it.
+
+>>> page = ('DCGM_FI_DEV_GPU_UTIL{gpu="0",UUID="GPU-1",modelName="NVIDIA H100 80GB HBM3",Hostname="n1",'
+...         'namespace="research",pod="ft-7"} 93\\n')
+>>> samples, skipped = gpu_samples(page, ts=1.7e9, team_label="namespace", run_label="pod", interval_s=15,
+...                                gpu_types=["H100", "A100"])
+>>> samples[0]["gpu_id"], samples[0]["gpu_type"], samples[0]["team"], samples[0]["utilization"], skipped
+('GPU-1', 'H100', 'research', 93.0, 0)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+FIELDS = {"DCGM_FI_DEV_GPU_UTIL": "utilization", "DCGM_FI_DEV_POWER_USAGE": "power_w",
+          "DCGM_FI_DEV_FB_USED": "memory_used_mb"}
+
+
+def _label(labels: dict[str, str], name: str) -> str:
+    """A label by name, whatever its case (dcgm-exporter has written both `Hostname` and `hostname`)."""
+    if name in labels:
+        return labels[name]
+    lowered = name.lower()
+    return next((value for key, value in labels.items() if key.lower() == lowered), "")
+
+
+def gpu_type_of(model_name: str, known: Iterable[str]) -> str:
+    """The price list's entry named in dcgm's `modelName`, longest match first; else the model name."""
+    for name in sorted((k for k in known if k != "default"), key=len, reverse=True):
+        # A whole word: "NVIDIA A100-SXM4-80GB" is an A100, "NVIDIA L40S" is not an L4.
+        if re.search(rf"(?<![A-Za-z0-9]){re.escape(name)}(?![A-Za-z0-9])", model_name, re.IGNORECASE):
+            return name
+    return model_name
+
+
+def gpu_samples(page: str, ts: float, team_label: str, run_label: str, interval_s: float,
+                gpu_types: Iterable[str] = ()) -> tuple[list[dict[str, Any]], int]:
+    """The samples of one scrape, and how many GPUs were skipped for having no team or run."""
+    known = list(gpu_types)
+    by_gpu: dict[str, dict[str, Any]] = {}
+    for family in text_string_to_metric_families(page):
+        for sample in family.samples:
+            field = FIELDS.get(sample.name)
+            if field is None:
+                continue
+            labels = sample.labels
+            node = _label(labels, "Hostname")
+            gpu_id = _label(labels, "UUID") or f"{node}:{_label(labels, 'gpu')}"
+            gpu = by_gpu.setdefault(gpu_id, {"labels": labels, "node": node})
+            gpu[field] = float(sample.value)
+    samples: list[dict[str, Any]] = []
+    skipped = 0
+    for gpu_id, gpu in by_gpu.items():
+        labels = gpu.pop("labels")
+        team, run_id = _label(labels, team_label), _label(labels, run_label)
+        if not team or not run_id:
+            skipped += 1
+            continue
+        row = {"ts": ts, "team": team, "run_id": run_id, "gpu_id": gpu_id, "interval_s": interval_s, **gpu}
+        if _label(labels, "modelName"):
+            row["gpu_type"] = gpu_type_of(_label(labels, "modelName"), known)
+        if not row["node"]:
+            del row["node"]
+        samples.append(row)
+    return samples, skipped

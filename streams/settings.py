@@ -191,6 +191,12 @@ class Settings(BaseSettings):
                                       "requester_metadata entry or request tag (key:value) names the endpoint; "
                                       "else the model group")
 
+    otlp_topic: str | None = Field(None, description="the OpenTelemetry Collector kafka exporter's traces topic "
+                                   "(its default: otlp_spans); GenAI spans there count as usage. Unset: not read")
+    otlp_team_attribute: str = Field("team", min_length=1, description="the span or resource attribute naming "
+                                     "a GenAI span's team")
+    otlp_endpoint_attribute: str = Field("service.name", min_length=1, description="the span or resource attribute "
+                                         "naming its endpoint")
     scrape_team_label: str = Field("namespace", min_length=1, description="spendwatch scrape: the dcgm-exporter "
                                    "label naming a GPU's team (namespace with its Kubernetes pod mapping)")
     scrape_run_label: str = Field("pod", min_length=1, description="spendwatch scrape: the label naming the "

@@ -27,6 +27,7 @@ from streams.input.events import (
     parse_usage,
 )
 from streams.input.kinds import KINDS, USAGE, Row, position
+from streams.input.otlp import SpanFields, decode_spans
 from streams.input.rows import RowContext
 
 
@@ -50,6 +51,7 @@ class Intake:
     deltas: dict[tuple[str, str], list[Row]] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     accepted: int = 0
+    skipped: int = 0  # spans without GenAI usage: not events, not rejections
     unpriced: Counter[str] = field(default_factory=Counter)
     sources: dict[str, tuple[int, float | None]] = field(default_factory=dict)  # source -> (last offset, newest ts)
 
@@ -88,15 +90,24 @@ def take_in(
     future_tolerance_s: float,
     gpu_prices: Mapping[str, float],
     limits: InputLimits = DEFAULT_LIMITS,
+    otlp_topics: Mapping[str, SpanFields] | None = None,
 ) -> Intake:
-    """Decode a micro-batch into per-team deltas; never raises on bad input."""
+    """Decode a micro-batch into per-team deltas; never raises on bad input.
+
+    `otlp_topics`: topics of OpenTelemetry spans (streams/input/otlp.py), with where each finds team and endpoint.
+    """
     intake = Intake()
     context = RowContext(gpu_prices, intake.unpriced)
     sources = intake.sources
     for message in messages:
         kind = kind_of_topic[message.topic]
         to_row = KINDS[kind].to_row
-        events, rejections = decode_events(kind, message.value, now, future_tolerance_s, limits, message.headers)
+        if otlp_topics and message.topic in otlp_topics:
+            events, rejections, skipped = decode_spans(message.value, otlp_topics[message.topic], now,
+                                                       future_tolerance_s, limits)
+            intake.skipped += skipped
+        else:
+            events, rejections = decode_events(kind, message.value, now, future_tolerance_s, limits, message.headers)
         intake.dead_letters.extend(DeadLetter(message, rejection) for rejection in rejections)
         source = source_of(message)
         newest = sources[source][1] if source in sources else None

@@ -104,5 +104,8 @@ def release_key(kind: str, row: Row) -> tuple[Any, ...]:
 
 
 def kind_of_topic(settings: Any) -> dict[str, str]:
-    """Input topic -> kind, from the settings."""
-    return {kind.topic(settings): name for name, kind in KINDS.items()}
+    """Input topic -> kind, from the settings; the OTLP spans topic, when set, carries usage."""
+    topics = {kind.topic(settings): name for name, kind in KINDS.items()}
+    if getattr(settings, "otlp_topic", None):
+        topics[settings.otlp_topic] = USAGE
+    return topics

@@ -13,6 +13,7 @@ import orjson
 from detectors.verdict import Verdict
 from streams.input.events import InputLimits
 from streams.input.intake import DeadLetter, Intake, RawMessage, parts_by_team, take_in
+from streams.input.otlp import SpanFields
 from streams.state.deltas import encode_deltas
 from streams.state.judging import alert_from_verdict
 from streams.state.store import Step, encode_progress
@@ -30,6 +31,8 @@ HEADER_ROOM = 4096
 def attach(pipeline: Pipeline) -> None:
     app, settings, liveness = pipeline.app, pipeline.settings, pipeline.liveness
     limits = InputLimits.from_settings(settings)
+    otlp_topics = {settings.otlp_topic: SpanFields(settings.otlp_team_attribute, settings.otlp_endpoint_attribute)} \
+        if settings.otlp_topic else None
     # A message's steps and the rebuild after a rebalance must not interleave: a step awaits its
     # alerts' sends between computing and writing, and a rebuild in that gap replaced the rows
     # waiting in memory with the table's, which did not yet hold the step's new pending chunk;
@@ -43,7 +46,9 @@ def attach(pipeline: Pipeline) -> None:
                 messages = [RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.value or b"",
                                        headers_of(e.message.headers)) for e in events]
                 intake = take_in(messages, pipeline.kind_of_topic, time.time(),
-                                 settings.future_tolerance_seconds, settings.gpu_prices, limits)
+                                 settings.future_tolerance_seconds, settings.gpu_prices, limits, otlp_topics)
+                if intake.skipped:
+                    pipeline.metrics.events.labels(settings.otlp_topic, "skipped").inc(intake.skipped)
                 await forward(pipeline, intake)
                 await send_progress(pipeline)
 
@@ -155,7 +160,9 @@ async def send_progress(pipeline: Pipeline) -> None:
 
 def count_step(pipeline: Pipeline, step: Step) -> None:
     metrics, applied = pipeline.metrics, step.applied
-    topic_of = {kind: topic for topic, kind in pipeline.kind_of_topic.items()}
+    topic_of: dict[str, str] = {}
+    for topic, kind in pipeline.kind_of_topic.items():  # usage's own topic, not the OTLP one that also carries usage
+        topic_of.setdefault(kind, topic)
     for kind, counted in applied.counted.items():
         metrics.events.labels(topic_of[kind], "accepted").inc(counted)
     if applied.duplicates:

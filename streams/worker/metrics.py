@@ -14,7 +14,8 @@ class Metrics:
     def __post_init__(self) -> None:
         r = self.registry
         self.events = Counter("spendwatch_events", "Input events by topic and result "
-                              "(accepted, rejected, duplicate, replayed)", ["topic", "result"], registry=r)
+                              "(accepted, rejected, duplicate, replayed; skipped: spans without GenAI usage)",
+                              ["topic", "result"], registry=r)
         self.dead_letters = Counter("spendwatch_dead_letters", "Inputs sent to the dead-letter topic, by reason",
                                     ["reason"], registry=r)
         self.unpriced = Counter("spendwatch_unpriced_events", "Usage events whose model has no catalog price",

@@ -153,3 +153,24 @@ def test_a_dcgm_exporter_scrape_feeds_a_training_runs_burn(broker, topics, make_
     search = wait_for(lambda: worker.get("/runs/embed-batch-2").status_code == 200 and
                       worker.get("/runs/embed-batch-2").json(), what="the other pod's GPU, as its own run")
     assert search["team"] == "search"
+
+
+def test_otel_genai_spans_in_both_encodings_count_exactly(broker, topics, make_worker):
+    from tests.otel_spans import otlp_json, otlp_proto, record_spans
+
+    spans_topic = f"{topics.prefix}.otlp_spans"
+    broker.create_topics([spans_topic], partitions=4)
+    worker = make_worker(SPENDWATCH_OTLP_TOPIC=spans_topic)
+    now_ns = time.time_ns() - 60 * 10**9
+    calls = [{"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o", "gen_ai.provider.name": "openai",
+              "gen_ai.usage.input_tokens": 500 + n, "gen_ai.usage.output_tokens": 50 + n} for n in range(30)]
+    batches = [record_spans(calls[i:i + 10], at_ns=now_ns + i * 10**8) for i in range(0, 30, 10)]
+    publish(broker.bootstrap, spans_topic, [(0, otlp_proto(batches[0])), (1, otlp_json(batches[1])),
+                                            (2, otlp_proto(batches[2])), (3, otlp_json(batches[0]))])  # re-sent
+
+    expected = expected_totals([{"team": "search", "endpoint": "chat-api", "model": "gpt-4o",
+                                 "prompt_tokens": c["gen_ai.usage.input_tokens"],
+                                 "completion_tokens": c["gen_ai.usage.output_tokens"]} for c in calls])
+    wait_for(lambda: totals_match(worker, expected), timeout=60, what="exact totals from OTel spans")
+    assert metric(worker, "spendwatch_events_total", topic=spans_topic, result="skipped") == 40  # the HTTP spans
+    assert metric(worker, "spendwatch_events_total", result="duplicate") == 10

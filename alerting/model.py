@@ -37,10 +37,12 @@ def rfc3339(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def fingerprint(kind: str, team: str, endpoint: str | None, run_id: str | None, since: float) -> str:
-    """Stable id of one incident: 32 hex characters (PagerDuty allows 255)."""
-    incident = "\x1f".join([kind, team, endpoint or "", run_id or "", repr(float(since))])
-    return hashlib.sha256(incident.encode()).hexdigest()[:32]
+def fingerprint(kind: str, team: str, endpoint: str | None, run_id: str | None, since: float,
+                incident: str | None = None) -> str:
+    """Stable id of one incident: 32 hex characters (PagerDuty allows 255). `incident` tells apart
+    incidents of one subject that can begin together (two budgets of a team crossing at one call)."""
+    parts = [kind, team, endpoint or "", run_id or "", repr(float(since))]
+    return hashlib.sha256("\x1f".join(parts if incident is None else [*parts, incident]).encode()).hexdigest()[:32]
 
 
 def finite(value: float | None) -> float | None:
@@ -73,9 +75,12 @@ def make_alert(
     contributors: list[dict[str, Any]] | None = None,
     cause_figures: dict[str, float | None] | None = None,
     links: dict[str, str] | None = None,
+    incident: str | None = None,
+    details: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """An alert message: every CONTRACT field, plus when the incident began and its window."""
-    dedup_key = fingerprint(kind, team, endpoint, run_id, since)
+    """An alert message: every CONTRACT field, plus when the incident began and its window, and
+    `details`, the fields of its kind (budget alerts), as they are."""
+    dedup_key = fingerprint(kind, team, endpoint, run_id, since, incident)
     alert_id = hashlib.sha256(f"{dedup_key}|{status}|{since!r}|{ts!r}".encode()).hexdigest()[:32]
     alert: dict[str, Any] = {
         "alert_id": alert_id,
@@ -102,6 +107,8 @@ def make_alert(
         alert["contributors"] = contributors or []
         if cause_figures:
             alert["cause_figures"] = cause_figures
+    if details:
+        alert.update(details)
     if links:
         alert["links"] = links
     return alert

@@ -26,7 +26,8 @@ from alerting.notifier import Alert, DeliveryError, error_for_status
 #: The status of the message a Slack click makes: it goes to PagerDuty only, never onto the alerts topic.
 ACKNOWLEDGED = "acknowledged"
 DETAIL_FIELDS = ("kind", "team", "endpoint", "run_id", "observed", "baseline", "ratio", "unit", "since", "window",
-                 "cause", "contributors", "cause_figures", "alert_id", "repeat")
+                 "cause", "contributors", "cause_figures", "budget", "period_start", "period_end", "threshold_pct",
+                 "forecast_low_usd", "forecast_high_usd", "crosses_on", "alert_id", "repeat")
 
 
 def pagerduty_event(alert: Alert, routing_key: str) -> dict[str, Any]:

@@ -38,7 +38,10 @@ _SILENT.setLevel(logging.CRITICAL + 1)
 _SILENT.propagate = False
 
 HEADER_MAX, TEXT_MAX, FIELD_MAX = 150, 3000, 2000
-TITLES = {"flash_spike": "Flash spike", "runaway_training": "Runaway training"}
+TITLES = {"flash_spike": "Flash spike", "runaway_training": "Runaway training",
+          "budget_threshold": "Budget threshold", "budget_forecast": "Budget forecast"}
+#: What the baseline is called, by kind.
+BASELINES = {"runaway_training": "Limit", "budget_threshold": "Budget", "budget_forecast": "Budget"}
 EMOJI = {"firing": ":rotating_light:", "resolved": ":white_check_mark:"}
 PERMANENT_API_ERRORS = {"channel_not_found", "not_in_channel", "invalid_auth", "not_authed", "account_inactive",
                         "token_revoked", "invalid_blocks", "msg_too_long", "no_text", "is_archived"}
@@ -128,8 +131,7 @@ def incident_blocks(alert: Alert, resolved_note: str | None = None, buttons: boo
     unit, window_s = alert.get("unit", ""), window_seconds(alert)
     fields = [
         f"*Observed*\n{amount(alert['observed'], unit, window_s)}",
-        f"*Expected*\n{amount(alert['baseline'], unit, window_s)}" if alert["kind"] != "runaway_training"
-        else f"*Limit*\n{amount(alert['baseline'], unit)}",
+        f"*{BASELINES.get(alert['kind'], 'Expected')}*\n{amount(alert['baseline'], unit, window_s)}",
         f"*Ratio*\n{times(alert['ratio'])}",
         f"*Severity*\n{alert['severity']}",
         f"*Since*\n{alert.get('since', alert['ts'])}",
@@ -138,6 +140,12 @@ def incident_blocks(alert: Alert, resolved_note: str | None = None, buttons: boo
         fields.append(f"*Window*\n{alert['window']['start']} to {alert['window']['end'][11:]}")
     if alert.get("cause"):
         fields += why_fields(alert)
+    if alert.get("budget"):
+        fields.append(f"*Period*\n{alert['period_start']} to {alert['period_end']}")
+        if alert.get("forecast_low_usd") is not None:
+            fields.append(f"*Forecast range*\n{amount(alert['forecast_low_usd'], unit)} to "
+                          f"{amount(alert['forecast_high_usd'], unit)}"
+                          + (f", crossing on {alert['crosses_on']}" if alert.get("crosses_on") else ""))
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text",
                                     "text": plain(f"{EMOJI.get(alert['status'], '')} {header}".strip(), HEADER_MAX)}},

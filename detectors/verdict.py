@@ -11,7 +11,7 @@ Severity = Literal["critical", "error", "warning", "info"]
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    kind: str  # flash_spike or runaway_training (CONTRACT.md, alert kinds)
+    kind: str  # flash_spike, runaway_training, budget_threshold or budget_forecast (CONTRACT.md, alert kinds)
     status: Status
     severity: Severity
     ts: float  # event time at which the evidence was complete
@@ -30,6 +30,9 @@ class Verdict:
     cause: str | None = None
     contributors: list[dict[str, Any]] | None = None
     cause_figures: dict[str, float | None] | None = None  # on firing: the ratios that name the cause
+    # What else tells this incident from another on the same subject (a budget and its threshold).
+    incident: str | None = None
+    details: dict[str, Any] | None = None  # further alert fields of the kind (budget alerts: CONTRACT.md)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -86,6 +87,43 @@ def _routing_key(value: SecretStr | None) -> SecretStr | None:
     return value
 
 
+class BudgetSetting(BaseModel):
+    """One entry of `SPENDWATCH_BUDGETS`: whose spend, over which period, against how much."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    budget: str | None = Field(None, min_length=1, max_length=200, description="its name; default team[/endpoint]"
+                               "[:model]-period")
+    team: str = Field(min_length=1)
+    endpoint: str | None = Field(None, min_length=1)
+    model: str | None = Field(None, min_length=1)
+    period: Literal["day", "week", "month"]
+    amount_usd: float = Field(gt=0, le=1e12)
+    thresholds: tuple[int, ...] = (50, 80, 100)
+    timezone: str = "UTC"
+
+    @field_validator("thresholds")
+    @classmethod
+    def _percentages(cls, values: tuple[int, ...]) -> tuple[int, ...]:
+        if not values or any(not 1 <= v <= 1000 for v in values):
+            raise ValueError("one or more percentages, each 1 to 1000")
+        return tuple(sorted(set(values)))
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {name!r}; an IANA name such as Europe/Berlin") from None
+        return name
+
+    @property
+    def name(self) -> str:
+        scope = self.team + (f"/{self.endpoint}" if self.endpoint else "") + (f":{self.model}" if self.model else "")
+        return self.budget or f"{scope}-{self.period}"
+
+
 class Settings(BaseSettings):
     """The service's configuration; secrets are `SecretStr` so they never print."""
 
@@ -156,6 +194,10 @@ class Settings(BaseSettings):
     spike_spans: tuple[int, ...] = Field((3, 5, 15), description="quiet keys (under about a call a window) and "
                                          "lumpy ones (a meter's one event a period) are also judged over this many "
                                          "windows together; [] judges one window only")
+    budgets: tuple[BudgetSetting, ...] = Field(
+        (), description='spend budgets: [{"team": "search", "period": "month", "amount_usd": 10000}]; fields: '
+        "budget (name), team, endpoint, model, period (day, week, month), amount_usd, thresholds (percent, default "
+        "[50, 80, 100]), timezone (default UTC)")
     training_buffer: float = Field(0.5, ge=0, description="contingency over a run's estimate")
     training_ceiling_usd: float = Field(100_000.0, gt=0, description="ceiling for runs without ceiling_usd")
     thresholds: dict[str, dict[str, float]] = Field(
@@ -252,6 +294,15 @@ class Settings(BaseSettings):
     @classmethod
     def _routing_key_shape(cls, value: SecretStr | None) -> SecretStr | None:
         return _routing_key(value)
+
+    @field_validator("budgets")
+    @classmethod
+    def _budget_names_are_unique(cls, budgets: tuple[BudgetSetting, ...]) -> tuple[BudgetSetting, ...]:
+        names = [budget.name for budget in budgets]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"two budgets are named {repeated[0]!r}; give each its own 'budget' name")
+        return budgets
 
     @model_validator(mode="after")
     def _bot_token_needs_channel(self) -> Settings:

@@ -131,3 +131,19 @@ def test_mutual_tls_loads_the_client_certificate_and_a_bad_one_is_named_without_
     with pytest.raises(SettingsError, match="SPENDWATCH_KAFKA_SSL_CERTFILE") as info:
         aiokafka_options(load_settings())
     assert "wrong-pw" not in str(info.value)
+
+
+@pytest.mark.parametrize(("budgets", "says"), [
+    ('[{"team": "a", "period": "month", "amount_usd": 10, "timezone": "Mars/Olympus"}]', "unknown time zone"),
+    ('[{"team": "a", "period": "fortnight", "amount_usd": 10}]', "SPENDWATCH_BUDGETS[0].period"),
+    ('[{"team": "a", "period": "day", "amount_usd": 0}]', "SPENDWATCH_BUDGETS[0].amount_usd"),
+    ('[{"team": "a", "period": "day", "amount_usd": 5, "thresholds": []}]', "one or more percentages"),
+    ('[{"team": "a", "period": "day", "amount_usd": 5}, {"team": "a", "period": "day", "amount_usd": 9}]',
+     "two budgets are named 'a-day'"),
+])
+def test_a_bad_budget_stops_start_up_naming_it(monkeypatch, tmp_path, budgets, says):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SPENDWATCH_BUDGETS", budgets)
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert says in str(info.value)

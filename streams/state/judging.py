@@ -13,7 +13,8 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
-from alerting.model import make_alert
+from alerting.model import make_alert, rfc3339
+from detectors.budget import BudgetRule, BudgetTracker
 from detectors.spike import FlashSpikeDetector, SpikeRule
 from detectors.training import RunSnapshot, TrainingRule, judge_run
 from detectors.verdict import Verdict
@@ -21,6 +22,9 @@ from streams.input.rows import ATTRIBUTION
 from streams.settings import Settings
 from streams.state.dedup import EventIdIndex
 from streams.state.ledger import Applied, Ledger, WindowPolicy, apply_in_order, burn_rate_usd_per_hour
+
+#: Alert fields that are times: given as Unix times by the detectors, written RFC 3339 (CONTRACT.md).
+TIMES = frozenset({"period_start", "period_end"})
 
 
 class RuleBook:
@@ -31,6 +35,11 @@ class RuleBook:
         self.settle_s = settle_s
         self.spike_rule = lru_cache(maxsize=100_000)(self._spike_rule)
         self.training_rule = lru_cache(maxsize=10_000)(self._training_rule)
+        self.budgets: dict[str, list[BudgetRule]] = {}  # team -> its budgets
+        for budget in settings.budgets:
+            self.budgets.setdefault(budget.team, []).append(BudgetRule(
+                name=budget.name, team=budget.team, period=budget.period, amount_usd=budget.amount_usd,
+                endpoint=budget.endpoint, model=budget.model, thresholds=budget.thresholds, timezone=budget.timezone))
 
     def _spike_rule(self, team: str, endpoint: str) -> SpikeRule:
         s = self.settings
@@ -57,6 +66,10 @@ class TeamWatch:
         self.window_s = rules.settings.window_seconds
         self.clock: float = self.state["clock"]  # the team's newest event time; written back by close()
         self.judge_from = self._next_judgement()
+        rules_of_team = rules.budgets.get(team, ())
+        states = ledger.setdefault("budgets", {}) if rules_of_team else {}
+        # Their state is the ledger's own dicts: written in place, nothing to copy back.
+        self.budgets = [BudgetTracker(rule, states.setdefault(rule.name, {})) for rule in rules_of_team]
 
     def _spike(self, endpoint: str) -> FlashSpikeDetector:
         detector = self.spikes.get(endpoint)
@@ -92,6 +105,10 @@ class TeamWatch:
         verdict = detector.observe(ts, prompt + completion, cost, row[ATTRIBUTION:])
         if verdict is not None:
             self.verdicts.append(verdict)
+        for budget in self.budgets:
+            # A call outside the budget still moves the team's clock, and so its periods, on.
+            self.verdicts += budget.observe(ts, cost) if budget.rule.covers(endpoint, row[ATTRIBUTION]) \
+                else budget.advance(ts)
 
     def on_run(self, row: Sequence[Any]) -> None:
         """After a GPU sample or a lifecycle event: is the run heading past its limit?"""
@@ -134,7 +151,12 @@ def alert_from_verdict(verdict: Verdict, base_url: str) -> dict[str, Any]:
 
     if verdict.run_id is not None:
         links = {"run": f"{base_url}/runs/{quote(verdict.run_id, safe='')}"}
+    elif verdict.kind.startswith("budget_"):
+        links = {"budgets": f"{base_url}/budgets?" + urlencode({"team": verdict.team})}
     else:
         links = {"spend": f"{base_url}/spend?" + urlencode({"team": verdict.team, "endpoint": verdict.endpoint})}
     fields = verdict.as_dict()
+    if fields["details"]:
+        fields["details"] = {name: rfc3339(value) if name in TIMES else value
+                             for name, value in fields["details"].items()}
     return make_alert(**fields, links=links)

@@ -1,4 +1,4 @@
-"""The worker's HTTP API (CONTRACT.md, "HTTP"): spend, runs, alerts, silences, health and metrics.
+"""The worker's HTTP API (CONTRACT.md, "HTTP"): spend, runs, alerts, budgets, silences, health and metrics.
 
 Any worker answers for any key. `/spend?team=T` is forwarded to the worker that
 owns T's partition (found from Faust's assignment, hashing the team as the deltas
@@ -29,6 +29,7 @@ from aiohttp import web as aioweb
 from faust.web import Request, Response, View
 
 from alerting.silences import parse_silence
+from streams.state.budgets import budget_view
 from streams.state.ledger import TEAM_ACCOUNT, run_view, spend_view
 from streams.state.windows import total_figures
 from streams.worker.faust_patches import guard_http
@@ -39,7 +40,7 @@ log = logging.getLogger("spendwatch.web")
 
 PEER_TIMEOUT = aiohttp.ClientTimeout(total=5)
 #: Path prefixes spendwatch serves; anything else (Faust's own pages) is 404.
-SERVED = ("/spend", "/runs/", "/alerts", "/silences", "/slack/interactions", "/ingest/litellm", "/healthz",
+SERVED = ("/spend", "/runs/", "/alerts", "/budgets", "/silences", "/slack/interactions", "/ingest/litellm", "/healthz",
           "/metrics")
 #: Served without the bearer token: probes and the Prometheus scrape (no secrets, no team names in metrics),
 #: Slack's clicks, which are signed instead (streams/worker/interactions.py), and LiteLLM's callback,
@@ -251,6 +252,22 @@ def attach(pipeline: Pipeline, shared_silences: SharedSilences) -> None:
                     alerts.extend(answer["alerts"])
                 alerts.sort(key=lambda a: (a["ts"], a["alert_id"]))
             return self.json({"alerts": alerts[-RECENT_ALERTS:]})
+
+    @app.page("/budgets")
+    class Budgets(View):
+        """Each budget from its team's owner; a worker answers for the teams it holds and asks the others."""
+
+        async def get(self, request: Request) -> Response:
+            team = request.query.get("team")
+            owned, now = owned_partitions(), time.time()
+            views = [budget_view(rule, store.load(rule.team), now)
+                     for rules in pipeline.rules.budgets.values() for rule in rules
+                     if (team is None or rule.team == team) and pipeline.partition_of(rule.team) in owned]
+            if not local_only(request):
+                for answer in await peers.answers(request, "/budgets", {"team": team} if team else None):
+                    views.extend(answer["budgets"])
+            views.sort(key=lambda view: (view["team"], view["budget"]))
+            return self.json({"budgets": views})
 
     @app.page("/silences")
     class Silences(View):

@@ -210,3 +210,23 @@ def test_a_spike_says_why_in_slack_and_in_pagerduty_custom_details(standin):
     details = trigger["payload"]["custom_details"]
     assert details["cause"] == "model_mix" and details["contributors"] == WHY["contributors"]
     assert details["cause_figures"]["cost_per_token_ratio"] == 16.2
+
+
+def test_a_budget_alert_shows_its_budget_period_and_forecast(standin):
+    budget = make_alert(kind="budget_forecast", status="firing", severity="warning", ts=1_764_000_000.0,
+                        team="search", endpoint=None, run_id=None, observed=12_400.0, baseline=10_000.0, ratio=1.24,
+                        unit="usd", summary="search: monthly budget 'search-month' is on course for $12,400.00",
+                        since=1_764_000_000.0, incident="search-month",
+                        details={"budget": "search-month", "period_start": "2025-11-01T00:00:00Z",
+                                 "period_end": "2025-12-01T00:00:00Z", "forecast_low_usd": 11_200.0,
+                                 "forecast_high_usd": 13_900.0, "crosses_on": "2025-11-26"})
+    asyncio.run(SlackWebhookNotifier(f"{standin.url}/services/{WEBHOOK_SECRET}").notify(budget))
+    asyncio.run(PagerDutyNotifier(ROUTING_KEY, f"{standin.url}/v2/enqueue").notify(budget))
+    assert standin.violations == []
+    [message] = standin.of("slack")
+    fields = [f["text"] for f in message["blocks"][2]["fields"]]
+    assert "*Budget*\n$10,000.00" in fields and "*Period*\n2025-11-01T00:00:00Z to 2025-12-01T00:00:00Z" in fields
+    assert "*Forecast range*\n$11,200.00 to $13,900.00, crossing on 2025-11-26" in fields
+    [event] = standin.of("pagerduty")
+    details = event["payload"]["custom_details"]
+    assert details["budget"] == "search-month" and details["crosses_on"] == "2025-11-26"

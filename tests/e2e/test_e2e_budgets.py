@@ -1,0 +1,66 @@
+"""End to end, issue "Guardrails": a team burns through its daily budget on a live worker killed
+half-way; each threshold alerts once, `/budgets` shows where it stands, and `spendwatch replay`
+raises the very same alerts from the same events."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import orjson
+import pytest
+
+from tests.conftest import ROOT, wait_for
+from tests.kafka_helpers import publish, read_all
+
+pytestmark = pytest.mark.e2e
+
+BUDGETS = [{"budget": "acme-daily", "team": "acme", "period": "day", "amount_usd": 100.0}]
+
+
+def calls(count: int, first: int, start: float) -> list[dict]:
+    return [{"ts": start + (first + n) * 0.5, "team": "acme", "endpoint": "agent", "model": "gpt-4o",
+             "prompt_tokens": 100, "completion_tokens": 10, "cost_usd": 1.0, "event_id": f"acme-{first + n}"}
+            for n in range(count)]
+
+
+def budget_alerts(records) -> list[dict]:
+    return [a for a in map(orjson.loads, (r.value for r in records)) if a["kind"] == "budget_threshold"]
+
+
+def test_a_budget_burnt_through_alerts_each_threshold_once_across_a_sigkill_and_replay_agrees(
+        broker, topics, make_worker, tmp_path):
+    env = {"SPENDWATCH_BUDGETS": orjson.dumps(BUDGETS).decode()}
+    now = time.time()
+    start = max(now - now % 86400 + 1, now - 120)  # inside today (UTC), whatever the hour
+    events = [*calls(40, 0, start), *calls(20, 40, start), *calls(25, 60, start), *calls(20, 85, start)]
+    first = make_worker(**env)
+    publish(broker.bootstrap, topics.usage, [(0, orjson.dumps(events[:60]))])
+    [fifty] = budget_alerts(read_all(broker.bootstrap, topics.alerts, expected=1, timeout_s=60))
+    assert (fifty["status"], fifty["threshold_pct"], fifty["budget"], fifty["severity"]) == \
+        ("firing", 50, "acme-daily", "warning")
+    first.kill()  # SIGKILL between thresholds
+
+    second = make_worker(**env)
+    publish(broker.bootstrap, topics.usage, [(1, orjson.dumps(events[60:85])), (2, orjson.dumps(events[85:]))])
+    records = read_all(broker.bootstrap, topics.alerts, expected=3, timeout_s=60)
+    time.sleep(2)
+    live = budget_alerts(read_all(broker.bootstrap, topics.alerts, expected=len(records), timeout_s=10))
+    assert [(a["status"], a["threshold_pct"]) for a in live] == [("firing", 50), ("firing", 80), ("firing", 100)]
+    assert len({a["dedup_key"] for a in live}) == 3 and live[2]["severity"] == "critical"
+    assert live[0]["period_start"].endswith("T00:00:00Z") and live[0]["observed"] >= 50
+
+    [view] = wait_for(lambda: second.get("/budgets").json()["budgets"], what="/budgets")
+    assert (view["budget"], view["spent_usd"], view["thresholds_crossed"]) == ("acme-daily", 105.0, [50, 80, 100])
+    assert view["amount_usd"] == 100.0 and view["period"] == "day" and view["days_left"] <= 1
+
+    usage = tmp_path / "usage.jsonl"
+    usage.write_bytes(b"\n".join(orjson.dumps(e) for e in events))
+    out = tmp_path / "replayed.jsonl"
+    done = subprocess.run([sys.executable, "-m", "streams.cli", "replay", "--usage", str(usage), "--output", str(out)],
+                          env={"PATH": "/usr/bin:/bin", **env}, cwd=ROOT, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    replayed = [a for a in map(orjson.loads, out.read_bytes().splitlines()) if a["kind"] == "budget_threshold"]
+    strip = lambda alerts: [{k: v for k, v in a.items() if k not in ("links", "silenced")} for a in alerts]  # noqa: E731
+    assert strip(replayed) == strip(live)

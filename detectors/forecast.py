@@ -1,12 +1,13 @@
 """Where a budget's period will end: spend so far plus what the team's own weekly shape says is
 still to come, with an interval, and the day the budget will be crossed.
 
-Learned online, one hour at a time, in event time: a level (dollars an hour, after the shape is
-taken out), an hour-of-day and a day-of-week factor (so a quiet weekend or night is the shape,
-not a trend), and the spread of each hour around its forecast. A spike moves the projection
-within the hour through the spend it adds; the level (half-life about a day) carries a lasting
-change, such as a launch, into the rest of the period within a day. State: 24 + 7 factors and
-five numbers, whatever the traffic.
+Learned online, one hour at a time, in event time: the team's spend for each of the week's 168
+hours (the average of the last four weeks, so a quiet weekend or night is the shape and not a
+trend), and how far the last two days or so ran above or below that shape (a ratio of sums,
+half-life about 3 days). The rest of the period is the shape times that ratio. A spike moves
+the projection within the hour through the spend it adds; a launch that lasts moves it within a
+few days through the ratio. One hour counts at most 4x its shape, so a one-off burst does not
+bend the month. State: 168 hourly figures and a few numbers, whatever the traffic.
 
 >>> forecast = Forecaster({})
 >>> start = 1_764_547_200.0  # a Monday, 00:00 UTC
@@ -21,17 +22,33 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 HOUR = 3600.0
-LEVEL_ALPHA = 0.03  # per hour: half-life ~1 day, long enough to smooth a day's cycle while it is learned
-SHAPE_ALPHA = 0.1  # per day for an hour-of-day factor, per week for a day-of-week one
-SPREAD_ALPHA = 0.05
-WARM_HOURS = 168  # a week, every hour and weekday seen once; before that no forecast alert
+RATIO_ALPHA = 0.01  # per hour: half-life about 3 days (tuned on seeds 7 and 8, not the reported ones)
+SPREAD_ALPHA = 0.02
+WEEKS_AVERAGED = 4
+CLIP = 4.0  # an hour counts at most this many times its shape
+FLOOR = 0.05  # the smallest relative error granted: the shape itself may be off
+WARM_HOURS = 168  # a week, every hour of it seen once; before that no forecast alert
 Z = 1.645  # 90% interval
 #: Hours skipped at once after a gap; beyond this the gap is treated as this many quiet hours.
 MAX_GAP_HOURS = 24 * 7
+
+
+def hour_and_weekday(ts: float) -> tuple[int, int]:
+    """UTC hour of day and weekday (Monday 0) by arithmetic: the projection asks for hundreds at a time.
+
+    >>> hour_and_weekday(1_764_547_200.0 + 13 * 3600)  # 2025-12-01, a Monday, 13:00 UTC
+    (13, 0)
+    """
+    hours = int(ts // HOUR)
+    return hours % 24, (hours // 24 + 3) % 7  # 1970-01-01 was a Thursday
+
+
+def hour_of_week(ts: float) -> int:
+    hod, dow = hour_and_weekday(ts)
+    return dow * 24 + hod
 
 
 @dataclass(frozen=True)
@@ -49,11 +66,12 @@ class Forecaster:
         self.state = state
         state.setdefault("hour", 0.0)  # start of the hour being filled (0: none yet)
         state.setdefault("sum", 0.0)  # its spend so far
-        state.setdefault("level", 0.0)
-        state.setdefault("spread", 0.5)  # EW variance of log(actual / forecast) per hour
+        state.setdefault("shape", [0.0] * 168)  # dollars in each hour of the week (Monday 00:00 UTC first)
+        state.setdefault("seen", [0] * 168)  # weeks averaged into each, up to WEEKS_AVERAGED
+        state.setdefault("num", 0.0)  # EW sums of actual and shape: their ratio is the recent level
+        state.setdefault("den", 0.0)
+        state.setdefault("spread", 0.25)  # EW variance of log(actual / forecast) per hour
         state.setdefault("hours", 0)  # hours learned
-        state.setdefault("hod", [1.0] * 24)
-        state.setdefault("dow", [1.0] * 7)
 
     def observe(self, ts: float, cost_usd: float) -> None:
         hour = ts - ts % HOUR
@@ -72,32 +90,26 @@ class Forecaster:
             self._learn(self.state["hour"] + skipped * HOUR, 0.0)
         self.state["hour"], self.state["sum"] = hour, 0.0
 
-    def _factor(self, hour: float) -> float:
-        moment = datetime.fromtimestamp(hour, tz=UTC)
-        return self.state["hod"][moment.hour] * self.state["dow"][moment.weekday()]
+    @property
+    def ratio(self) -> float:
+        return self.state["num"] / self.state["den"] if self.state["den"] > 0 else 1.0
 
     def _learn(self, hour: float, spend: float) -> None:
-        state = self.state
-        factor = max(self._factor(hour), 1e-3)
-        expected = state["level"] * factor
-        if state["hours"] > 0:
-            miss = math.log((spend + 1e-6) / (expected + 1e-6))
-            state["spread"] += SPREAD_ALPHA * (min(miss * miss, 25.0) - state["spread"])
-        deseasoned = spend / factor
-        state["level"] = deseasoned if state["hours"] == 0 else \
-            state["level"] + LEVEL_ALPHA * (deseasoned - state["level"])
-        if state["level"] > 0:
-            moment = datetime.fromtimestamp(hour, tz=UTC)
-            ratio = min(spend / (state["level"] * factor), 10.0)  # one wild hour must not bend the shape
-            hod, dow = state["hod"], state["dow"]
-            hod[moment.hour] = max(1e-3, hod[moment.hour] * (1 + SHAPE_ALPHA * (ratio - 1)))
-            dow[moment.weekday()] = max(1e-3, dow[moment.weekday()] * (1 + SHAPE_ALPHA / 24 * (ratio - 1)))
-            # Keep the factors' means at 1, so the level alone carries the amount.
-            for factors in (hod, dow):
-                mean = sum(factors) / len(factors)
-                factors[:] = [round(f / mean, 6) for f in factors]
-        state["level"] = round(state["level"], 9)
-        state["spread"] = round(state["spread"], 6)
+        state, at = self.state, hour_of_week(hour)
+        shape, seen = state["shape"], state["seen"]
+        if seen[at]:
+            expected = shape[at]
+            counted = min(spend, CLIP * expected) if expected > 0 else spend
+            if expected > 0:
+                miss = math.log((spend + 1e-6) / (expected * self.ratio + 1e-6))
+                state["spread"] = round(state["spread"] + SPREAD_ALPHA * (min(miss * miss, 9.0) - state["spread"]), 6)
+            state["num"] = round(state["num"] * (1 - RATIO_ALPHA) + counted, 9)
+            state["den"] = round(state["den"] * (1 - RATIO_ALPHA) + expected, 9)
+        else:
+            counted = spend
+        weeks = min(seen[at] + 1, WEEKS_AVERAGED)
+        shape[at] = round(shape[at] + (counted - shape[at]) / weeks, 9)
+        seen[at] = weeks
         state["hours"] += 1
 
     @property
@@ -105,24 +117,22 @@ class Forecaster:
         return self.state["hours"] >= WARM_HOURS
 
     def project(self, now: float, end: float, spent: float, amount: float | None = None) -> Projection:
-        """Period-end spend from `now`: `spent` so far plus the shape's remaining hours."""
-        level = self.state["level"]
+        """Period-end spend from `now`: `spent` so far plus the shape's remaining hours times the ratio."""
+        shape, ratio = self.state["shape"], self.ratio
         total, crosses_at, hours = spent, None, 0
         hour = now - now % HOUR
-        # The current hour: what is left of its share.
-        rest = max(0.0, min(end, hour + HOUR) - now) / HOUR * level * self._factor(hour)
-        total += rest
+        total += max(0.0, min(end, hour + HOUR) - now) / HOUR * shape[hour_of_week(hour)] * ratio
         if amount is not None and spent < amount <= total:
             crosses_at = now
         hour += HOUR
         while hour < end:
-            total += level * self._factor(hour) * min(1.0, (end - hour) / HOUR)
+            total += shape[hour_of_week(hour)] * ratio * min(1.0, (end - hour) / HOUR)
             hours += 1
             if amount is not None and crosses_at is None and total >= amount > spent:
                 crosses_at = hour
             hour += HOUR
         ahead = total - spent
-        sigma = math.sqrt(self.state["spread"] / max(1, hours) +
-                          self.state["spread"] * LEVEL_ALPHA / (2 - LEVEL_ALPHA))
+        averaged = (2 - RATIO_ALPHA) / RATIO_ALPHA  # hours the ratio stands on
+        sigma = math.sqrt(self.state["spread"] / averaged + self.state["spread"] / max(1, hours) + FLOOR ** 2)
         return Projection(expected=total, low=spent + ahead * math.exp(-Z * sigma),
                           high=spent + ahead * math.exp(Z * sigma), crosses_at=crosses_at)

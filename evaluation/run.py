@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from detectors.poisson import min_significant_count
+from evaluation.budgets import budget_scenario
 from evaluation.workload import USAGE_ORDER, Spike, Workload, generate
 from streams.settings import Settings
 from streams.tools.replay import detect
@@ -294,7 +295,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, nargs="+", default=[101, 202, 303])
     parser.add_argument("--days", type=int, default=4)
-    parser.add_argument("--only", choices=["main", "quiet", "lumpy", "azure"], help="one scenario only")
+    parser.add_argument("--only", choices=["main", "quiet", "lumpy", "azure", "budgets"], help="one scenario only")
     args = parser.parse_args()
     settings = Settings(_env_file=None)
     print(f"settings: window {settings.window_seconds}s, ratio {settings.spike_ratio}, "
@@ -302,7 +303,7 @@ def main() -> None:
 
     scenarios = {"main": lambda: main_scenario(args, settings), "quiet": lambda: quiet_scenario(args, settings),
                  "lumpy": lambda: lumpy_scenario(args),
-                 "azure": lambda: azure_scenario(settings)}
+                 "azure": lambda: azure_scenario(settings), "budgets": lambda: budget_scenario(args.seeds)}
     for name, run in scenarios.items():
         if args.only in (None, name):
             run()

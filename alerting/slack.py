@@ -38,6 +38,8 @@ _SILENT.setLevel(logging.CRITICAL + 1)
 _SILENT.propagate = False
 
 HEADER_MAX, TEXT_MAX, FIELD_MAX = 150, 3000, 2000
+#: The kind of a message that is news, not an incident: an action taken (alerting/actions.py).
+NOTICE = "notice"
 TITLES = {"flash_spike": "Flash spike", "runaway_training": "Runaway training",
           "budget_threshold": "Budget threshold", "budget_forecast": "Budget forecast"}
 #: What the baseline is called, by kind.
@@ -196,6 +198,12 @@ def after_click(blocks: list[dict[str, Any]], action: str, note: str) -> list[di
     return [*out[:-1], note_block, out[-1]] if out else [note_block]
 
 
+def notice(text: str) -> dict[str, Any]:
+    """A message that is one line of news (an action taken), escaped like every value from events."""
+    return {"text": clip(escape(text), TEXT_MAX),
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": clip(escape(text), TEXT_MAX)}}]}
+
+
 class SlackWebhookNotifier:
     name = "slack"
 
@@ -207,13 +215,7 @@ class SlackWebhookNotifier:
         return "SlackWebhookNotifier(webhook_url=**********)"
 
     async def notify(self, alert: Alert) -> None:
-        with unformattable():
-            if alert["status"] == "resolved":
-                body = {"text": fallback_text(alert), "blocks": [
-                    {"type": "section", "text": {"type": "mrkdwn", "text": clip(
-                        f"{EMOJI['resolved']} *Resolved*: {escape(alert['summary'])}", TEXT_MAX)}}]}
-            else:
-                body = {"text": fallback_text(alert), "blocks": incident_blocks(alert)}
+        body = notice(alert["summary"]) if alert.get("kind") == NOTICE else self._message(alert)
         try:
             response = await self._client.send_dict(body)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:  # the webhook client raises only for transport
@@ -221,6 +223,17 @@ class SlackWebhookNotifier:
         if response.status_code >= 300:
             raise error_for_status("slack webhook", response.status_code, response.headers.get("Retry-After")
                                    if response.headers else None, str(response.body)[:100])
+
+    @staticmethod
+    def _message(alert: Alert) -> dict[str, Any]:
+        with unformattable():
+            if alert["status"] == "resolved":
+                body = {"text": fallback_text(alert), "blocks": [
+                    {"type": "section", "text": {"type": "mrkdwn", "text": clip(
+                        f"{EMOJI['resolved']} *Resolved*: {escape(alert['summary'])}", TEXT_MAX)}}]}
+            else:
+                body = {"text": fallback_text(alert), "blocks": incident_blocks(alert)}
+        return body
 
 
 class SlackBotNotifier:
@@ -252,6 +265,15 @@ class SlackBotNotifier:
         return f"SlackBotNotifier(channel={self.channel!r}, token=**********)"
 
     async def notify(self, alert: Alert) -> None:
+        if alert.get("kind") == NOTICE:
+            try:
+                await self._client.chat_postMessage(channel=self.channel, **notice(alert["summary"]))
+                return
+            except SlackApiError as exc:
+                raise error_for_status("slack api", exc.response.status_code if exc.response.status_code != 200
+                                       else 500, exc.response.headers.get("Retry-After")) from None
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                raise DeliveryError(f"slack api unreachable: {type(exc).__name__}", retryable=True) from None
         thread = self.threads.get(self.thread_key(alert["dedup_key"]))
         with unformattable():
             text, blocks = fallback_text(alert), incident_blocks(alert, buttons=self.buttons and not thread)

@@ -23,7 +23,7 @@ Settings come from SPENDWATCH_* environment variables (or a .env file); see READ
 def public_topics(settings: Settings) -> list[str]:
     from streams.input.kinds import kind_of_topic
 
-    return [*kind_of_topic(settings), settings.alerts_topic, settings.dead_letter_topic]
+    return [*kind_of_topic(settings), settings.alerts_topic, settings.dead_letter_topic, settings.actions_topic]
 
 
 def run_worker(settings: Settings, broker_url: str, simulate: bool = False, loglevel: str = "info") -> None:
@@ -105,7 +105,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         inputs: dict[str, BinaryIO] = {kind: files.enter_context(open(path, "rb"))
                                        for kind, path in paths.items() if path}
         output = sys.stdout.buffer if args.output == "-" else files.enter_context(open(args.output, "wb"))
-        summary = replay(inputs, output, settings)
+        actions = files.enter_context(open(args.actions, "wb")) if args.actions else None
+        summary = replay(inputs, output, settings, actions=actions)
     for line in summary.lines():
         print(line, file=sys.stderr)
     return 0
@@ -191,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--gpu", help="GPU samples (JSONL)")
     replay.add_argument("--runs", help="training-run events (JSONL)")
     replay.add_argument("--output", default="-", help="alerts JSONL (default: standard output)")
+    replay.add_argument("--actions", help="also write the commands the alerts call for (SPENDWATCH_ACTIONS), JSONL")
     replay.set_defaults(handler=cmd_replay)
     return parser
 

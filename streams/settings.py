@@ -124,6 +124,31 @@ class BudgetSetting(BaseModel):
         return self.budget or f"{scope}-{self.period}"
 
 
+Executor = Literal["litellm", "kubernetes", "webhook"]
+
+
+class ActionSetting(BaseModel):
+    """A team's entry in `SPENDWATCH_ACTIONS`: which executors act on its commands, and whether for real."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    executor: tuple[Executor, ...] = Field(min_length=1)
+    dry_run: bool = True
+    litellm_team_id: str | None = Field(None, min_length=1, description="the team's id in LiteLLM; default its name")
+    namespace: str | None = Field(None, min_length=1, description="Kubernetes namespace of its Jobs")
+    webhook_url: SecretStr | None = None
+
+    @field_validator("executor", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_is_http_url(cls, value: SecretStr | None) -> SecretStr | None:
+        return _http_url_secret(value)
+
+
 class Settings(BaseSettings):
     """The service's configuration; secrets are `SecretStr` so they never print."""
 
@@ -224,6 +249,21 @@ class Settings(BaseSettings):
         "pagerduty_routing_key, continue")
     delivery_deadline_seconds: float = Field(3600.0, gt=0, description="how long a sink is retried before giving up")
 
+    # Actions (issue "Guardrails")
+    actions_topic: str = Field("spendwatch.actions", description="typed commands raised by alerts")
+    actions: dict[str, ActionSetting] = Field(
+        default_factory=dict, description='per team (or "*" for every team): {"search": {"executor": "litellm", '
+        '"dry_run": false}}; executors litellm, kubernetes, webhook (with webhook_url); dry_run defaults to true')
+    litellm_url: str | None = Field(None, description="LiteLLM proxy's base URL, for its admin API (/team/block)")
+    litellm_master_key: SecretStr | None = Field(None, description="LiteLLM's master key (secret)")
+    kubernetes_api_url: str = Field("https://kubernetes.default.svc", description="the Kubernetes API server")
+    kubernetes_token: SecretStr | None = Field(None, description="bearer token for it (secret); default: the pod's "
+                                               "service account token")
+    kubernetes_namespace: str = Field("default", min_length=1, description="where runaway runs' Jobs live, unless "
+                                      "the team's action setting names another")
+    kubernetes_run_label: str = Field("spendwatch.io/run-id", min_length=1, description="the Job label holding "
+                                      "its run_id")
+
     # Adapters
     ingest_token: SecretStr | None = Field(None, description="bearer token LiteLLM's generic_api callback sends to "
                                            "POST /ingest/litellm (secret); unset: that path answers 404")
@@ -294,6 +334,19 @@ class Settings(BaseSettings):
     @classmethod
     def _routing_key_shape(cls, value: SecretStr | None) -> SecretStr | None:
         return _routing_key(value)
+
+    @model_validator(mode="after")
+    def _executors_have_what_they_need(self) -> Settings:
+        for team, action in self.actions.items():
+            if "litellm" in action.executor and (not self.litellm_url or self.litellm_master_key is None):
+                raise ValueError(f"SPENDWATCH_ACTIONS[{team!r}] uses litellm, which needs SPENDWATCH_LITELLM_URL "
+                                 "and SPENDWATCH_LITELLM_MASTER_KEY")
+            if "webhook" in action.executor and action.webhook_url is None:
+                raise ValueError(f"SPENDWATCH_ACTIONS[{team!r}] uses webhook, which needs its webhook_url")
+        return self
+
+    def action_setting(self, team: str) -> ActionSetting | None:
+        return self.actions.get(team) or self.actions.get("*")
 
     @field_validator("budgets")
     @classmethod

@@ -1,11 +1,16 @@
-"""Slack and PagerDuty stand-ins: real HTTP servers on 127.0.0.1 that check each request against
-the public API rules and can be told to fail. Fakes, not mocks (Alertmanager's httptest style).
+"""Slack, PagerDuty, LiteLLM admin and Kubernetes API stand-ins: real HTTP servers on 127.0.0.1 that
+check each request against the public API rules and can be told to fail. Fakes, not mocks
+(Alertmanager's httptest style).
 
 - Slack: incoming webhooks (`POST /services/...`) and the Web API (`POST /api/chat.postMessage`,
   `/api/chat.update`) with a bot token. Block Kit limits are checked, and any live mention
   (`<!channel>`, `<!here>`, `<@U...>`) in a text Slack would parse counts as a violation.
 - PagerDuty: Events API v2 (`POST /v2/enqueue`): routing key, event_action, dedup_key,
   payload fields and their limits, 202 on success.
+- LiteLLM's admin API: `POST /team/block` and `/team/unblock`, the master key and
+  `{"team_id": str}` (its BlockTeamRequest).
+- Kubernetes: `GET /apis/batch/v1/namespaces/{ns}/jobs?labelSelector=k=v` (a JobList) and
+  `PATCH .../jobs/{name}` as a JSON merge patch, with the bearer token.
 """
 
 from __future__ import annotations
@@ -60,6 +65,9 @@ class StandIn:
     attempts: int = 0
     failures: list[Failure] = field(default_factory=list)
     channel_ids: dict[str, str] = field(default_factory=dict)  # Slack channel name -> id
+    litellm_master_key: str = "sk-litellm-master-0123456789"
+    k8s_token: str = "k8s-service-account-token-abc"
+    jobs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (namespace, name) -> Job
     messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (channel id, ts) -> message
     originals: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # the same, as first posted
     _loop: asyncio.AbstractEventLoop | None = None
@@ -90,6 +98,9 @@ class StandIn:
             app.router.add_post("/services/{path:.*}", self._slack_webhook)
             app.router.add_post("/api/{method}", self._slack_api)
             app.router.add_post("/v2/enqueue", self._pagerduty)
+            app.router.add_post("/team/{verb:block|unblock}", self._litellm_team)
+            app.router.add_get("/apis/batch/v1/namespaces/{namespace}/jobs", self._k8s_list_jobs)
+            app.router.add_patch("/apis/batch/v1/namespaces/{namespace}/jobs/{name}", self._k8s_patch_job)
             self._runner = web.AppRunner(app, access_log=None)
             self._loop.run_until_complete(self._runner.setup())
             self._loop.run_until_complete(web.TCPSite(self._runner, "127.0.0.1", self.port).start())
@@ -283,6 +294,67 @@ class StandIn:
         return web.json_response({"status": "success", "message": "Event processed", "dedup_key": dedup_key},
                                  status=202)
 
+    # -- LiteLLM admin API and Kubernetes API (the action executors) ----------------------------
+
+    async def _litellm_team(self, request: web.Request) -> web.Response:
+        """LiteLLM's POST /team/block and /team/unblock: the master key, and a BlockTeamRequest body."""
+        if request.headers.get("Authorization") != f"Bearer {self.litellm_master_key}":
+            return web.json_response({"error": {"message": "Authentication Error", "code": "401"}}, status=401)
+        body = orjson.loads(await request.read())
+        if set(body) != {"team_id"} or not isinstance(body["team_id"], str) or not body["team_id"]:
+            self.violations.append(f"litellm /team/{request.match_info['verb']}: body must be {{'team_id': str}}")
+            return web.json_response({"detail": [{"msg": "team_id: field required"}]}, status=422)
+        failure = self._failure(body)
+        if failure is not None:
+            return failure
+        self.accepted.append((f"litellm:{request.match_info['verb']}", body))
+        self.accepted_at.append(time.monotonic())
+        return web.json_response({"team_id": body["team_id"], "blocked": request.match_info["verb"] == "block"})
+
+
+    def _k8s_authorized(self, request: web.Request) -> web.Response | None:
+        if request.headers.get("Authorization") != f"Bearer {self.k8s_token}":
+            return web.json_response({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                      "reason": "Unauthorized", "code": 401}, status=401)
+        return None
+
+
+    async def _k8s_list_jobs(self, request: web.Request) -> web.Response:
+        """GET .../jobs?labelSelector=key=value: a batch/v1 JobList of the matching Jobs."""
+        refused = self._k8s_authorized(request)
+        if refused is not None:
+            return refused
+        selector = request.query.get("labelSelector", "")
+        if selector.count("=") != 1:
+            self.violations.append(f"kubernetes: expected labelSelector key=value, got {selector!r}")
+            return web.json_response({"kind": "Status", "code": 400, "reason": "BadRequest"}, status=400)
+        key, value = selector.split("=")
+        namespace = request.match_info["namespace"]
+        items = [job for (ns, _), job in self.jobs.items()
+                 if ns == namespace and job["metadata"].get("labels", {}).get(key) == value]
+        return web.json_response({"apiVersion": "batch/v1", "kind": "JobList", "metadata": {"resourceVersion": "1"},
+                                  "items": items})
+
+
+    async def _k8s_patch_job(self, request: web.Request) -> web.Response:
+        """PATCH a Job: a JSON merge patch, which is what `kubectl patch --type merge` sends."""
+        refused = self._k8s_authorized(request)
+        if refused is not None:
+            return refused
+        if request.content_type != "application/merge-patch+json":
+            self.violations.append(f"kubernetes: PATCH with content type {request.content_type!r}")
+            return web.json_response({"kind": "Status", "code": 415, "reason": "UnsupportedMediaType"}, status=415)
+        key = (request.match_info["namespace"], request.match_info["name"])
+        if key not in self.jobs:
+            return web.json_response({"kind": "Status", "code": 404, "reason": "NotFound"}, status=404)
+        patch = orjson.loads(await request.read())
+        if set(patch) != {"spec"} or not isinstance(patch["spec"].get("suspend"), bool):
+            self.violations.append(f"kubernetes: unexpected patch {patch!r}")
+        self.jobs[key]["spec"].update(patch["spec"])
+        self.accepted.append(("kubernetes:patch", {"namespace": key[0], "name": key[1], "patch": patch}))
+        self.accepted_at.append(time.monotonic())
+        return web.json_response(self.jobs[key])
+
 
 def slack_click(worker_url: str, signing_secret: str, channel: str, ts: str, message: dict[str, Any], action: str,
                 user: str = "ana", timestamp: int | None = None, sign_with: str | None = None) -> int:
@@ -313,3 +385,11 @@ def slack_click(worker_url: str, signing_secret: str, channel: str, ts: str, mes
         "Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": stamp,
         "X-Slack-Signature": f"v0={digest.hexdigest()}"})
     return response.status_code
+
+
+def job(namespace: str, name: str, labels: dict[str, str]) -> dict[str, Any]:
+    """A batch/v1 Job as the API returns it (the fields the executor reads, and a few it does not)."""
+    return {"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels, "uid": f"uid-{name}"},
+            "spec": {"suspend": False, "parallelism": 8, "completions": 1},
+            "status": {"active": 8}}

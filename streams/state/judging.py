@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
+from alerting.actions import commands_for
 from alerting.model import make_alert, rfc3339
 from detectors.budget import BudgetRule, BudgetTracker
 from detectors.spike import FlashSpikeDetector, SpikeRule
@@ -160,3 +161,9 @@ def alert_from_verdict(verdict: Verdict, base_url: str) -> dict[str, Any]:
         fields["details"] = {name: rfc3339(value) if name in TIMES else value
                              for name, value in fields["details"].items()}
     return make_alert(**fields, links=links)
+
+
+def commands_from_alert(alert: dict[str, Any], settings: Settings) -> list[dict[str, Any]]:
+    """The commands for the actions topic an alert calls for, for a team that opted in (SPENDWATCH_ACTIONS)."""
+    setting = settings.action_setting(alert["team"])
+    return [] if setting is None else commands_for(alert, setting.dry_run)

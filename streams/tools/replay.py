@@ -25,7 +25,7 @@ from streams.input.kinds import Row as KindRow
 from streams.input.rows import RowContext
 from streams.settings import Settings
 from streams.state.dedup import EventIdIndex
-from streams.state.judging import RuleBook, alert_from_verdict, apply_and_judge
+from streams.state.judging import RuleBook, alert_from_verdict, apply_and_judge, commands_from_alert
 from streams.state.ledger import Ledger, WindowPolicy, new_ledger
 
 #: (event time, kind order, sequence, team, row): the shape `make eval` builds its workloads in.
@@ -75,8 +75,9 @@ def read_rows(lines: Iterable[bytes], kind: str, settings: Settings, summary: Re
 
 
 def replay(inputs: dict[str, BinaryIO], output: BinaryIO, settings: Settings,
-           now: float | None = None) -> ReplaySummary:
-    """Run the detectors over `inputs` ({"usage"|"gpu"|"runs": file}) and write alerts as JSONL."""
+           now: float | None = None, actions: BinaryIO | None = None) -> ReplaySummary:
+    """Run the detectors over `inputs` ({"usage"|"gpu"|"runs": file}) and write alerts as JSONL, and into
+    `actions` the commands they call for (SPENDWATCH_ACTIONS), as the worker puts them on the actions topic."""
     started = time.perf_counter()
     summary = ReplaySummary()
     now = time.time() if now is None else now
@@ -87,6 +88,9 @@ def replay(inputs: dict[str, BinaryIO], output: BinaryIO, settings: Settings,
         for alert in detect(rows, settings, summary):
             output.write(orjson.dumps(alert) + b"\n")
             summary.alerts[f"{alert['kind']}/{alert['status']}"] += 1
+            if actions is not None:
+                for command in commands_from_alert(alert, settings):
+                    actions.write(orjson.dumps(command) + b"\n")
     summary.seconds = time.perf_counter() - started
     return summary
 

@@ -18,6 +18,7 @@ from streams.state.deltas import encode_deltas
 from streams.state.judging import alert_from_verdict
 from streams.state.store import Step, encode_progress
 from streams.state.watermarks import PROGRESS_KEY
+from streams.worker.actions import publish_commands
 from streams.worker.liveness import crash_only
 from streams.worker.pipeline import Pipeline
 from streams.worker.silences import silences_ready
@@ -235,5 +236,6 @@ async def publish_alert(pipeline: Pipeline, verdict: Verdict) -> None:
     await delivered
     pipeline.recent_alerts.append(alert)
     pipeline.metrics.alerts.labels(alert["kind"], alert["status"]).inc()
+    await publish_commands(pipeline, alert)
     log.warning("alert %s %s: %s", alert["kind"], alert["status"], alert["summary"])
 

@@ -28,7 +28,7 @@ from streams.state.judging import RuleBook
 from streams.state.ledger import WindowPolicy
 from streams.state.store import LedgerStage, LedgerStore
 from streams.state.watermarks import ProgressTracker
-from streams.worker import agents, delivery, ingest_http, interactions, silences, web
+from streams.worker import actions, agents, delivery, ingest_http, interactions, silences, web
 from streams.worker.codecs import register_codecs
 from streams.worker.faust_patches import install_transport, recover_to_true_ends, shorten_fetch_wait
 from streams.worker.liveness import Liveness
@@ -109,4 +109,5 @@ def create_pipeline(settings: Settings, broker_url: str) -> Pipeline:
     web.attach(pipeline, shared_silences)
     interactions.attach(pipeline, shared_silences, acknowledge)
     ingest_http.attach(pipeline)
+    actions.attach(pipeline)
     return pipeline

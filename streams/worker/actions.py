@@ -105,6 +105,7 @@ def attach(pipeline: Pipeline) -> None:
             if done.get(notice_key) is None:
                 await tell(command, done[action_key]["text"])
                 done[notice_key] = "told"
+                await app.producer.flush()
             event.ack()
 
     async def carry_out(command: dict[str, Any]) -> dict[str, Any] | None:

@@ -57,7 +57,8 @@ def test_a_budget_gone_blocks_once_unblocks_at_rollover_and_a_runaway_is_suspend
     first = make_worker(**settings)
     publish(broker.bootstrap, topics.usage, [(0, orjson.dumps(burn("acme", 105, yesterday))),
                                              (1, orjson.dumps(burn("ads", 105, yesterday)))])
-    wait_for(lambda: standin.of("litellm:block"), what="LiteLLM's block call")
+    wait_for(lambda: any(t.startswith("Done: blocked team acme") for t in notices(standin)),
+             what="LiteLLM's block call, and its notice")
     first.kill()  # SIGKILL once the block went out: it must not be repeated
 
     second = make_worker(**settings)

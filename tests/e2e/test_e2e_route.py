@@ -97,7 +97,7 @@ def test_silences_hold_pages_back_survive_a_sigkill_reach_a_second_worker_and_ex
     env = routed_env(standin)
     first = make_worker(**env)
     held = silence(first, 3600, team="team-0", kind="flash_spike")
-    expiring = silence(first, 45, team="team-1")
+    expiring = silence(first, 90, team="team-1")  # room for a slow machine to raise both spikes first
     first.kill()  # SIGKILL: the silences live on the topic, not in this process
     second = make_worker(**env)
     listed = {s["id"]: s for s in second.get("/silences").json()["silences"]}
@@ -116,7 +116,7 @@ def test_silences_hold_pages_back_survive_a_sigkill_reach_a_second_worker_and_ex
     assert metric(second, "spendwatch_alerts_silenced_total", kind="flash_spike") == 4
 
     # team-1's silence expires; its next incident goes through.
-    wait_for(lambda: second.get(f"/silences/{expiring}").json()["state"] == "expired", timeout=60,
+    wait_for(lambda: second.get(f"/silences/{expiring}").json()["state"] == "expired", timeout=120,
              what="the short silence to expire")
     again = spiky_usage(end, minutes=4, spike_at_s=120, seed=99, team="team-1")
     publish(broker.bootstrap, topics.usage, [(0, orjson.dumps(again[i:i + 50])) for i in range(0, len(again), 50)])

@@ -141,7 +141,9 @@ def test_slack_buttons_acknowledge_at_pagerduty_and_silence_and_refuse_forged_or
     assert [e["text"]["text"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]] == \
         ["Acknowledge", "Silence 4 h"]
     trigger = pages(standin, TEAM_KEYS["team-0"])[0]
-    wait_for(lambda: len(pages(standin, TEAM_KEYS["team-0"])) >= 2, what="team-0's resolve")
+    # Both incidents over (each resolve updates its message), so nothing else moves while the clicks come.
+    wait_for(lambda: all(len(pages(standin, key)) >= 2 for key in TEAM_KEYS.values())
+             and len(standin.of("chat.update")) >= 2, what="both teams' resolves")
     before = (len(standin.of("pagerduty")), len(standin.of("chat.update")))
 
     # A forged signature and a replay from ten minutes ago: 401, nothing changes.

@@ -82,7 +82,7 @@ def attach(pipeline: Pipeline) -> None:
         news = {"alert_id": f"notice-{command['action_id']}", "dedup_key": command["action_id"], "kind": NOTICE,
                 "status": "firing", "severity": "info", "team": command["team"],
                 "endpoint": command.get("endpoint"), "summary": text, "ts": command["ts"]}
-        for receiver in routing.receivers_for(dict(news, severity="info")):
+        for receiver in routing.receivers_for(news):
             notifier = people.get(receiver.name)
             if notifier is not None:
                 await deliver(notifier, news, deadline_s=settings.delivery_deadline_seconds)

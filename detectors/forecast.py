@@ -3,8 +3,9 @@ still to come, with an interval, and the day the budget will be crossed.
 
 Learned online, one hour at a time, in event time: the team's spend for each of the week's 168
 hours (the average of the last four weeks, so a quiet weekend or night is the shape and not a
-trend), and how far the last two days or so ran above or below that shape (a ratio of sums,
-half-life about 3 days). The rest of the period is the shape times that ratio. A spike moves
+trend), and how far the recent days ran above or below that shape (a ratio of sums, half-life
+about a week, or about a day and a half once the level has clearly moved). The rest of the
+period is the shape times that ratio. A spike moves
 the projection within the hour through the spend it adds; a launch that lasts moves it within a
 few days through the ratio. One hour counts at most 4x its shape, so a one-off burst does not
 bend the month. State: 168 hourly figures and a few numbers, whatever the traffic.
@@ -25,7 +26,12 @@ from dataclasses import dataclass
 from typing import Any
 
 HOUR = 3600.0
-RATIO_ALPHA = 0.01  # per hour: half-life about 3 days (tuned on seeds 7 and 8, not the reported ones)
+# Two views of the recent level (tuned on seeds 7 and 8, not the reported ones): a fast one, half-life
+# about a day and a half, and a slow one, about a week. The slow one is less noisy; the fast one is
+# believed once it parts from it by more than SHIFT_Z standard errors, i.e. when the level moved.
+RATIO_ALPHA = 0.02  # per hour
+SLOW_ALPHA = 0.004
+SHIFT_Z = 3.0
 SPREAD_ALPHA = 0.02
 WEEKS_AVERAGED = 4
 CLIP = 4.0  # an hour counts at most this many times its shape
@@ -70,6 +76,8 @@ class Forecaster:
         state.setdefault("seen", [0] * 168)  # weeks averaged into each, up to WEEKS_AVERAGED
         state.setdefault("num", 0.0)  # EW sums of actual and shape: their ratio is the recent level
         state.setdefault("den", 0.0)
+        state.setdefault("num_slow", 0.0)
+        state.setdefault("den_slow", 0.0)
         state.setdefault("spread", 0.25)  # EW variance of log(actual / forecast) per hour
         state.setdefault("hours", 0)  # hours learned
 
@@ -92,7 +100,20 @@ class Forecaster:
 
     @property
     def ratio(self) -> float:
-        return self.state["num"] / self.state["den"] if self.state["den"] > 0 else 1.0
+        return self._level()[0]
+
+    def _level(self) -> tuple[float, float]:
+        """The recent level against the shape, and how many hours that figure stands on."""
+        state = self.state
+        fast = state["num"] / state["den"] if state["den"] > 0 else 1.0
+        fast_hours, slow_hours = (2 - RATIO_ALPHA) / RATIO_ALPHA, (2 - SLOW_ALPHA) / SLOW_ALPHA
+        if state["den_slow"] <= 0 or state["num_slow"] <= 0 or fast <= 0:
+            return fast, fast_hours
+        slow = state["num_slow"] / state["den_slow"]
+        noise = math.sqrt(state["spread"] * (1 / fast_hours + 1 / slow_hours))
+        if abs(math.log(fast / slow)) > SHIFT_Z * noise:
+            return fast, fast_hours  # the level moved: the week-long view would lag it
+        return slow, slow_hours
 
     def _learn(self, hour: float, spend: float) -> None:
         state, at = self.state, hour_of_week(hour)
@@ -105,6 +126,8 @@ class Forecaster:
                 state["spread"] = round(state["spread"] + SPREAD_ALPHA * (min(miss * miss, 9.0) - state["spread"]), 6)
             state["num"] = round(state["num"] * (1 - RATIO_ALPHA) + counted, 9)
             state["den"] = round(state["den"] * (1 - RATIO_ALPHA) + expected, 9)
+            state["num_slow"] = round(state["num_slow"] * (1 - SLOW_ALPHA) + counted, 9)
+            state["den_slow"] = round(state["den_slow"] * (1 - SLOW_ALPHA) + expected, 9)
         else:
             counted = spend
         weeks = min(seen[at] + 1, WEEKS_AVERAGED)
@@ -118,7 +141,7 @@ class Forecaster:
 
     def project(self, now: float, end: float, spent: float, amount: float | None = None) -> Projection:
         """Period-end spend from `now`: `spent` so far plus the shape's remaining hours times the ratio."""
-        shape, ratio = self.state["shape"], self.ratio
+        shape, (ratio, averaged) = self.state["shape"], self._level()
         total, crosses_at, hours = spent, None, 0
         hour = now - now % HOUR
         total += max(0.0, min(end, hour + HOUR) - now) / HOUR * shape[hour_of_week(hour)] * ratio
@@ -132,7 +155,6 @@ class Forecaster:
                 crosses_at = hour
             hour += HOUR
         ahead = total - spent
-        averaged = (2 - RATIO_ALPHA) / RATIO_ALPHA  # hours the ratio stands on
         sigma = math.sqrt(self.state["spread"] / averaged + self.state["spread"] / max(1, hours) + FLOOR ** 2)
         return Projection(expected=total, low=spent + ahead * math.exp(-Z * sigma),
                           high=spent + ahead * math.exp(Z * sigma), crosses_at=crosses_at)

@@ -269,9 +269,10 @@ def parse_run(obj: dict[str, Any], now: float, future_tolerance_s: float = DEFAU
     )
 
 
-_Text = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_CHARS, pattern="^[^\\x00-\\x1f\\x7f]*$")]
+# \Z, not $: `$` also matches before a trailing newline, and let "user": "u\n" through.
+_Text = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_CHARS, pattern="^[^\\x00-\\x1f\\x7f]*\\Z")]
 _Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]
-_Attribution = Annotated[str, msgspec.Meta(max_length=MAX_NAME_CHARS, pattern="^[^\\x00-\\x1f\\x7f]*$")] | None
+_Attribution = Annotated[str, msgspec.Meta(max_length=MAX_NAME_CHARS, pattern="^[^\\x00-\\x1f\\x7f]*\\Z")] | None
 
 
 class PlainUsage(msgspec.Struct):
@@ -300,17 +301,39 @@ class PlainUsage(msgspec.Struct):
     output_tokens: _Count | None = None
 
 
+_UnescapedText = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_CHARS)]
+_UnescapedAttribution = Annotated[str, msgspec.Meta(max_length=MAX_NAME_CHARS)] | None
+
+
+class _UnescapedPlainUsage(PlainUsage):
+    """`PlainUsage` for a payload with no backslash and no DEL byte: none of its strings can hold a control
+    character (JSON spells U+0000-U+001F only as escapes), so the per-string pattern, run by Python's
+    `re` on every name and 60% of decoding (3.0 us an event against 1.2), can be skipped."""
+
+    team: _UnescapedText
+    model: _UnescapedText
+    endpoint: _UnescapedText = "default"
+    provider: _UnescapedAttribution = None
+    user: _UnescapedAttribution = None
+    service: _UnescapedAttribution = None
+    product: _UnescapedAttribution = None
+
+
 _plain_usage_decoder = msgspec.json.Decoder(list[PlainUsage] | PlainUsage)
+_unescaped_usage_decoder = msgspec.json.Decoder(list[_UnescapedPlainUsage] | _UnescapedPlainUsage)
 
 
 def decode_plain_usage(payload: bytes, now: float, future_tolerance_s: float = DEFAULT_FUTURE_TOLERANCE_S,
                        limits: InputLimits = DEFAULT_LIMITS) -> list[PlainUsage] | None:
     """Every event of a usage message when all of them are plain; None sends it down `decode_message`.
 
-    Found by profiling: orjson plus the per-field checks cost 1.7 us an event, this 0.4 us.
+    Found by profiling: orjson plus the per-field checks cost 1.7 us an event; this 1.1 us on `make bench`'s
+    events (3.0 before the unescaped decoder).
     """
+    unescaped = b"\\" not in payload and b"\x7f" not in payload
     try:
-        document = _plain_usage_decoder.decode(payload)
+        decoder: msgspec.json.Decoder[Any] = _unescaped_usage_decoder if unescaped else _plain_usage_decoder
+        document = decoder.decode(payload)
     except Exception:  # noqa: BLE001 - bad JSON or UTF-8, a field that fails: the full path says which and why
         return None
     events = document if isinstance(document, list) else [document]

@@ -150,6 +150,11 @@ def test_the_msgspec_fast_path_counts_every_event_as_the_full_checks_do() -> Non
         {"ts": now, "team": "", "model": "m", "prompt_tokens": 1, "completion_tokens": 1},
         {"ts": now, "team": "a", "model": "m", "prompt_tokens": -1, "completion_tokens": 1},
         {"ts": True, "team": "a", "model": "m", "prompt_tokens": 1, "completion_tokens": 1},
+        # Control characters, which JSON spells as escapes (DEL it may carry raw): the fast path must not skip them.
+        {"ts": now, "team": "a\x07", "model": "m", "prompt_tokens": 1, "completion_tokens": 1},
+        {"ts": now, "team": "a", "model": "m\x7f", "prompt_tokens": 1, "completion_tokens": 1},
+        {"ts": now, "team": "a", "model": "m", "prompt_tokens": 1, "completion_tokens": 1, "user": "u\n"},
+        {"ts": now, "team": "\u00e9\"q\"", "model": "m", "prompt_tokens": 1, "completion_tokens": 1},  # escaped, fine
     ]
     from streams.input.events import decode_plain_usage
 

@@ -9,6 +9,7 @@ order Kafka delivered them in.
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -75,9 +76,11 @@ def read_rows(lines: Iterable[bytes], kind: str, settings: Settings, summary: Re
 
 
 def replay(inputs: dict[str, BinaryIO], output: BinaryIO, settings: Settings,
-           now: float | None = None, actions: BinaryIO | None = None) -> ReplaySummary:
+           now: float | None = None, actions: BinaryIO | None = None, processes: int = 1) -> ReplaySummary:
     """Run the detectors over `inputs` ({"usage"|"gpu"|"runs": file}) and write alerts as JSONL, and into
-    `actions` the commands they call for (SPENDWATCH_ACTIONS), as the worker puts them on the actions topic."""
+    `actions` the commands they call for (SPENDWATCH_ACTIONS), as the worker puts them on the actions topic.
+
+    `processes` > 1 shares the teams among that many forked processes (see `detect`)."""
     started = time.perf_counter()
     summary = ReplaySummary()
     now = time.time() if now is None else now
@@ -85,7 +88,7 @@ def replay(inputs: dict[str, BinaryIO], output: BinaryIO, settings: Settings,
     with gc_tuning.paused():  # every row lives until the end: collections would only walk them
         for kind, stream in inputs.items():
             rows.extend(read_rows(stream, kind, settings, summary, now))
-        for alert in detect(rows, settings, summary):
+        for alert in detect(rows, settings, summary, processes=processes):
             output.write(orjson.dumps(alert) + b"\n")
             summary.alerts[f"{alert['kind']}/{alert['status']}"] += 1
             if actions is not None:
@@ -95,33 +98,83 @@ def replay(inputs: dict[str, BinaryIO], output: BinaryIO, settings: Settings,
     return summary
 
 
+#: Below this many rows one process does it all: forking costs more than it saves.
+PARALLEL_MIN_ROWS = 20_000
+
+TeamEntries = dict[str, list[tuple[str, KindRow]]]  # team -> its (kind, row), in any order
+TimedAlert = tuple[float, str, dict[str, Any]]  # (event time, team, alert)
+
+
 def detect(rows: Iterable[Row], settings: Settings, summary: ReplaySummary | None = None,
-           ledgers: dict[str, Ledger] | None = None) -> Iterator[dict[str, Any]]:
+           ledgers: dict[str, Ledger] | None = None, processes: int = 1) -> Iterator[dict[str, Any]]:
     """Alerts from rows in any order, each team's rows applied in release order, as the worker does.
 
     `ledgers`, when given, receives each team's final ledger (the figures `/spend` would show).
+    `processes` > 1 shares the teams among forked processes: a team's figures and alerts depend on
+    its own rows only (its ledger, its ids, its detectors), as they do on the worker's partitions,
+    so the alerts are the same, merged in the same order. With `ledgers` one process does it all.
     """
-    policy = WindowPolicy.from_settings(settings)
-    rules = RuleBook(settings)
-    ids = EventIdIndex(settings.dedup_horizon_seconds)
-    by_team: dict[str, list[tuple[tuple[Any, ...], str, Sequence[Any]]]] = {}
+    by_team: TeamEntries = {}
     for _ts, order, _seq, team, row in rows:
-        kind = KIND_OF_ORDER[order]
-        by_team.setdefault(team, []).append((release_key(kind, row), kind, row))
-    alerts: list[tuple[float, str, dict[str, Any]]] = []
-    for team, entries in by_team.items():
-        entries.sort(key=_first)
-        ledger = new_ledger()
-        applied, verdicts, _ = apply_and_judge(ledger, team, ((kind, row) for _, kind, row in entries),
-                                               rules, policy, ids, with_accounts=ledgers is not None)
-        if summary is not None:
-            summary.duplicates += applied.duplicates
-        if ledgers is not None:
-            ledgers[team] = ledger
-        alerts.extend((verdict.ts, team, alert_from_verdict(verdict, settings.base_url)) for verdict in verdicts)
+        by_team.setdefault(team, []).append((KIND_OF_ORDER[order], row))
+    total = sum(len(entries) for entries in by_team.values())
+    if processes > 1 and ledgers is None and len(by_team) > 1 and total >= PARALLEL_MIN_ROWS:
+        alerts, duplicates = _detect_in_processes(by_team, settings, processes)
+    else:
+        alerts, duplicates = _detect_teams(by_team, list(by_team), settings, ledgers)
+    if summary is not None:
+        summary.duplicates += duplicates
     alerts.sort(key=lambda item: (item[0], item[1], item[2]["alert_id"]))
     for _, _, alert in alerts:
         yield alert
+
+
+def _detect_teams(by_team: TeamEntries, teams: Sequence[str], settings: Settings,
+                  ledgers: dict[str, Ledger] | None = None) -> tuple[list[TimedAlert], int]:
+    """The alerts of `teams`, and how many of their rows repeated an event_id."""
+    policy = WindowPolicy.from_settings(settings)
+    rules = RuleBook(settings)
+    ids = EventIdIndex(settings.dedup_horizon_seconds)
+    alerts: list[TimedAlert] = []
+    duplicates = 0
+    for team in teams:
+        entries = sorted(((release_key(kind, row), kind, row) for kind, row in by_team[team]), key=_first)
+        ledger = new_ledger()
+        applied, verdicts, _ = apply_and_judge(ledger, team, ((kind, row) for _, kind, row in entries),
+                                               rules, policy, ids, with_accounts=ledgers is not None)
+        duplicates += applied.duplicates
+        if ledgers is not None:
+            ledgers[team] = ledger
+        alerts.extend((verdict.ts, team, alert_from_verdict(verdict, settings.base_url)) for verdict in verdicts)
+    return alerts, duplicates
+
+
+# What the forked processes read: set just before the fork, so they inherit it instead of unpickling it.
+_shared: tuple[TeamEntries, Settings, list[list[str]]] | None = None
+
+
+def _detect_share(share: int) -> tuple[list[TimedAlert], int]:
+    assert _shared is not None
+    by_team, settings, shares = _shared
+    return _detect_teams(by_team, shares[share], settings)
+
+
+def _detect_in_processes(by_team: TeamEntries, settings: Settings, processes: int) -> tuple[list[TimedAlert], int]:
+    """Teams dealt out biggest first to the least loaded process; each process detects its own."""
+    global _shared
+    shares: list[list[str]] = [[] for _ in range(min(processes, len(by_team)))]
+    loads = [0] * len(shares)
+    for team in sorted(by_team, key=lambda team: -len(by_team[team])):
+        lightest = loads.index(min(loads))
+        shares[lightest].append(team)
+        loads[lightest] += len(by_team[team])
+    _shared = (by_team, settings, shares)
+    try:
+        with multiprocessing.get_context("fork").Pool(len(shares)) as pool:
+            results = pool.map(_detect_share, range(len(shares)))
+    finally:
+        _shared = None
+    return [alert for alerts, _ in results for alert in alerts], sum(duplicates for _, duplicates in results)
 
 
 def _first(entry: tuple[Any, ...]) -> Any:

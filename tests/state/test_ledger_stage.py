@@ -227,3 +227,32 @@ def test_a_partition_owned_again_after_another_worker_moved_it_on_can_go_idle():
     # ...then another worker read it to 500 and committed; it is ours again, with nothing new.
     assert tracker.report({"u:0": (501, 501)}) == {"u:0": [100.0, True]}
     assert tracker.report({"u:0": (501, 600)}) == {"u:0": [100.0, False]}  # new data: not idle
+
+
+def test_id_chunks_behind_the_horizon_are_deleted_and_recovery_still_counts_a_repeat_once():
+    """Each step's ids are a chunk; chunks wholly behind the horizon go, oldest first, step by step."""
+    from streams.input.rows import id_hash
+    from streams.state.store import SEP
+
+    horizon = 100.0
+    config = settings()
+    table: dict[str, bytes] = {}
+
+    def new_store() -> LedgerStore:
+        return LedgerStore(table, RuleBook(config), WindowPolicy.from_settings(config), EventIdIndex(horizon),
+                           lambda source: "usage", max_value_bytes=4_000, horizon_s=horizon)
+
+    def usage(position: int, ts: float, event_id: str) -> tuple:
+        return (position, "chat", ts, 10, 2, 0.001, 0, id_hash(event_id), "gpt-4o", "", "", "", "")
+
+    store = new_store()
+    for n in range(1, 601):  # one event a second for 10 minutes, one step each
+        store.commit(store.step("search", 0, NOW + n, [("u:0", [usage(n, NOW + n, f"e{n}")])]))
+    chunks = sorted(int(key.split(SEP)[2]) for key in table if key.startswith(f"search{SEP}i{SEP}"))
+    assert chunks == list(range(500, 601))  # the last 100 s (and the one on the cutoff): the rest deleted
+    assert [op for op, _ in store.id_chunks["search"]] == chunks
+
+    store = new_store()  # after a restart the index comes back from the chunks
+    store.recover(lambda team: 0)
+    step = store.step("search", 0, NOW + 601, [("u:0", [usage(601, NOW + 601, "e550"), usage(602, NOW + 601, "e1")])])
+    assert step.applied.duplicates == 1  # e550 is inside the horizon; e1 left it long ago and counts again

@@ -138,10 +138,10 @@ def _detect_teams(by_team: TeamEntries, teams: Sequence[str], settings: Settings
     alerts: list[TimedAlert] = []
     duplicates = 0
     for team in teams:
-        entries = sorted(((release_key(kind, row), kind, row) for kind, row in by_team[team]), key=_first)
+        entries = sorted(by_team[team], key=_release_key)
         ledger = new_ledger()
-        applied, verdicts, _ = apply_and_judge(ledger, team, ((kind, row) for _, kind, row in entries),
-                                               rules, policy, ids, with_accounts=ledgers is not None)
+        applied, verdicts, _ = apply_and_judge(ledger, team, entries, rules, policy, ids,
+                                               with_accounts=ledgers is not None)
         duplicates += applied.duplicates
         if ledgers is not None:
             ledgers[team] = ledger
@@ -177,5 +177,5 @@ def _detect_in_processes(by_team: TeamEntries, settings: Settings, processes: in
     return [alert for alerts, _ in results for alert in alerts], sum(duplicates for _, duplicates in results)
 
 
-def _first(entry: tuple[Any, ...]) -> Any:
-    return entry[0]
+def _release_key(entry: tuple[str, KindRow]) -> tuple[Any, ...]:
+    return release_key(*entry)

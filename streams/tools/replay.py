@@ -57,10 +57,18 @@ class ReplaySummary:
 def read_rows(lines: Iterable[bytes], kind: str, settings: Settings, summary: ReplaySummary,
               now: float) -> list[Row]:
     """(ts, kind order, sequence, team, row) for every valid event in the lines."""
-    rows: list[Row] = []
     context = RowContext(settings.gpu_prices)
-    limits = InputLimits.from_settings(settings)
     to_row = KINDS[kind].to_row
+    return [(ts, order, seq, team, to_row(*unbuilt, context))
+            for ts, order, seq, team, unbuilt in read_events(lines, kind, settings, summary, now)]
+
+
+def read_events(lines: Iterable[bytes], kind: str, settings: Settings, summary: ReplaySummary,
+                now: float) -> list[tuple[float, int, int, str, tuple[int, Any]]]:
+    """`read_rows` with (position, event) in place of each row: `detect(..., context=...)` builds them."""
+    decoded: list[tuple[float, int, int, str, tuple[int, Any]]] = []
+    limits = InputLimits.from_settings(settings)
+    order = KINDS[kind].order
     for seq, line in enumerate(lines):
         line = line.strip()
         if not line:
@@ -69,10 +77,9 @@ def read_rows(lines: Iterable[bytes], kind: str, settings: Settings, summary: Re
         for rejection in rejections:
             summary.rejected[rejection.reason] += 1
         for index, event in enumerate(events):
-            row = to_row(position(seq, index), event, context)
-            rows.append((event.ts, KINDS[kind].order, seq, event.team, row))
+            decoded.append((event.ts, order, seq, event.team, (position(seq, index), event)))
         summary.events[kind] += len(events)
-    return rows
+    return decoded
 
 
 def replay(inputs: dict[str, BinaryIO], output: BinaryIO, settings: Settings,
@@ -84,11 +91,13 @@ def replay(inputs: dict[str, BinaryIO], output: BinaryIO, settings: Settings,
     started = time.perf_counter()
     summary = ReplaySummary()
     now = time.time() if now is None else now
-    rows: list[Row] = []
+    decoded: list[Any] = []
     with gc_tuning.paused():  # every row lives until the end: collections would only walk them
         for kind, stream in inputs.items():
-            rows.extend(read_rows(stream, kind, settings, summary, now))
-        for alert in detect(rows, settings, summary, processes=processes):
+            decoded.extend(read_events(stream, kind, settings, summary, now))
+        # Rows are built (priced, their ids hashed) by whichever process detects their team.
+        for alert in detect(decoded, settings, summary, processes=processes,
+                            context=RowContext(settings.gpu_prices)):
             output.write(orjson.dumps(alert) + b"\n")
             summary.alerts[f"{alert['kind']}/{alert['status']}"] += 1
             if actions is not None:
@@ -101,27 +110,30 @@ def replay(inputs: dict[str, BinaryIO], output: BinaryIO, settings: Settings,
 #: Below this many rows one process does it all: forking costs more than it saves.
 PARALLEL_MIN_ROWS = 20_000
 
-TeamEntries = dict[str, list[tuple[str, KindRow]]]  # team -> its (kind, row), in any order
+TeamEntries = dict[str, list[tuple[str, Any]]]  # team -> its (kind, row or (position, event)), in any order
 TimedAlert = tuple[float, str, dict[str, Any]]  # (event time, team, alert)
 
 
 def detect(rows: Iterable[Row], settings: Settings, summary: ReplaySummary | None = None,
-           ledgers: dict[str, Ledger] | None = None, processes: int = 1) -> Iterator[dict[str, Any]]:
+           ledgers: dict[str, Ledger] | None = None, processes: int = 1,
+           context: RowContext | None = None) -> Iterator[dict[str, Any]]:
     """Alerts from rows in any order, each team's rows applied in release order, as the worker does.
 
     `ledgers`, when given, receives each team's final ledger (the figures `/spend` would show).
     `processes` > 1 shares the teams among forked processes: a team's figures and alerts depend on
     its own rows only (its ledger, its ids, its detectors), as they do on the worker's partitions,
     so the alerts are the same, merged in the same order. With `ledgers` one process does it all.
+    With `context`, each row is still (position, event), as `read_events` gives it, and is built
+    with that context by the process that detects its team.
     """
     by_team: TeamEntries = {}
     for _ts, order, _seq, team, row in rows:
         by_team.setdefault(team, []).append((KIND_OF_ORDER[order], row))
     total = sum(len(entries) for entries in by_team.values())
     if processes > 1 and ledgers is None and len(by_team) > 1 and total >= PARALLEL_MIN_ROWS:
-        alerts, duplicates = _detect_in_processes(by_team, settings, processes)
+        alerts, duplicates = _detect_in_processes(by_team, settings, processes, context)
     else:
-        alerts, duplicates = _detect_teams(by_team, list(by_team), settings, ledgers)
+        alerts, duplicates = _detect_teams(by_team, list(by_team), settings, ledgers, context)
     if summary is not None:
         summary.duplicates += duplicates
     alerts.sort(key=lambda item: (item[0], item[1], item[2]["alert_id"]))
@@ -130,7 +142,8 @@ def detect(rows: Iterable[Row], settings: Settings, summary: ReplaySummary | Non
 
 
 def _detect_teams(by_team: TeamEntries, teams: Sequence[str], settings: Settings,
-                  ledgers: dict[str, Ledger] | None = None) -> tuple[list[TimedAlert], int]:
+                  ledgers: dict[str, Ledger] | None = None,
+                  context: RowContext | None = None) -> tuple[list[TimedAlert], int]:
     """The alerts of `teams`, and how many of their rows repeated an event_id."""
     policy = WindowPolicy.from_settings(settings)
     rules = RuleBook(settings)
@@ -138,7 +151,10 @@ def _detect_teams(by_team: TeamEntries, teams: Sequence[str], settings: Settings
     alerts: list[TimedAlert] = []
     duplicates = 0
     for team in teams:
-        entries = sorted(by_team[team], key=_release_key)
+        entries = by_team[team]
+        if context is not None:
+            entries = [(kind, KINDS[kind].to_row(at, event, context)) for kind, (at, event) in entries]
+        entries.sort(key=_release_key)
         ledger = new_ledger()
         applied, verdicts, _ = apply_and_judge(ledger, team, entries, rules, policy, ids,
                                                with_accounts=ledgers is not None)
@@ -150,16 +166,17 @@ def _detect_teams(by_team: TeamEntries, teams: Sequence[str], settings: Settings
 
 
 # What the forked processes read: set just before the fork, so they inherit it instead of unpickling it.
-_shared: tuple[TeamEntries, Settings, list[list[str]]] | None = None
+_shared: tuple[TeamEntries, Settings, list[list[str]], RowContext | None] | None = None
 
 
 def _detect_share(share: int) -> tuple[list[TimedAlert], int]:
     assert _shared is not None
-    by_team, settings, shares = _shared
-    return _detect_teams(by_team, shares[share], settings)
+    by_team, settings, shares, context = _shared
+    return _detect_teams(by_team, shares[share], settings, None, context)
 
 
-def _detect_in_processes(by_team: TeamEntries, settings: Settings, processes: int) -> tuple[list[TimedAlert], int]:
+def _detect_in_processes(by_team: TeamEntries, settings: Settings, processes: int,
+                         context: RowContext | None) -> tuple[list[TimedAlert], int]:
     """Teams dealt out biggest first to the least loaded process; each process detects its own."""
     global _shared
     shares: list[list[str]] = [[] for _ in range(min(processes, len(by_team)))]
@@ -168,7 +185,7 @@ def _detect_in_processes(by_team: TeamEntries, settings: Settings, processes: in
         lightest = loads.index(min(loads))
         shares[lightest].append(team)
         loads[lightest] += len(by_team[team])
-    _shared = (by_team, settings, shares)
+    _shared = (by_team, settings, shares, context)
     try:
         with multiprocessing.get_context("fork").Pool(len(shares)) as pool:
             results = pool.map(_detect_share, range(len(shares)))

@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.settings import Settings
 from streams.tools.broker import EmbeddedBroker, free_port
+from streams.tools.replay import DEFAULT_PROCESSES as REPLAY_PROCESSES
 from streams.tools.replay import replay
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +35,6 @@ BATCHED_EVENTS = 300_000  # 100 per message
 SINGLE_EVENTS = 40_000  # 1 per message
 KEYS = 200
 ROUNDS = 3
-REPLAY_PROCESSES = min(8, os.cpu_count() or 1)  # `spendwatch replay`'s default
 
 
 def events(count: int, seed: int) -> list[dict[str, Any]]:

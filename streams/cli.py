@@ -95,7 +95,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from contextlib import ExitStack
 
-    from streams.tools.replay import replay
+    from streams.tools.replay import DEFAULT_PROCESSES, replay
 
     settings = load_settings()
     paths = {"usage": args.usage, "gpu": args.gpu, "runs": args.runs}
@@ -106,7 +106,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                                        for kind, path in paths.items() if path}
         output = sys.stdout.buffer if args.output == "-" else files.enter_context(open(args.output, "wb"))
         actions = files.enter_context(open(args.actions, "wb")) if args.actions else None
-        summary = replay(inputs, output, settings, actions=actions, processes=args.processes)
+        summary = replay(inputs, output, settings, actions=actions, processes=args.processes or DEFAULT_PROCESSES)
     for line in summary.lines():
         print(line, file=sys.stderr)
     return 0
@@ -193,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--runs", help="training-run events (JSONL)")
     replay.add_argument("--output", default="-", help="alerts JSONL (default: standard output)")
     replay.add_argument("--actions", help="also write the commands the alerts call for (SPENDWATCH_ACTIONS), JSONL")
-    replay.add_argument("--processes", type=int, default=min(8, os.cpu_count() or 1),
+    replay.add_argument("--processes", type=int, default=None,
                         help="processes the teams are shared among (default: the cores, up to 8); the alerts are "
                              "the same with any number")
     replay.set_defaults(handler=cmd_replay)

@@ -10,6 +10,7 @@ order Kafka delivered them in.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -28,6 +29,9 @@ from streams.settings import Settings
 from streams.state.dedup import EventIdIndex
 from streams.state.judging import RuleBook, alert_from_verdict, apply_and_judge, commands_from_alert
 from streams.state.ledger import Ledger, WindowPolicy, new_ledger
+
+#: `spendwatch replay`'s default: one process per core, up to 8.
+DEFAULT_PROCESSES = min(8, os.cpu_count() or 1)
 
 #: (event time, kind order, sequence, team, row): the shape `make eval` builds its workloads in.
 Row = tuple[float, int, int, str, KindRow]  # (event time, kind order, line number, team, row)

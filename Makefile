@@ -12,6 +12,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The benchmark's peer (evaluation/quix_peer.py) in an environment of its own: Quix's dependencies
+# (confluent-kafka, rocksdict, its pydantic) must not change the worker's. Pinned, so runs compare.
+QUIX := var/quix-venv/bin/python
+$(QUIX):
+	$(PYTHON) -m venv var/quix-venv
+	$(QUIX) -m pip install --quiet 'quixstreams==3.28.1'
+
 ## Embedded broker + worker + simulated traffic with a spike; alerts in the terminal (Ctrl-C stops all).
 run: $(STAMP)
 	$(BIN)/spendwatch run --simulate
@@ -31,7 +38,7 @@ e2e: $(STAMP)
 	$(BIN)/python -m pytest -m e2e
 
 ## Throughput, alert latency and memory, side by side on the embedded broker (docs/benchmarks.md).
-bench: $(STAMP)
+bench: $(STAMP) $(QUIX)
 	$(BIN)/python -m evaluation.bench
 
 ## This tree against another version, side by side in one run: make compare REV=<commit>.

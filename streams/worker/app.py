@@ -76,8 +76,8 @@ def create_pipeline(settings: Settings, broker_url: str) -> Pipeline:
     shorten_fetch_wait(settings.fetch_max_wait_ms)
     recover_to_true_ends(bootstrap_servers(broker_url), aiokafka_options(settings))
     app = faust.App(settings.app_id, **faust_options(settings, broker_url))
-    install_transport(app)
     kind_of_topic = kinds_by_topic(settings)
+    install_transport(app, bundled_topics=kind_of_topic)  # read by the ingest agent alone
     policy = WindowPolicy.from_settings(settings)
     ids = EventIdIndex(settings.dedup_horizon_seconds)
     rules = RuleBook(settings)

@@ -46,6 +46,8 @@ from typing import Any
 
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
+from faust.types.tuples import ConsumerMessage, ack_lock
+from mode.utils.futures import notify
 
 log = logging.getLogger("spendwatch.consumer")
 
@@ -157,6 +159,34 @@ class GuardedReadOffsets(dict[TP, int | None]):
         return None if self._guarded(tp.topic) else self.get(tp)
 
 
+#: The most messages one bundle carries: a fetch of small messages can hold tens of thousands.
+MAX_BUNDLE = 1000
+
+
+class MessageBundle(ConsumerMessage):
+    """Consecutive messages of one input partition from one fetch, handed to the stream as one.
+
+    Faust's delivery costs about 200 us a message (a task and two queues each, measured with
+    py-spy on a bare counting agent: 3,000-4,500 messages/s), the whole budget of a worker that
+    is sent one event a message. The ingest agent reads every message of a batch anyway, so it
+    gets them bundled: the bundle's offset is its last message's, and acknowledging it
+    acknowledges every message in it (`SpendwatchConsumer._ack_bundle`), so commits still
+    move only over offsets that were processed.
+    """
+
+    __slots__ = ("messages",)
+
+    def __init__(self, first: Message) -> None:
+        super().__init__(first.topic, first.partition, first.offset, first.timestamp, first.timestamp_type, None,
+                         None, b"", None, 0, 0, first.tp, generation_id=first.generation_id)
+        self.messages: list[Message] = [first]
+
+
+def unbundled(message: Message) -> list[Message]:
+    """The messages a stream event stands for: a bundle's, or the message itself."""
+    return message.messages if isinstance(message, MessageBundle) else [message]
+
+
 class SpendwatchConsumer(faust_aiokafka.Consumer):
     """Faust's aiokafka consumer with the three decisions above; everything else is Faust's."""
 
@@ -173,6 +203,26 @@ class SpendwatchConsumer(faust_aiokafka.Consumer):
     # -- delivery --------------------------------------------------------------------------
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
+        """What `_guarded` lets through, with each input partition's messages as `MessageBundle`s."""
+        bundled = self.transport.bundled_topics  # type: ignore[attr-defined]
+        bundles: dict[TP, MessageBundle] = {}
+        async for tp, message in self._guarded(timeout):
+            if message.topic not in bundled:
+                yield tp, message
+                continue
+            bundle = bundles.get(tp)
+            if bundle is None:
+                bundles[tp] = MessageBundle(message)
+            else:
+                bundle.messages.append(message)
+                bundle.offset = message.offset
+                if len(bundle.messages) >= MAX_BUNDLE:
+                    yield tp, bundles.pop(tp)
+        for tp, bundle in bundles.items():
+            yield tp, bundle
+
+    async def _guarded(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
+        """Faust's fetched messages as `DeliveryGuard` admits them."""
         rewound: set[TP] = set()
         async for tp, message in super().getmany(timeout):
             if tp in rewound:
@@ -266,7 +316,28 @@ class SpendwatchConsumer(faust_aiokafka.Consumer):
             self._unacked_messages.discard(message)
             message.acked = True
             return False  # processed again after the rebalance: at least once, never skipped
+        if isinstance(message, MessageBundle):
+            return self._ack_bundle(message)
         return bool(super().ack(message))
+
+    def _ack_bundle(self, bundle: MessageBundle) -> bool:
+        """Faust's `ack` for every message the bundle carries, in one pass under its lock."""
+        with ack_lock:
+            if bundle.acked:
+                return False
+            bundle.acked = True
+            self._unacked_messages.discard(bundle)
+            tp = bundle.tp
+            committed = self._committed_offset[tp]
+            acked_index, acked = self._acked_index[tp], self._acked[tp]
+            for message in bundle.messages:
+                offset = message.offset
+                if (committed is None or offset >= committed) and offset not in acked_index:
+                    acked_index.add(offset)
+                    acked.append(offset)
+                    self._n_acked += 1
+            notify(self._waiting_for_ack)
+            return True
 
     def give_up(self, message: Message) -> None:
         """Let go of a message without acknowledging it: shutdown does not wait for it, and it is

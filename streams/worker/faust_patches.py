@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import faust
@@ -99,11 +99,17 @@ class SpendwatchTransport(faust_aiokafka.Transport):
 
     Consumer = SpendwatchConsumer
     Producer = SpendwatchProducer
+    bundled_topics: frozenset[str] = frozenset()  # whose messages the consumer hands on as bundles
 
 
-def install_transport(app: faust.App) -> None:
-    """Give `app` the transport above: `App.transport` is a settable property, Faust's extension point."""
-    app.transport = SpendwatchTransport(app.conf.broker_consumer, app)
+def install_transport(app: faust.App, bundled_topics: Iterable[str] = ()) -> None:
+    """Give `app` the transport above: `App.transport` is a settable property, Faust's extension point.
+
+    Messages of `bundled_topics` reach their stream as `MessageBundle`s: only an agent that
+    reads them with `unbundled` may consume those topics."""
+    transport = SpendwatchTransport(app.conf.broker_consumer, app)
+    transport.bundled_topics = frozenset(bundled_topics)
+    app.transport = transport
 
 
 def shorten_fetch_wait(max_wait_ms: int) -> None:

@@ -19,7 +19,15 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 
-from streams.worker.consumer import Admit, DeliveryGuard, SpendwatchConsumer, committable_offset
+from streams.worker.consumer import (
+    MAX_BUNDLE,
+    Admit,
+    DeliveryGuard,
+    MessageBundle,
+    SpendwatchConsumer,
+    committable_offset,
+    unbundled,
+)
 from streams.worker.faust_patches import SpendwatchTransport
 
 INPUT = TP("ai.token-usage", 0)
@@ -109,14 +117,8 @@ def test_committable_offset_needs_a_known_start():
     assert committable_offset(5, [], {5: 9}) == 9
 
 
-@pytest.mark.parametrize("first_after_rewind,want", [(456, list(range(456, 460))), (470, [470, 471])])
-def test_getmany_fetches_again_instead_of_skipping(first_after_rewind, want):
-    """A stand-in fetch thread: the first fetch jumps 456 -> 574; the second starts where asked."""
-    consumer = make_consumer(SpendwatchConsumer, f"getmany-{first_after_rewind}")
-    consumer.guard.on_seek(INPUT, 456)
-    seeks: list[int] = []
-    refetched = 4 if first_after_rewind == 456 else 2
-    fetches = [[574, 575], list(range(first_after_rewind, first_after_rewind + refetched))]
+def stand_in_fetches(consumer: Any, fetches: list[list[int]], seeks: list[int]) -> None:
+    """Replace the consumer's fetch thread: each `_getmany` returns the next list of offsets."""
 
     async def fake_getmany(active_partitions: Any, timeout: float) -> Any:
         offsets = fetches.pop(0) if fetches else []
@@ -132,15 +134,58 @@ def test_getmany_fetches_again_instead_of_skipping(first_after_rewind, want):
     consumer.highwater = lambda tp: 1000
     consumer._active_partitions = {INPUT}
 
-    async def drain() -> list[int]:
+
+def drain(consumer: Any, fetches: int) -> list[Any]:
+    async def run() -> list[Any]:
         got = []
-        for _ in range(2):
+        for _ in range(fetches):
             async for _tp, msg in consumer.getmany(timeout=0.1):
-                got.append(msg.offset)
+                got.append(msg)
         return got
 
-    assert asyncio.run(drain()) == want
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("first_after_rewind,want", [(456, list(range(456, 460))), (470, [470, 471])])
+def test_getmany_fetches_again_instead_of_skipping(first_after_rewind, want):
+    """A stand-in fetch thread: the first fetch jumps 456 -> 574; the second starts where asked."""
+    consumer = make_consumer(SpendwatchConsumer, f"getmany-{first_after_rewind}")
+    consumer.guard.on_seek(INPUT, 456)
+    seeks: list[int] = []
+    refetched = 4 if first_after_rewind == 456 else 2
+    stand_in_fetches(consumer, [[574, 575], list(range(first_after_rewind, first_after_rewind + refetched))], seeks)
+    assert [msg.offset for msg in drain(consumer, 2)] == want
     assert seeks == [456]
+
+
+def test_an_input_partitions_messages_come_bundled_and_one_ack_commits_them_all():
+    """Faust's delivery costs about 200 us a message, so the ingest agent gets each fetch's messages
+    of a partition as one bundle; acknowledging the bundle acknowledges each of its messages."""
+    consumer = make_consumer(SpendwatchConsumer, "bundle")
+    consumer.transport.bundled_topics = frozenset({INPUT.topic})
+    consumer.guard.on_seek(INPUT, 456)
+    consumer._committed_offset[INPUT] = 456
+    seeks: list[int] = []
+    stand_in_fetches(consumer, [[456, 457, 458], [574], list(range(459, 459 + MAX_BUNDLE + 1))], seeks)
+    bundles = drain(consumer, 3)  # the second fetch jumps and is fetched again from 459
+    assert seeks == [459]
+    assert all(isinstance(b, MessageBundle) for b in bundles)
+    assert [[m.offset for m in unbundled(b)] for b in bundles] == [
+        [456, 457, 458], list(range(459, 459 + MAX_BUNDLE)), [459 + MAX_BUNDLE]]
+    assert [b.offset for b in bundles] == [458, 458 + MAX_BUNDLE, 459 + MAX_BUNDLE]  # its last message's
+    assert consumer.ack(bundles[1]) is True
+    assert consumer._new_offset(INPUT) is None  # 456-458 not yet processed
+    assert consumer.ack(bundles[0]) is True and consumer.ack(bundles[0]) is False
+    assert consumer._new_offset(INPUT) == 459 + MAX_BUNDLE
+
+
+def test_a_bundle_of_an_earlier_generation_is_refused():
+    consumer = make_consumer(SpendwatchConsumer, "bundle-generation")
+    consumer._committed_offset[INPUT] = 10
+    stale = MessageBundle(message(10, generation=6))
+    stale.messages.append(message(11, generation=6))
+    assert consumer.ack(stale) is False
+    assert consumer._new_offset(INPUT) is None
 
 
 @pytest.mark.parametrize("committed,fetched_early,start,seeks", [

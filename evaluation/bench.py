@@ -34,8 +34,8 @@ from streams.tools.replay import replay
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCHED_EVENTS = 300_000  # 100 per message
-SINGLE_EVENTS = 40_000  # 1 per message
-MIXED_EVENTS = 60_000  # half one per message, half 100 per message
+SINGLE_EVENTS = 100_000  # 1 per message
+MIXED_EVENTS = 100_000  # half one per message, half 100 per message
 KEYS = 200
 MIXED_KEYS = 13
 ROUNDS = 3

@@ -6,8 +6,7 @@ the events it has applied (`spendwatch_events_total{result="accepted"}`, counted
 applies them) are sampled. `GET /spend` was read at first, as a user would: its listing is cached
 for a second and answers late while the worker is busy, so on a run of a few seconds a stretch was
 one or two samples (one event a message, 100,000 events: 38 against 216 us, from 823 events over
-1.3 s). Reported per
-load: CPU per event over an early stretch of the run (from the first event applied, so start-up
+1.3 s). Reported per load: CPU per event over an early stretch of the run (from the first event applied, so start-up
 is left out, to 10% of the events) and over a late one (80% to 95%, before the last events wait
 for the watermark), and their ratio: the issue "Speed" asks that the cost per event not grow
 with history. A shorter early stretch (the first 1%) was tried: at 100 events a message it is

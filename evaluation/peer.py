@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from streams.input.pricing import token_rates
+from streams.input.pricing import estimate_cost, token_rates
 from streams.tools.broker import EmbeddedBroker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,16 +51,17 @@ def quix_rate(broker: EmbeddedBroker, topic: str, expected: int, model: str = "g
     raise RuntimeError(f"the Quix peer ended without a result: {out.stderr.decode(errors='replace')[-2000:]}")
 
 
-def input_sums(events: list[dict[str, Any]], model: str = "gpt-4o") -> Sums:
+def input_sums(events: list[dict[str, Any]]) -> Sums:
     """The true totals per key, priced from the same catalog."""
-    rates = token_rates(model)
-    assert rates is not None
     totals: Sums = defaultdict(lambda: [0, 0, 0.0])
     for event in events:
         total = totals[f"{event['team']}/{event.get('endpoint') or ''}"]
         total[0] += 1
         total[1] += event["prompt_tokens"] + event["completion_tokens"]
-        total[2] += event["prompt_tokens"] * rates[0] + event["completion_tokens"] * rates[1]
+        cost = estimate_cost(event["model"], event["prompt_tokens"], event["completion_tokens"])
+        if cost is None:
+            raise RuntimeError(f"no price for {event['model']}")
+        total[2] += cost
     return dict(totals)
 
 

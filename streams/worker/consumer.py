@@ -47,7 +47,6 @@ from typing import Any
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 from faust.types.tuples import ConsumerMessage, ack_lock
-from mode.utils.futures import notify
 
 log = logging.getLogger("spendwatch.consumer")
 
@@ -321,22 +320,14 @@ class SpendwatchConsumer(faust_aiokafka.Consumer):
         return bool(super().ack(message))
 
     def _ack_bundle(self, bundle: MessageBundle) -> bool:
-        """Faust's `ack` for every message the bundle carries, in one pass under its lock."""
+        """Faust's `ack` for every message the bundle carries, as one step under its (reentrant) lock."""
         with ack_lock:
             if bundle.acked:
                 return False
             bundle.acked = True
             self._unacked_messages.discard(bundle)
-            tp = bundle.tp
-            committed = self._committed_offset[tp]
-            acked_index, acked = self._acked_index[tp], self._acked[tp]
             for message in bundle.messages:
-                offset = message.offset
-                if (committed is None or offset >= committed) and offset not in acked_index:
-                    acked_index.add(offset)
-                    acked.append(offset)
-                    self._n_acked += 1
-            notify(self._waiting_for_ack)
+                super().ack(message)
             return True
 
     def give_up(self, message: Message) -> None:

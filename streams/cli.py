@@ -106,7 +106,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
                                        for kind, path in paths.items() if path}
         output = sys.stdout.buffer if args.output == "-" else files.enter_context(open(args.output, "wb"))
         actions = files.enter_context(open(args.actions, "wb")) if args.actions else None
-        summary = replay(inputs, output, settings, actions=actions, processes=args.processes or DEFAULT_PROCESSES)
+        summary = replay(inputs, output, settings, actions=actions,
+                         processes=DEFAULT_PROCESSES if args.processes is None else args.processes)
     for line in summary.lines():
         print(line, file=sys.stderr)
     return 0

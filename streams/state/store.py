@@ -334,12 +334,18 @@ class LedgerStore:
 
 
 class LedgerStage:
-    """What the ledger agent does with one message of the deltas topic, without Faust.
+    """What the ledger agent does with the messages of the deltas topic, without Faust.
 
-    A delta is taken in at once (and whatever the watermark already allows is applied); a
-    progress report moves the partition's watermark and releases every team it has passed.
-    `steps` yields one step at a time: the caller publishes its alerts and commits it before
-    asking for the next.
+    The agent is handed a run of consecutive messages of one partition at a time (a bundle,
+    streams/worker/consumer.py). Their progress reports move the partition's watermark; their
+    deltas are gathered per team; then each team with deltas is taken in (and whatever the
+    final watermark allows applied) in one step, and every other team the watermark has passed
+    is released in one more. Taking the run as a whole changes no figure: rows are applied in
+    release order whatever the step they arrive in, as replay applies them all in one go. It
+    saves steps: one message at a time, each ingest batch cost a team two (one to store its
+    rows as a pending chunk, one at the next report to apply them and delete the chunk), each
+    loading and writing the team's record. `steps` yields one step at a time: the caller
+    publishes its alerts and commits it before asking for the next.
     """
 
     def __init__(self, store: LedgerStore, max_out_of_order_s: float) -> None:
@@ -353,18 +359,23 @@ class LedgerStage:
             mark = self.watermarks[partition] = Watermark(self.max_out_of_order_s)
         return mark
 
-    def steps(self, partition: int, key: bytes, value: bytes) -> Iterator[Step]:
+    def steps(self, partition: int, messages: Sequence[tuple[bytes, bytes]]) -> Iterator[Step]:
+        """The steps for consecutive (key, value) messages of one deltas partition, in offset order."""
         mark = self.watermark(partition)
-        if key == PROGRESS_KEY:
-            mark.report(_progress_decoder.decode(value))
-            watermark = mark.value()
-            for team in self.store.releasable(partition, watermark):
-                yield self.store.step(team, partition, watermark)
-        else:
-            parts = decode_delta(value)
-            for source, _ in parts:
-                mark.activate(source)
-            yield self.store.step(key.decode(), partition, mark.value(), parts)
+        parts_of_team: dict[str, list[tuple[str, Sequence[Sequence[Any]]]]] = {}
+        for key, value in messages:
+            if key == PROGRESS_KEY:
+                mark.report(_progress_decoder.decode(value))
+            else:
+                delta = decode_delta(value)
+                for source, _ in delta:
+                    mark.activate(source)
+                parts_of_team.setdefault(key.decode(), []).extend(delta)
+        watermark = mark.value()
+        for team, parts in parts_of_team.items():
+            yield self.store.step(team, partition, watermark, parts)
+        for team in self.store.releasable(partition, watermark):
+            yield self.store.step(team, partition, watermark)
 
     def recover(self, owned: Callable[[str], int | None]) -> None:
         self.store.recover(owned)

@@ -60,10 +60,11 @@ def attach(pipeline: Pipeline) -> None:
     async def ledger(stream: Any) -> None:
         """Take each delta in, and apply what the watermark releases: one record write per team per step."""
         async for event in stream.events():
+            # Events are bundles of consecutive messages of one partition (streams/worker/consumer.py).
+            messages = [(m.key or b"", m.value or b"") for m in unbundled(event.message)]
             async with ledger_turn:
                 with liveness.step("ledger"):
-                    message = event.message
-                    for step in pipeline.stage.steps(message.partition, message.key, message.value):
+                    for step in pipeline.stage.steps(event.message.partition, messages):
                         for verdict in step.verdicts:  # on the broker before the record that raised them
                             await publish_alert(pipeline, verdict)
                         pipeline.store.commit(step)

@@ -77,7 +77,8 @@ def create_pipeline(settings: Settings, broker_url: str) -> Pipeline:
     recover_to_true_ends(bootstrap_servers(broker_url), aiokafka_options(settings))
     app = faust.App(settings.app_id, **faust_options(settings, broker_url))
     kind_of_topic = kinds_by_topic(settings)
-    install_transport(app, bundled_topics=kind_of_topic)  # read by the ingest agent alone
+    # Each read by one agent alone, which takes a bundle's messages as a run (ingest, ledger).
+    install_transport(app, bundled_topics=[*kind_of_topic, deltas_topic_name(settings)])
     policy = WindowPolicy.from_settings(settings)
     ids = EventIdIndex(settings.dedup_horizon_seconds)
     rules = RuleBook(settings)

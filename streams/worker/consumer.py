@@ -163,13 +163,14 @@ MAX_BUNDLE = 1000
 
 
 class MessageBundle(ConsumerMessage):
-    """Consecutive messages of one input partition from one fetch, handed to the stream as one.
+    """Consecutive messages of one partition from one fetch, handed to the stream as one.
 
     Faust's delivery costs about 200 us a message (a task and two queues each, measured with
     py-spy on a bare counting agent: 3,000-4,500 messages/s), the whole budget of a worker that
-    is sent one event a message. The ingest agent reads every message of a batch anyway, so it
-    gets them bundled: the bundle's offset is its last message's, and acknowledging it
-    acknowledges every message in it (`SpendwatchConsumer._ack_bundle`), so commits still
+    is sent one event a message. The ingest agent reads every message of a batch anyway, and the
+    ledger agent does better taking a run of deltas together (streams/state/store.py::LedgerStage),
+    so both get their topics bundled: the bundle's offset is its last message's, and acknowledging
+    it acknowledges every message in it (`SpendwatchConsumer._ack_bundle`), so commits still
     move only over offsets that were processed.
     """
 
@@ -202,7 +203,7 @@ class SpendwatchConsumer(faust_aiokafka.Consumer):
     # -- delivery --------------------------------------------------------------------------
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
-        """What `_guarded` lets through, with each input partition's messages as `MessageBundle`s."""
+        """What `_guarded` lets through, with each bundled partition's messages as `MessageBundle`s."""
         bundled = self.transport.bundled_topics  # type: ignore[attr-defined]
         bundles: dict[TP, MessageBundle] = {}
         async for tp, message in self._guarded(timeout):

@@ -7,7 +7,9 @@ nowhere else; grep for this module's names to find them all.
   streams/worker/consumer.py); its producer buffer's flush returns with table writes still
   queued, so a commit can pass input whose records were never written; and the buffer never
   yields to the event loop. Retired by faust-streaming #606 / PR #707 and robinhood/faust #559
-  being fixed, and a `ProducerBuffer` whose flush drains it and whose loop yields.
+  being fixed, and a `ProducerBuffer` whose flush drains it and whose loop yields. It also
+  turns off Faust's Cython stream iterator, which acknowledges a message inline rather than
+  through `Consumer.ack`: retired with the rest, or by that iterator calling `Consumer.ack`.
 - `shorten_fetch_wait`: Faust hard-codes fetch_max_wait_ms=1500. Retired by a Faust setting
   for its consumer's fetch wait.
 - `recover_to_true_ends`: Tansu 0.6 reports a batch's base offset + 1 as a changelog's end,
@@ -30,6 +32,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import faust
+import faust.streams as faust_streams
 from aiokafka import TopicPartition
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.transport.producer import ProducerBuffer
@@ -110,6 +113,13 @@ def install_transport(app: faust.App, bundled_topics: Iterable[str] = ()) -> Non
     transport = SpendwatchTransport(app.conf.broker_consumer, app)
     transport.bundled_topics = frozenset(bundled_topics)
     app.transport = transport
+    # `async for event in stream` runs Faust's Cython iterator when it is built, and that iterator
+    # acknowledges a message by writing the consumer's acked offsets itself: `SpendwatchConsumer.ack`
+    # was never called for the ledger's deltas (nor for any agent but ingest, which takes batches
+    # through the Python path), so a bundle committed only its last offset, nothing moved past the
+    # first bundle, and a restarted worker read every delta again; a stale message's ack was
+    # not refused either. Faust reads this module global at each `__aiter__`.
+    faust_streams._CStreamIterator = None
 
 
 def shorten_fetch_wait(max_wait_ms: int) -> None:

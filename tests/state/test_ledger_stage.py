@@ -131,15 +131,16 @@ def new_stage(table: dict) -> tuple[LedgerStage, list[dict[str, Any]]]:
     return LedgerStage(store, config.max_out_of_order_seconds), []
 
 
-def consume(stage: LedgerStage, alerts: list[dict[str, Any]], logs: list[list[tuple[bytes, bytes]]]) -> None:
-    """Each deltas partition in order, interleaved round-robin, as the agent would read them."""
+def consume(stage: LedgerStage, alerts: list[dict[str, Any]], logs: list[list[tuple[bytes, bytes]]],
+            bundle: int = 1) -> None:
+    """Each deltas partition in order, interleaved round-robin, `bundle` messages at a time, as the agent reads them."""
     positions = [0] * len(logs)
     while any(p < len(log) for p, log in zip(positions, logs, strict=False)):
         for partition, log in enumerate(logs):
             if positions[partition] < len(log):
-                key, value = log[positions[partition]]
-                positions[partition] += 1
-                for step in stage.steps(partition, key, value):
+                run = log[positions[partition]:positions[partition] + bundle]
+                positions[partition] += len(run)
+                for step in stage.steps(partition, run):
                     for verdict in step.verdicts:
                         alerts.append(alert_from_verdict(verdict, "http://x"))
                         if isinstance(stage.store.table, LoggedTable):
@@ -183,14 +184,16 @@ READS = {
 }
 
 
+@pytest.mark.parametrize("bundle", [1, 3, 1_000_000])
 @pytest.mark.parametrize("reads", READS)
-def test_any_read_order_gives_replays_figures_and_alerts(reads):
+def test_any_read_order_gives_replays_figures_and_alerts(reads, bundle):
+    """Whether the agent takes the deltas one at a time, a few, or all at once."""
     inputs = workload()
     wanted, replayed = replay_of(inputs)
     assert len(replayed) >= 7  # a spike that fires and resolves for each of 3 teams, and the runaway run
     stage, alerts = new_stage({})
     order, round_robin = READS[reads]
-    consume(stage, alerts, deltas_log(inputs, schedule(inputs, order, 7, round_robin), batch=7))
+    consume(stage, alerts, deltas_log(inputs, schedule(inputs, order, 7, round_robin), batch=7), bundle)
     assert figures(stage) == wanted
     assert identities(alerts) == identities(replayed)
 
@@ -200,21 +203,22 @@ def crash_points(log_length: int) -> Iterator[int]:
     return iter(sorted(rng.sample(range(1, log_length), 25)))
 
 
-@pytest.mark.parametrize("reads", ["in turns", "one partition after another, usage first"])
-def test_a_crash_after_any_write_ends_as_if_nothing_happened(reads):
+@pytest.mark.parametrize(("reads", "bundle"), [("in turns", 1), ("one partition after another, usage first", 1),
+                                               ("in turns", 4)])
+def test_a_crash_after_any_write_ends_as_if_nothing_happened(reads, bundle):
     inputs = workload()
     order, round_robin = READS[reads]
     logs = deltas_log(inputs, schedule(inputs, order, 9, round_robin), batch=9)
     table = LoggedTable()
     stage, alerts = new_stage(table)
-    consume(stage, alerts, logs)
+    consume(stage, alerts, logs, bundle)
     wanted = figures(stage)
     for cut in crash_points(len(table.log)):
         survived = prefix_of(table.log, cut)
         published = {value.decode() for key, value in table.log[:cut] if key == ALERT}
         again, again_alerts = new_stage(survived)
         again.recover(hash_team)
-        consume(again, again_alerts, logs)  # Kafka re-delivers from the last commit: here, from the very start
+        consume(again, again_alerts, logs, bundle)  # Kafka re-delivers from the last commit: here, from the very start
         assert figures(again) == wanted, f"crash after write {cut}"
         # Each alert was published before the cut, or is raised again after it; none is new.
         assert published | {a["alert_id"] for a in again_alerts} == {a["alert_id"] for a in alerts}

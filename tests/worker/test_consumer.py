@@ -28,7 +28,7 @@ from streams.worker.consumer import (
     committable_offset,
     unbundled,
 )
-from streams.worker.faust_patches import SpendwatchTransport
+from streams.worker.faust_patches import SpendwatchTransport, install_transport
 
 INPUT = TP("ai.token-usage", 0)
 
@@ -244,3 +244,16 @@ def test_nothing_is_handed_on_between_an_assignment_and_the_seek():
     assert guard.admit("tp", 25) is Admit.DELIVER
     guard.forget("tp")  # revoked and assigned again
     assert guard.admit("tp", 26) is Admit.WAIT
+
+
+def test_a_streams_async_for_acknowledges_through_our_consumer():
+    """Faust's Cython iterator writes acked offsets itself, past `SpendwatchConsumer.ack`: a bundle of the
+    ledger's deltas then committed only its last offset, and a restarted worker read every delta again."""
+    app = faust.App("python-iterator", broker="kafka://127.0.0.1:1", env={})
+    install_transport(app)
+    stream = app.stream(app.channel())
+    iterator = stream.__aiter__()
+    try:
+        assert iterator.__qualname__ == "Stream._py_aiter"  # whose ack goes through `Consumer.ack`
+    finally:
+        asyncio.run(iterator.aclose())

@@ -84,7 +84,7 @@ def attach(pipeline: Pipeline) -> None:
         async with ledger_turn:
             pipeline.stage.recover(partition_if_owned)
         log.info("rebuilt rows waiting for the watermark (%d teams) and the event_id index (%d ids)",
-                 sum(1 for heap in pipeline.store.pending.values() if heap), len(pipeline.ids))
+                 sum(1 for rows in pipeline.store.pending.values() if len(rows)), len(pipeline.ids))
 
     @app.timer(1.0)
     async def report_progress() -> None:
@@ -116,7 +116,7 @@ def attach(pipeline: Pipeline) -> None:
         for topic in pipeline.metrics.assigned_topics | assigned.keys():
             pipeline.metrics.assigned.labels(topic).set(assigned.get(topic, 0))
         pipeline.metrics.assigned_topics |= assigned.keys()
-        pending = sum(len(heap) for heap in pipeline.store.pending.values())
+        pending = sum(len(rows) for rows in pipeline.store.pending.values())
         pipeline.metrics.pending.set(pending)
         now = time.monotonic()
         for partition, mark in pipeline.stage.watermarks.items():

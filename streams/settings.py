@@ -188,7 +188,9 @@ class Settings(BaseSettings):
     late_grace_seconds: int = Field(600, ge=0, description="how late an event may come and still count")
     future_tolerance_seconds: int = Field(300, ge=0, description="events further ahead of now are rejected")
     dedup_horizon_seconds: int = Field(86400, ge=0, description="event_id repeats within this are dropped")
-    batch_size: int = Field(2000, ge=1, description="messages per micro-batch")
+    batch_size: int = Field(10_000, ge=1, description="most messages in a micro-batch")
+    batch_bytes: int = Field(4_000_000, ge=1, description="most bytes of messages in a micro-batch (one message "
+                             "at least)")
     batch_seconds: float = Field(0.2, gt=0, description="longest wait to fill a micro-batch")
     max_event_cost_usd: float = Field(100_000.0, gt=0, le=1e12, description="the most one event may cost; above "
                                       "it the event is dead-lettered out_of_range (keeps every sum finite)")

@@ -12,7 +12,7 @@ ingest agent reports to the ledger as that partition's progress (streams/state/w
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -54,6 +54,28 @@ class Intake:
     skipped: int = 0  # spans without GenAI usage: not events, not rejections
     unpriced: Counter[str] = field(default_factory=Counter)
     sources: dict[str, tuple[int, float | None]] = field(default_factory=dict)  # source -> (last offset, newest ts)
+
+
+def micro_batches(messages: Sequence[RawMessage], most_messages: int, most_bytes: int) -> Iterator[list[RawMessage]]:
+    """Consecutive runs of at most `most_messages` messages and `most_bytes` of values (one message at least).
+
+    Both bounds, because messages range from one event (a proxy's callback, ~300 bytes) to arrays
+    of thousands: a count alone that suits one makes the other's batches too small or too big.
+
+    >>> def sized(*sizes): return [RawMessage("t", 0, i, b"x" * n) for i, n in enumerate(sizes)]
+    >>> [[m.offset for m in batch] for batch in micro_batches(sized(1, 1, 1, 5, 9, 1), 2, 8)]
+    [[0, 1], [2, 3], [4], [5]]
+    """
+    batch: list[RawMessage] = []
+    size = 0
+    for message in messages:
+        if batch and (len(batch) >= most_messages or size + len(message.value) > most_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(message)
+        size += len(message.value)
+    if batch:
+        yield batch
 
 
 def source_of(message: RawMessage) -> str:

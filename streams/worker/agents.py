@@ -12,7 +12,7 @@ import orjson
 
 from detectors.verdict import Verdict
 from streams.input.events import InputLimits
-from streams.input.intake import DeadLetter, Intake, RawMessage, parts_by_team, take_in
+from streams.input.intake import DeadLetter, Intake, RawMessage, micro_batches, parts_by_team, take_in
 from streams.input.otlp import SpanFields
 from streams.state.deltas import encode_deltas
 from streams.state.judging import alert_from_verdict
@@ -45,12 +45,13 @@ def attach(pipeline: Pipeline) -> None:
         """Validate and price a micro-batch; forward each team's rows, then report progress."""
         size = settings.batch_size
         async for events in stream.take_events(size, within=settings.batch_seconds):
-            # Events are bundles of messages (streams/worker/consumer.py); a batch is `size` messages.
+            # Events are bundles of messages (streams/worker/consumer.py); a micro-batch is bounded
+            # by messages and by bytes.
             messages = [RawMessage(m.topic, m.partition, m.offset, m.value or b"", headers_of(m.headers))
                         for e in events for m in unbundled(e.message)]
-            for start in range(0, len(messages), size):
+            for batch in micro_batches(messages, size, settings.batch_bytes):
                 with liveness.step("ingest"):
-                    intake = take_in(messages[start:start + size], pipeline.kind_of_topic, time.time(),
+                    intake = take_in(batch, pipeline.kind_of_topic, time.time(),
                                      settings.future_tolerance_seconds, settings.gpu_prices, limits, otlp_topics)
                     if intake.skipped:
                         pipeline.metrics.events.labels(settings.otlp_topic, "skipped").inc(intake.skipped)

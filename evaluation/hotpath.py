@@ -31,7 +31,7 @@ from streams.state.store import LedgerStage, LedgerStore, encode_progress
 from streams.state.watermarks import PROGRESS_KEY
 from streams.tools.replay import replay
 
-BUNDLE = 100  # deltas messages the ledger agent takes as one run: what one fetch of a backlog brings it
+BUNDLE = 100  # deltas messages taken as one run (the live worker takes what each fetch brings)
 
 
 def best_of(runs: int, stage: Callable[[], None]) -> float:

@@ -125,15 +125,11 @@ def metric_value(text: str, name: str, label: str = "") -> float:
                if line.startswith((name + "{", name + " ")) and label in line)
 
 
-def metric_sum(port: int, name: str, label: str = "") -> float:
-    return metric_value(metrics_text(port), name, label)
-
-
 ACCEPTED = ("spendwatch_events_total", 'result="accepted"')
 
 
 def accepted(port: int) -> float:
-    return metric_sum(port, *ACCEPTED)
+    return metric_value(metrics_text(port), *ACCEPTED)
 
 
 #: How the throughput runs' workers differ from the defaults. An input partition that has been read

@@ -85,7 +85,7 @@ def attach(pipeline: Pipeline) -> None:
         async with ledger_turn:
             pipeline.stage.recover(partition_if_owned)
         log.info("rebuilt rows waiting for the watermark (%d teams) and the event_id index (%d ids)",
-                 sum(1 for rows in pipeline.store.pending.values() if len(rows)), len(pipeline.ids))
+                 sum(1 for rows in pipeline.store.pending.values() if rows), len(pipeline.ids))
 
     @app.timer(1.0)
     async def report_progress() -> None:

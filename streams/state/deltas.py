@@ -30,7 +30,8 @@ ai.token-usage:3 [0, 'chat', 1700000000.0, 10, 2, 0.5, 0, 42, 'gpt-4o', '', '', 
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from itertools import repeat
 from typing import Any
 
 import msgspec
@@ -112,15 +113,13 @@ def _decode_part(part: dict[str, Any]) -> Part:
         if rows and len(rows[0]) == ATTRIBUTION and not isinstance(rows[0][2], str):
             rows = [(*row, *NO_ATTRIBUTION) for row in rows]
         return part["source"], rows
-    columns: list[Any] = []
+    names = part.get("names") or part["endpoints"]  # "endpoints": an earlier version's, endpoints only
+    columns: list[Iterable[Any]] = []
     for code, packed in zip(USAGE_COLUMN_TYPES, part["columns"], strict=False):
         column = array(code or "I")
         column.frombytes(packed)
-        columns.append(column.tolist())
-    names = part.get("names") or part["endpoints"]  # "endpoints": an earlier version's, endpoints only
-    for at in NAME_COLUMNS:
-        if at < len(columns):
-            columns[at] = [names[i] for i in columns[at]]
+        # Read straight from the arrays into the rows' tuples: no list per column on the way.
+        columns.append(column if code else map(names.__getitem__, column))
     if len(columns) == ATTRIBUTION:
-        columns += [[""] * len(columns[0]) for _ in NO_ATTRIBUTION]
+        columns += [repeat("") for _ in NO_ATTRIBUTION]
     return part["source"], list(zip(*columns, strict=False))

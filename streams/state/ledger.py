@@ -108,6 +108,7 @@ def apply_in_order(
     horizon, most_ids = ids.horizon_s, ids.max_ids_per_team
     newest = ledger["newest"] if ledger["newest"] is not None else -math.inf
     usage_rows = 0
+    pairs: dict[str, tuple[Account, Account]] = {}  # endpoint -> (its account, the team's)
     for kind, row in entries:
         if kind == USAGE:
             _position, endpoint, ts, prompt, completion, cost, unpriced, hashed, _m, _u, _s, _p, _v = row
@@ -125,12 +126,14 @@ def apply_in_order(
                 if len(seen) > most_ids:
                     ids.trim(team)
             if with_accounts:
-                account = accounts.get(endpoint) or account_for(ledger, endpoint)
-                if team_account is None:
-                    team_account = account_for(ledger, TEAM_ACCOUNT)
-                if not add_usage(account, ts, prompt, completion, cost, unpriced, window_s, kept, grace):
+                pair = pairs.get(endpoint)
+                if pair is None:
+                    account = account_for(ledger, endpoint)
+                    if team_account is None:
+                        team_account = account_for(ledger, TEAM_ACCOUNT)
+                    pair = pairs[endpoint] = (account, team_account)
+                if not add_usage(pair, ts, prompt, completion, cost, unpriced, window_s, kept, grace):
                     applied.late += 1
-                add_usage(team_account, ts, prompt, completion, cost, unpriced, window_s, kept, grace)
             if on_usage is not None:
                 on_usage(row)
             usage_rows += 1

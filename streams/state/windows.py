@@ -14,9 +14,9 @@ changes a window: its window has already been judged.
 
 >>> account = new_account()
 >>> keep = dict(window_s=60, windows_kept=3, late_grace_s=60)
->>> add_usage(account, ts=125.0, prompt=10, completion=2, cost=0.5, unpriced=0, **keep)
+>>> add_usage([account], ts=125.0, prompt=10, completion=2, cost=0.5, unpriced=0, **keep)
 True
->>> add_usage(account, ts=130.0, prompt=5, completion=1, cost=0.25, unpriced=0, **keep)
+>>> add_usage([account], ts=130.0, prompt=5, completion=1, cost=0.25, unpriced=0, **keep)
 True
 >>> account["total"], account["windows"]
 ([2, 15, 3, 0.75, 0], [[120, 2, 15, 3, 0.75, 0]])
@@ -24,6 +24,7 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from alerting.model import rfc3339
@@ -43,7 +44,7 @@ def window_start(ts: float, window_s: int) -> int:
 
 
 def add_usage(
-    account: Account,
+    accounts: Sequence[Account],
     ts: float,
     prompt: int,
     completion: int,
@@ -53,36 +54,41 @@ def add_usage(
     windows_kept: int,
     late_grace_s: int,
 ) -> bool:
-    """Count one call; returns False when it was too late for its window (the total still counts it)."""
-    # Called twice per event (endpoint and team): written flat, no helper calls on the usual path.
-    total = account["total"]
-    total[0] += 1
-    total[1] += prompt
-    total[2] += completion
-    total[3] += cost
-    total[4] += unpriced
-    first = account["first"]
-    if first is None or ts < first:
-        account["first"] = ts
-    high = account["high"]
-    if ts > high:
-        account["high"] = high = ts
-    elif ts < high - late_grace_s:
-        return False
+    """Count one call in each account (an endpoint's and its team's): False when it was too late for the
+    first one's window (its total still counts it)."""
+    # Runs for every event: both accounts in one call, written flat, no helper calls on the usual path.
     start = int(ts // window_s) * window_s
-    windows = account["windows"]
-    if windows and windows[-1][0] == start:
-        row = windows[-1]  # the usual case: the newest window
-    else:
-        row = _window_row(windows, start, windows_kept)
-        if row is None:
-            return False
-    row[1] += 1
-    row[2] += prompt
-    row[3] += completion
-    row[4] += cost
-    row[5] += unpriced
-    return True
+    main_account, in_window = accounts[0], True
+    for account in accounts:
+        total = account["total"]
+        total[0] += 1
+        total[1] += prompt
+        total[2] += completion
+        total[3] += cost
+        total[4] += unpriced
+        first = account["first"]
+        if first is None or ts < first:
+            account["first"] = ts
+        high = account["high"]
+        if ts > high:
+            account["high"] = ts
+        elif ts < high - late_grace_s:
+            in_window = in_window and account is not main_account
+            continue
+        windows = account["windows"]
+        if windows and windows[-1][0] == start:
+            row = windows[-1]  # the usual case: the newest window
+        else:
+            row = _window_row(windows, start, windows_kept)
+            if row is None:
+                in_window = in_window and account is not main_account
+                continue
+        row[1] += 1
+        row[2] += prompt
+        row[3] += completion
+        row[4] += cost
+        row[5] += unpriced
+    return in_window
 
 
 def _window_row(windows: list[list[Any]], start: int, windows_kept: int) -> list[Any] | None:

@@ -15,7 +15,7 @@ POLICY = WindowPolicy(window_s=60, windows_kept=3, late_grace_s=120, gpu_max_int
 
 
 def add(account, ts, cost=1.0):
-    return add_usage(account, ts=ts, prompt=10, completion=1, cost=cost, unpriced=0,
+    return add_usage([account], ts=ts, prompt=10, completion=1, cost=cost, unpriced=0,
                      window_s=60, windows_kept=3, late_grace_s=120)
 
 

@@ -8,8 +8,8 @@ earlier one: that time is the watermark.
 - Ingest side, `ProgressTracker`: per input partition this worker owns, the newest event
   time forwarded so far, and whether the partition is *idle*: everything in it has been
   forwarded (by offset, against the broker's high watermark) and nothing new came for
-  `idle_after_s`. After each micro-batch, and every second, the ingest agent sends every
-  deltas partition a progress report, after the deltas it describes.
+  `idle_after_s`. After each micro-batch, every second, and as soon as a partition turns idle,
+  the ingest agent sends every deltas partition a progress report, after the deltas it describes.
 - Ledger side, `Watermark`: per deltas partition, the latest report of every input
   partition. The watermark is the oldest newest-event-time among the partitions that are not
   idle, less `max_out_of_order_s` (how far out of order one partition may be), and it is
@@ -52,6 +52,7 @@ class ProgressTracker:
     last_offset: dict[str, int] = field(default_factory=dict)
     newest: dict[str, float] = field(default_factory=dict)
     caught_up_since: dict[str, float] = field(default_factory=dict)
+    reported_idle: set[str] = field(default_factory=set)  # the sources the last report called idle
 
     def forwarded(self, source: str, last_offset: int, newest_ts: float | None) -> None:
         """A micro-batch's deltas from `source` have been sent."""
@@ -79,7 +80,22 @@ class ProgressTracker:
                 self.caught_up_since.pop(source, None)
             idle = caught_up and now - since >= self.idle_after_s
             out[source] = [self.newest.get(source), idle]
+            if idle:
+                self.reported_idle.add(source)
+            else:
+                self.reported_idle.discard(source)
         return out
+
+    def idle_due(self) -> bool:
+        """Whether a partition has turned idle since the last report.
+
+        Its turning idle may release rows (the last burst before a quiet spell waits for it), so the
+        ingest agent reports it at once rather than at the next second's report: up to a second
+        off the alert latency.
+        """
+        now = self.clock()
+        return any(source not in self.reported_idle and now - since >= self.idle_after_s
+                   for source, since in self.caught_up_since.items())
 
 
 @dataclass

@@ -28,6 +28,8 @@ log = logging.getLogger("spendwatch.agents")
 
 #: Room left in a dead letter for its headers.
 HEADER_ROOM = 4096
+#: How often the ingest agent looks for a partition that has just turned idle (a look costs a dict scan).
+IDLE_CHECK_SECONDS = 0.1
 
 
 def attach(pipeline: Pipeline) -> None:
@@ -91,6 +93,12 @@ def attach(pipeline: Pipeline) -> None:
     async def report_progress() -> None:
         """Idle partitions are only noticed by the clock: report every second, data or not."""
         if not app.rebalancing:
+            await send_progress(pipeline)
+
+    @app.timer(IDLE_CHECK_SECONDS)
+    async def report_idle() -> None:
+        """A partition turning idle is reported when it happens, not at the next second's report."""
+        if not app.rebalancing and pipeline.progress.idle_due():
             await send_progress(pipeline)
 
     stalls: dict[int, tuple[float | None, float]] = {}  # per deltas partition: (watermark, since when)

@@ -233,6 +233,25 @@ def test_a_partition_owned_again_after_another_worker_moved_it_on_can_go_idle():
     assert tracker.report({"u:0": (501, 600)}) == {"u:0": [100.0, False]}  # new data: not idle
 
 
+def test_a_partition_turning_idle_is_due_for_a_report_until_one_says_so():
+    now = [0.0]
+    tracker = ProgressTracker(idle_after_s=5.0, clock=lambda: now[0])
+    tracker.forwarded("u:0", 9, 100.0)
+    assert tracker.report({"u:0": (0, 10)}) == {"u:0": [100.0, False]}  # read to its end: quiet from now
+    now[0] = 4.9
+    assert not tracker.idle_due()
+    now[0] = 5.0
+    assert tracker.idle_due()  # the ingest agent reports now, not at the next second's report
+    assert tracker.report({"u:0": (0, 10)}) == {"u:0": [100.0, True]}
+    assert not tracker.idle_due()  # said once is enough
+    tracker.forwarded("u:0", 10, 101.0)  # new data: quiet starts again
+    assert tracker.report({"u:0": (0, 11)}) == {"u:0": [101.0, False]}
+    now[0] = 9.9
+    assert not tracker.idle_due()
+    now[0] = 10.0
+    assert tracker.idle_due()
+
+
 def test_id_chunks_behind_the_horizon_are_deleted_and_recovery_still_counts_a_repeat_once():
     """Each step's ids are a chunk; chunks wholly behind the horizon go, oldest first, step by step."""
     from streams.input.rows import id_hash

@@ -5,26 +5,27 @@ micro-batch (*parts*; row types in streams/input/rows.py), in the order the ledg
 them in. One message per team rather than per team and source partition: each message costs
 a send, a receive and a table write whatever it carries.
 
-Usage parts carry most events, and as JSON their floats cost more to print and parse than
-everything else the ledger does with them (profiled: 12% of the worker). So usage rows
-travel as columns of machine numbers, each column one `array` buffer, and the names
-(endpoint, model, user, service, product, provider) once per part with an index per row.
-GPU and run parts, and small usage parts (one event per message, live traffic), travel as
-plain rows.
+Rows travel as msgpack arrays, as they are: msgpack writes floats as 8 bytes, not text. Usage
+rows once travelled as columns (an `array` buffer per number column, the names once per part
+with an index per row), from when deltas were JSON and printing floats cost 12% of the worker;
+under msgpack the packing was the cost, 0.47 us a row to write against 0.05 for the rows as
+they are, and with short names the packed part was the larger too. Long names repeated in every
+row make plain rows up to 1.5x the packed size (docs/benchmarks-notes.md). Packed parts of an
+earlier version still read.
 
 Every message is bounded: `encode_deltas` splits a team's parts over as many messages as it
 takes to keep each under `max_bytes` (aiokafka refuses anything over its request size, and
 Faust then skips the batch). Rows keep their order across the split.
 
 >>> rows = [[offset, "chat", 1.7e9 + offset, 10, 2, 0.5, 0, 42, "gpt-4o", "", "", "", "openai"]
-...         for offset in range(MIN_PACKED_ROWS)]
+...         for offset in range(16)]
 >>> [message] = encode_deltas([("ai.token-usage:0", "usage", rows), ("ai.token-usage:3", "usage", rows[:1])])
 >>> for source, decoded in decode_delta(message):
 ...     print(source, decoded[-1])
-ai.token-usage:0 (15, 'chat', 1700000015.0, 10, 2, 0.5, 0, 42, 'gpt-4o', '', '', '', 'openai')
+ai.token-usage:0 [15, 'chat', 1700000015.0, 10, 2, 0.5, 0, 42, 'gpt-4o', '', '', '', 'openai']
 ai.token-usage:3 [0, 'chat', 1700000000.0, 10, 2, 0.5, 0, 42, 'gpt-4o', '', '', '', 'openai']
 >>> [len(m) <= 20_000 for m in encode_deltas([("ai.token-usage:0", "usage", rows * 100)], max_bytes=20_000)]
-[True, True, True, True, True, True, True]
+[True, True, True, True, True]
 """
 
 from __future__ import annotations
@@ -36,17 +37,13 @@ from typing import Any
 
 import msgspec
 
-from streams.input.kinds import USAGE
 from streams.input.rows import ATTRIBUTION
 
-#: The array type code of each usage row position; None: a name (the endpoint, model, user...), sent as an
-#: index into the part's names.
+#: An earlier version's packed usage columns: each position's array type code; None, a name (the endpoint,
+#: model, user...) sent as an index into the part's names.
 USAGE_COLUMN_TYPES = ("q", None, "d", "q", "q", "d", "b", "q", None, None, None, None, None)
-NAME_COLUMNS = tuple(at for at, code in enumerate(USAGE_COLUMN_TYPES) if code is None)
 #: Usage rows written before they carried attribution (a worker of an earlier version): read as saying nothing.
 NO_ATTRIBUTION = ("",) * (len(USAGE_COLUMN_TYPES) - ATTRIBUTION)
-#: Fewer usage rows than this go as plain rows: packing costs about 10 us a delta, JSON about 1 us a row.
-MIN_PACKED_ROWS = 16
 #: What a delta may weigh by default: under aiokafka's 1 MiB request limit, with room for the headers.
 DEFAULT_MAX_BYTES = 900_000
 
@@ -59,7 +56,7 @@ KindPart = tuple[str, str, Sequence[Sequence[Any]]]  # (source partition, kind, 
 
 def encode_deltas(parts: Sequence[KindPart], max_bytes: int = DEFAULT_MAX_BYTES) -> list[bytes]:
     """The parts as few messages as fit under `max_bytes` each, in order."""
-    encoded = _encoder.encode({"parts": [_encode_part(source, kind, rows) for source, kind, rows in parts]})
+    encoded = _encoder.encode({"parts": [{"source": source, "rows": rows} for source, _kind, rows in parts]})
     if len(encoded) <= max_bytes:
         return [encoded]
     total = sum(len(rows) for _, _, rows in parts)
@@ -88,21 +85,8 @@ def _split(parts: Sequence[KindPart], rows_first: int) -> tuple[list[KindPart], 
     return first, second
 
 
-def _encode_part(source: str, kind: str, rows: Sequence[Sequence[Any]]) -> dict[str, Any]:
-    if kind == USAGE and len(rows) >= MIN_PACKED_ROWS:
-        columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
-        index_of: dict[str, int] = {}
-        for at in NAME_COLUMNS:
-            columns[at] = [index_of.setdefault(name, len(index_of)) for name in columns[at]]
-        # Validation keeps every count within 2**53 (events.MAX_COUNT), so each fits its column.
-        packed = [array(code or "I", column).tobytes()
-                  for code, column in zip(USAGE_COLUMN_TYPES, columns, strict=True)]
-        return {"source": source, "names": list(index_of), "columns": packed}
-    return {"source": source, "rows": rows}
-
-
 def decode_delta(value: bytes) -> list[Part]:
-    """The parts of a delta, in order; usage rows that travelled as columns come back as tuples."""
+    """The parts of a delta, in order; usage rows an earlier version packed as columns come back as tuples."""
     return [_decode_part(part) for part in _decoder.decode(value)["parts"]]
 
 

@@ -2,7 +2,9 @@
 
 from streams.input.intake import decode_events
 from streams.input.kinds import GPU, RUNS, USAGE
-from streams.state.deltas import MIN_PACKED_ROWS, decode_delta, encode_deltas
+from streams.state.deltas import USAGE_COLUMN_TYPES, decode_delta, encode_deltas
+
+MANY = 16  # rows in a part: an earlier version packed usage parts of this many as columns
 
 
 def only(messages: list[bytes]) -> bytes:
@@ -13,8 +15,8 @@ def only(messages: list[bytes]) -> bytes:
 def test_usage_rows_come_back_exactly_with_their_types() -> None:
     rows = [[3, "chat", 1700000000.25, 120, 30, 0.0123456789, 0, 2**62 + 5, "gpt-4o", "alice", "search", "", "openai"],
             [4, "embed", 1700000001.0, 0, 0, 0.0, 1, 0, "in-house", "", "", "", ""],
-            [9, "chat", 1700000002.5, 7, 1, 1e-12, 0, 17, "chat", "chat", "chat", "chat", "chat"]] * MIN_PACKED_ROWS
-    for count in (1, MIN_PACKED_ROWS - 1, MIN_PACKED_ROWS, len(rows)):  # plain rows, then packed columns
+            [9, "chat", 1700000002.5, 7, 1, 1e-12, 0, 17, "chat", "chat", "chat", "chat", "chat"]] * MANY
+    for count in (1, MANY - 1, MANY, len(rows)):
         [(source, decoded)] = decode_delta(only(encode_deltas([("ai.token-usage:2", USAGE, rows[:count])])))
         assert source == "ai.token-usage:2"
         assert [list(row) for row in decoded] == rows[:count]
@@ -30,13 +32,13 @@ def test_a_count_too_big_to_carry_is_rejected_not_a_crash() -> None:
             assert accepted == [] and rejected[0].reason == "out_of_range"
     fits = b'{"ts": 1700000000, "team": "a", "model": "m", "prompt_tokens": 9007199254740992, "completion_tokens": 1}'
     accepted, _ = decode_events(USAGE, fits, now=1700000000.0, future_tolerance_s=300)
-    rows = [[1, "chat", 1700000000.0, accepted[0].prompt_tokens, 1, 0.5, 0, 0, "m", "", "", "", ""]] * MIN_PACKED_ROWS
+    rows = [[1, "chat", 1700000000.0, accepted[0].prompt_tokens, 1, 0.5, 0, 0, "m", "", "", "", ""]] * MANY
     assert [list(row) for row in decode_delta(only(encode_deltas([("u:0", USAGE, rows)])))[0][1]] == rows
 
 
 def test_parts_of_every_kind_keep_their_order() -> None:
     gpu = [[5, "run-1", "gpu-0", 1700000000.0, "H100", 3.5, 60.0, 97.0]]
-    usage = [[n, "chat", 1700000000.0 + n, 1, 1, 0.1, 0, n, "m", "u", "s", "p", "v"] for n in range(MIN_PACKED_ROWS)]
+    usage = [[n, "chat", 1700000000.0 + n, 1, 1, 0.1, 0, n, "m", "u", "s", "p", "v"] for n in range(MANY)]
     runs = [[2, "run-1", "started", 1700000000.0, 400.0, None, 8, "H100", 10.0]]
     sent = [("u:1", USAGE, usage), ("g:0", GPU, gpu), ("r:3", RUNS, runs), ("u:0", USAGE, usage[:2])]
     parts = decode_delta(only(encode_deltas(sent)))
@@ -64,7 +66,7 @@ def test_rows_of_an_earlier_version_come_back_saying_nothing_of_their_attributio
 
     import msgspec
 
-    old = [[n, "chat", 1700000000.0 + n, 10, 2, 0.5, 0, n] for n in range(MIN_PACKED_ROWS)]
+    old = [[n, "chat", 1700000000.0 + n, 10, 2, 0.5, 0, n] for n in range(MANY)]
     gpu = [[5, "run-1", "gpu-0", 1700000000.0, "H100", 3.5, 60.0, 97.0]]  # eight fields too, and left alone
     plain = msgspec.msgpack.encode({"parts": [{"source": "u:0", "rows": old[:2]}, {"source": "g:0", "rows": gpu}]})
     codes = ("q", "I", "d", "q", "q", "d", "b", "q")
@@ -75,3 +77,21 @@ def test_rows_of_an_earlier_version_come_back_saying_nothing_of_their_attributio
     assert [list(row) for row in plain_rows] == [row + [""] * 5 for row in old[:2]]
     assert [list(row) for row in packed_rows] == [row + [""] * 5 for row in old]
     assert [list(row) for row in gpu_rows] == gpu
+
+
+def test_usage_columns_an_earlier_version_packed_come_back_as_rows() -> None:
+    """A rolling upgrade: deltas (and rows waiting in the table) written as packed columns still apply."""
+    from array import array
+
+    import msgspec
+
+    rows = [[n, f"chat-{n % 3}", 1700000000.0 + n, 10, 2, 0.5, n % 2, n, "gpt-4o", "", f"svc-{n % 2}", "", "openai"]
+            for n in range(MANY)]
+    names: dict[str, int] = {}
+    columns = []
+    for at, code in enumerate(USAGE_COLUMN_TYPES):
+        column = [row[at] if code else names.setdefault(row[at], len(names)) for row in rows]
+        columns.append(array(code or "I", column).tobytes())
+    packed = msgspec.msgpack.encode({"parts": [{"source": "u:0", "names": list(names), "columns": columns}]})
+    [(source, decoded)] = decode_delta(packed)
+    assert source == "u:0" and [list(row) for row in decoded] == rows

@@ -199,8 +199,33 @@ def replay_rate(batched: list[bytes], processes: int = 1) -> float:
     return sum(summary.events.values()) / summary.seconds
 
 
-def alert_latency(broker: EmbeddedBroker, spikes: int = 30) -> list[float]:
-    """Seconds from publishing the message that completes a spike's evidence to the Slack stand-in's receipt."""
+def replay_rate_alone(path: Path, processes: int) -> float:
+    """`replay_rate` over a JSONL file, in a process of its own, as `spendwatch replay` runs.
+
+    Not in the benchmark's own process: replay's forked processes would inherit its 3 GB of events
+    and messages, and copy what their collector touches. Measured in the same minutes, 2 processes:
+    101,533 and 144,669 events/s from a process holding all three loads, 207,612 and 208,553 from one
+    holding only the input.
+    """
+    code = ("import sys; from evaluation.bench import replay_rate; "
+            f"print(replay_rate(open(sys.argv[1], 'rb').read().split(b'\\n'), {processes}))")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], cwd=ROOT, check=True, capture_output=True, text=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+#: Alert latency is measured twice: with the defaults, and with the two allowances that hold a row back
+#: (how out of order partitions may be, how long a read-out partition holds the watermark) at 1 s, to show
+#: how much of the wait is the allowances a user chose and how much is the pipeline's.
+TIGHT_ALLOWANCES = {"SPENDWATCH_MAX_OUT_OF_ORDER_SECONDS": "1", "SPENDWATCH_IDLE_SOURCE_SECONDS": "1"}
+
+
+def alert_latency(broker: EmbeddedBroker, settings: dict[str, str] | None = None, spikes: int = 30) -> list[float]:
+    """Seconds from publishing the message that completes a spike's evidence to the Slack stand-in's receipt.
+
+    The spike is the last message on its partition, so its rows are applied once every input partition
+    counts as idle: `SPENDWATCH_IDLE_SOURCE_SECONDS` after its last message (with steady traffic,
+    `SPENDWATCH_MAX_OUT_OF_ORDER_SECONDS` after it). `settings`: the worker's, beyond the defaults.
+    """
     from tests.standins import StandIn
 
     standin = StandIn().start()
@@ -210,7 +235,7 @@ def alert_latency(broker: EmbeddedBroker, spikes: int = 30) -> list[float]:
                           f"bench{port}.dlq"], partitions=4)
     process = start_worker(worker_env(broker, topic, port, SPENDWATCH_WINDOW_SECONDS=str(window_s),
                                       SPENDWATCH_SLACK_WEBHOOK_URL=f"{standin.url}/services/T/B/x",
-                                      SPENDWATCH_BATCH_SECONDS="0.05"))
+                                      SPENDWATCH_BATCH_SECONDS="0.05", **(settings or {})))
     try:
         now = time.time()
         history = []  # 6 minutes of 5 calls/s per team, so every detector is warm
@@ -324,6 +349,9 @@ def main() -> None:
     usage = {"batched": events(BATCHED_EVENTS, seed=1), "mixed": events(MIXED_EVENTS, seed=3, keys=MIXED_KEYS),
              "single": events(SINGLE_EVENTS, seed=2)}
     batched = [orjson.dumps(usage["batched"][i:i + 100]) for i in range(0, BATCHED_EVENTS, 100)]
+    replay_input = ROOT / "var" / "bench-replay-input.jsonl"
+    replay_input.parent.mkdir(exist_ok=True)
+    replay_input.write_bytes(b"\n".join(batched))
     messages = {"batched": batched, "mixed": mixed_messages(usage["mixed"]),
                 "single": [orjson.dumps(e) for e in usage["single"]]}
     names = ("raw", "raw_mixed", "floor", "bare", "replay", "replay_one", "loop",
@@ -354,16 +382,18 @@ def main() -> None:
                                        lambda: bare_faust_rate(broker, "bench.single", SINGLE_EVENTS)))
             race(broker, "single", "bench.single", usage["single"], rates, check)
         rates["replay"].append(timed(f"spendwatch replay on {REPLAY_PROCESSES} processes, events/s",
-                                     lambda: replay_rate(batched, REPLAY_PROCESSES)))
+                                     lambda: replay_rate_alone(replay_input, REPLAY_PROCESSES)))
         rates["replay_one"].append(timed("spendwatch replay on one process, events/s",
-                                         lambda: replay_rate(batched, 1)))
+                                         lambda: replay_rate_alone(replay_input, 1)))
     print(f"sums checked: {check.keys} keys' totals, {check.windows} windows, {len(check.mismatches)} differences",
           flush=True)
     with EmbeddedBroker() as broker:
         latencies = timed("alert latency samples", lambda: alert_latency(broker))
+    with EmbeddedBroker() as broker:
+        tight = timed("alert latency samples, allowances at 1 s", lambda: alert_latency(broker, TIGHT_ALLOWANCES))
     memory = {keys: timed(f"memory with {keys:,} keys", lambda keys=keys: memory_per_key(keys))
               for keys in (10_000, 100_000)}
-    write_report(rates, latencies, memory, check)
+    write_report(rates, {"defaults": latencies, "tight": tight}, memory, check)
 
 
 def quix_version() -> str:
@@ -395,10 +425,12 @@ def ratio(values: list[float], reference: list[float]) -> float:
     return statistics.median(v / r for v, r in zip(values, reference, strict=False))
 
 
-def write_report(rates: dict[str, list[float]], latencies: list[float],
+def write_report(rates: dict[str, list[float]], latencies: dict[str, list[float]],
                  memory: dict[int, dict[str, float]], check: SumsCheck) -> None:
     date = datetime.now(UTC).strftime("%Y-%m-%d")
-    p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
+
+    def p50_p99(samples: list[float]) -> str:
+        return f"p50 {percentile(samples, 0.5):.2f} s, p99 {percentile(samples, 0.99):.2f} s"
 
     def against_quix(load: str, target: str) -> str:
         return f"{ratio(rates[load], rates[f'quix_{load}']):.1f}x the Quix peer (target >= {target})"
@@ -430,8 +462,11 @@ def write_report(rates: dict[str, list[float]], latencies: list[float],
          spread(rates["replay"], "events/s"), "target >= 150,000 (median)"),
         ("`spendwatch replay --processes 1`", spread(rates["replay_one"], "events/s"),
          f"{ratio(rates['replay'], rates['replay_one']):.2f}x on {REPLAY_PROCESSES} processes"),
-        (f"alert latency, event to Slack stand-in ({len(latencies)} spikes)", f"p50 {p50:.2f} s, p99 {p99:.2f} s",
-         "target p99 <= 2 s"),
+        (f"alert latency, event to Slack stand-in ({len(latencies['defaults'])} spikes)",
+         p50_p99(latencies["defaults"]), "target p99 <= 2 s"),
+        ("alert latency with `SPENDWATCH_MAX_OUT_OF_ORDER_SECONDS=1` and `SPENDWATCH_IDLE_SOURCE_SECONDS=1` "
+         f"({len(latencies['tight'])} spikes)", p50_p99(latencies["tight"]),
+         "not the target's figure: what the pipeline adds to the allowances"),
     ]
     for keys, m in memory.items():
         rows.append((f"state with {keys:,} keys (detector + windows)",
@@ -464,7 +499,12 @@ no CPU steal recorded), so absolute figures move with it and the ratios less so.
 
 Alert latency: 30 teams, each warmed with 6 minutes of history at 5 calls/s (10 s windows), then
 one message carrying a 16x burst per team; the time runs from publishing that message to the Slack
-stand-in (a real HTTP server on 127.0.0.1) receiving the alert. Memory: `evaluation/memory.py`
+stand-in (a real HTTP server on 127.0.0.1) receiving the alert. The burst is the last message on
+its partition, so its rows wait until every input partition counts as idle: the floor is
+`SPENDWATCH_IDLE_SOURCE_SECONDS` (5 s by default; with steady traffic the wait is
+`SPENDWATCH_MAX_OUT_OF_ORDER_SECONDS`, also 5 s). Rows are applied only once the watermark has passed
+them, so that the live worker's alerts equal `spendwatch replay`'s; the second latency row sets both
+allowances to 1 s to show what the pipeline itself adds. Memory: `evaluation/memory.py`
 builds the ledgers and detectors of N keys through the worker's own code (five windows more than
 `SPENDWATCH_WINDOWS_KEPT`, so every window slot is in use) and reads the process's RSS. The
 detectors' warm-up needs 30 windows, but their state has the same shape from the first.

@@ -71,18 +71,18 @@ def add_usage(
             account["first"] = ts
         high = account["high"]
         if ts > high:
-            account["high"] = ts
-        elif ts < high - late_grace_s:
-            in_window = in_window and account is not main_account
-            continue
+            account["high"] = high = ts
         windows = account["windows"]
-        if windows and windows[-1][0] == start:
+        if ts < high - late_grace_s:
+            row = None  # its window has been judged
+        elif windows and windows[-1][0] == start:
             row = windows[-1]  # the usual case: the newest window
         else:
             row = _window_row(windows, start, windows_kept)
-            if row is None:
-                in_window = in_window and account is not main_account
-                continue
+        if row is None:
+            if account is main_account:
+                in_window = False
+            continue
         row[1] += 1
         row[2] += prompt
         row[3] += completion

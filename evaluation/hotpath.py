@@ -61,7 +61,7 @@ def main(count: int = 300_000) -> None:
     deltas: list[tuple[bytes, bytes]] = []  # the deltas topic as agents.forward and send_progress write it
     newest: dict[str, list] = {}
     for intake in intakes:
-        for team, parts in parts_by_team(intake, {"usage": USAGE}).items():
+        for team, parts in parts_by_team(intake).items():
             deltas.extend((team.encode(), value) for value in encode_deltas(parts, settings.max_message_bytes))
         for source, (_, ts) in intake.sources.items():
             newest[source] = [ts, False]

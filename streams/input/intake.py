@@ -147,9 +147,9 @@ def kind_of_source(source: str, kind_of_topic: Mapping[str, str]) -> str:
     return kind_of_topic[source.rsplit(":", 1)[0]]
 
 
-def parts_by_team(intake: Intake, kind_of_topic: Mapping[str, str]) -> dict[str, list[tuple[str, str, list[Row]]]]:
-    """Per team, its (source, kind, rows) parts, in the order the micro-batch first met each source."""
-    parts: dict[str, list[tuple[str, str, list[Row]]]] = {}
+def parts_by_team(intake: Intake) -> dict[str, list[tuple[str, list[Row]]]]:
+    """Per team, its (source, rows) parts, in the order the micro-batch first met each source."""
+    parts: dict[str, list[tuple[str, list[Row]]]] = {}
     for (team, source), rows in intake.deltas.items():
-        parts.setdefault(team, []).append((source, kind_of_source(source, kind_of_topic), rows))
+        parts.setdefault(team, []).append((source, rows))
     return parts

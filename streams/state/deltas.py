@@ -19,12 +19,12 @@ Faust then skips the batch). Rows keep their order across the split.
 
 >>> rows = [[offset, "chat", 1.7e9 + offset, 10, 2, 0.5, 0, 42, "gpt-4o", "", "", "", "openai"]
 ...         for offset in range(16)]
->>> [message] = encode_deltas([("ai.token-usage:0", "usage", rows), ("ai.token-usage:3", "usage", rows[:1])])
+>>> [message] = encode_deltas([("ai.token-usage:0", rows), ("ai.token-usage:3", rows[:1])])
 >>> for source, decoded in decode_delta(message):
 ...     print(source, decoded[-1])
 ai.token-usage:0 [15, 'chat', 1700000015.0, 10, 2, 0.5, 0, 42, 'gpt-4o', '', '', '', 'openai']
 ai.token-usage:3 [0, 'chat', 1700000000.0, 10, 2, 0.5, 0, 42, 'gpt-4o', '', '', '', 'openai']
->>> [len(m) <= 20_000 for m in encode_deltas([("ai.token-usage:0", "usage", rows * 100)], max_bytes=20_000)]
+>>> [len(m) <= 20_000 for m in encode_deltas([("ai.token-usage:0", rows * 100)], max_bytes=20_000)]
 [True, True, True, True, True]
 """
 
@@ -50,37 +50,36 @@ DEFAULT_MAX_BYTES = 900_000
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder()
 
-Part = tuple[str, list[Sequence[Any]]]  # (source partition, rows)
-KindPart = tuple[str, str, Sequence[Sequence[Any]]]  # (source partition, kind, rows)
+Part = tuple[str, Sequence[Sequence[Any]]]  # (source partition, rows)
 
 
-def encode_deltas(parts: Sequence[KindPart], max_bytes: int = DEFAULT_MAX_BYTES) -> list[bytes]:
+def encode_deltas(parts: Sequence[Part], max_bytes: int = DEFAULT_MAX_BYTES) -> list[bytes]:
     """The parts as few messages as fit under `max_bytes` each, in order."""
-    encoded = _encoder.encode({"parts": [{"source": source, "rows": rows} for source, _kind, rows in parts]})
+    encoded = _encoder.encode({"parts": [{"source": source, "rows": rows} for source, rows in parts]})
     if len(encoded) <= max_bytes:
         return [encoded]
-    total = sum(len(rows) for _, _, rows in parts)
+    total = sum(len(rows) for _, rows in parts)
     if total <= 1:
         raise ValueError(f"one row encodes to {len(encoded)} bytes, over {max_bytes}: input limits must bound rows")
     pieces = min(total, len(encoded) // max_bytes + 2)  # rows are roughly the same size: a guess, then checked
     messages: list[bytes] = []
     rest = list(parts)
     for piece in range(pieces, 0, -1):
-        first, rest = _split(rest, -(-sum(len(rows) for _, _, rows in rest) // piece))
+        first, rest = _split(rest, -(-sum(len(rows) for _, rows in rest) // piece))
         messages.extend(encode_deltas(first, max_bytes))
     return messages
 
 
-def _split(parts: Sequence[KindPart], rows_first: int) -> tuple[list[KindPart], list[KindPart]]:
+def _split(parts: Sequence[Part], rows_first: int) -> tuple[list[Part], list[Part]]:
     """The first `rows_first` rows as parts, and the rest."""
-    first: list[KindPart] = []
-    second: list[KindPart] = []
-    for source, kind, rows in parts:
+    first: list[Part] = []
+    second: list[Part] = []
+    for source, rows in parts:
         take = min(len(rows), rows_first)
         if take:
-            first.append((source, kind, rows[:take]))
+            first.append((source, rows[:take]))
         if take < len(rows):
-            second.append((source, kind, rows[take:]))
+            second.append((source, rows[take:]))
         rows_first -= take
     return first, second
 

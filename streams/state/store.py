@@ -323,8 +323,7 @@ class LedgerStore:
         by_kind: dict[str, list[Sequence[Any]]] = {}
         for _, _, _, kind, row in entries:
             by_kind.setdefault(kind, []).append(row)
-        parts = [(kind, kind, rows) for kind, rows in by_kind.items()]
-        return _chunks_encoder.encode(encode_deltas(parts, self.max_value_bytes))
+        return _chunks_encoder.encode(encode_deltas(list(by_kind.items()), self.max_value_bytes))
 
     def _decode_entries(self, data: bytes) -> list[Entry]:
         entries: list[Entry] = []

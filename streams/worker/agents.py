@@ -146,7 +146,7 @@ async def forward(pipeline: Pipeline, intake: Intake) -> None:
     metrics.batches.inc()
     for dead in intake.dead_letters:
         await send_dead_letter(pipeline, dead)
-    for team, parts in parts_by_team(intake, pipeline.kind_of_topic).items():
+    for team, parts in parts_by_team(intake).items():
         for value in encode_deltas(parts, pipeline.settings.max_message_bytes):
             await pipeline.deltas.send(key=team.encode(), value=value)
     for source, (last_offset, newest) in intake.sources.items():

@@ -1,7 +1,7 @@
 """The deltas topic's wire format: what goes in comes back, whatever the shape."""
 
 from streams.input.intake import decode_events
-from streams.input.kinds import GPU, RUNS, USAGE
+from streams.input.kinds import USAGE
 from streams.state.deltas import USAGE_COLUMN_TYPES, decode_delta, encode_deltas
 
 MANY = 16  # rows in a part: an earlier version packed usage parts of this many as columns
@@ -17,7 +17,7 @@ def test_usage_rows_come_back_exactly_with_their_types() -> None:
             [4, "embed", 1700000001.0, 0, 0, 0.0, 1, 0, "in-house", "", "", "", ""],
             [9, "chat", 1700000002.5, 7, 1, 1e-12, 0, 17, "chat", "chat", "chat", "chat", "chat"]] * MANY
     for count in (1, MANY - 1, MANY, len(rows)):
-        [(source, decoded)] = decode_delta(only(encode_deltas([("ai.token-usage:2", USAGE, rows[:count])])))
+        [(source, decoded)] = decode_delta(only(encode_deltas([("ai.token-usage:2", rows[:count])])))
         assert source == "ai.token-usage:2"
         assert [list(row) for row in decoded] == rows[:count]
         assert [type(value) for value in decoded[0]] == [int, str, float, int, int, float, int, int] + [str] * 5
@@ -33,14 +33,14 @@ def test_a_count_too_big_to_carry_is_rejected_not_a_crash() -> None:
     fits = b'{"ts": 1700000000, "team": "a", "model": "m", "prompt_tokens": 9007199254740992, "completion_tokens": 1}'
     accepted, _ = decode_events(USAGE, fits, now=1700000000.0, future_tolerance_s=300)
     rows = [[1, "chat", 1700000000.0, accepted[0].prompt_tokens, 1, 0.5, 0, 0, "m", "", "", "", ""]] * MANY
-    assert [list(row) for row in decode_delta(only(encode_deltas([("u:0", USAGE, rows)])))[0][1]] == rows
+    assert [list(row) for row in decode_delta(only(encode_deltas([("u:0", rows)])))[0][1]] == rows
 
 
 def test_parts_of_every_kind_keep_their_order() -> None:
     gpu = [[5, "run-1", "gpu-0", 1700000000.0, "H100", 3.5, 60.0, 97.0]]
     usage = [[n, "chat", 1700000000.0 + n, 1, 1, 0.1, 0, n, "m", "u", "s", "p", "v"] for n in range(MANY)]
     runs = [[2, "run-1", "started", 1700000000.0, 400.0, None, 8, "H100", 10.0]]
-    sent = [("u:1", USAGE, usage), ("g:0", GPU, gpu), ("r:3", RUNS, runs), ("u:0", USAGE, usage[:2])]
+    sent = [("u:1", usage), ("g:0", gpu), ("r:3", runs), ("u:0", usage[:2])]
     parts = decode_delta(only(encode_deltas(sent)))
     assert [(source, [list(row) for row in rows]) for source, rows in parts] == \
         [("u:1", usage), ("g:0", gpu), ("r:3", runs), ("u:0", usage[:2])]
@@ -51,7 +51,7 @@ def test_a_delta_too_big_for_one_message_is_split_in_order() -> None:
     usage = [[n, f"endpoint-{n % 300:03d}-" + "x" * 200, 1700000000.0 + n, 1, 1, 0.1, 0, n, f"model-{n % 7}",
               f"user-{n % 1000}", "", "", "provider"] for n in range(50_000)]
     gpu = [[n, "run-" + "r" * 250, f"gpu-{n}", 1700000000.0, "H100", 3.5, 60.0, 97.0] for n in range(3_000)]
-    messages = encode_deltas([("u:1", USAGE, usage), ("g:0", GPU, gpu)], max_bytes=200_000)
+    messages = encode_deltas([("u:1", usage), ("g:0", gpu)], max_bytes=200_000)
     assert len(messages) > 2 and all(len(m) <= 200_000 for m in messages)
     got: dict[str, list] = {}
     for message in messages:

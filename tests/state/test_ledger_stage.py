@@ -106,7 +106,7 @@ def deltas_log(inputs: dict[str, list[bytes]], reads: list[str], batch: int) -> 
         values = inputs[source][read[source]:read[source] + batch]
         chunk = [RawMessage(topic, int(partition), read[source] + i, value) for i, value in enumerate(values)]
         intake = take_in(chunk, KINDS, NOW, 300, settings().gpu_prices)
-        for team, parts in parts_by_team(intake, KINDS).items():
+        for team, parts in parts_by_team(intake).items():
             for value in encode_deltas(parts, 20_000):
                 logs[hash_team(team)].append((team.encode(), value))
         read[source] += len(chunk)

@@ -199,8 +199,9 @@ def replay_rate(batched: list[bytes], processes: int = 1) -> float:
     return sum(summary.events.values()) / summary.seconds
 
 
-def replay_rate_alone(path: Path, processes: int) -> float:
-    """`replay_rate` over a JSONL file, in a process of its own, as `spendwatch replay` runs.
+def replay_rate_alone(path: Path, processes: int, tree: Path = ROOT) -> float:
+    """`replay_rate` over a JSONL file, in a process of its own, as `spendwatch replay` runs, of the version
+    checked out in `tree` (evaluation/compare.py runs another).
 
     Not in the benchmark's own process: replay's forked processes would inherit its 3 GB of events
     and messages, and copy what their collector touches. Measured in the same minutes, 2 processes:
@@ -209,7 +210,7 @@ def replay_rate_alone(path: Path, processes: int) -> float:
     """
     code = ("import sys; from evaluation.bench import replay_rate; "
             f"print(replay_rate(open(sys.argv[1], 'rb').read().split(b'\\n'), {processes}))")
-    out = subprocess.run([sys.executable, "-c", code, str(path)], cwd=ROOT, check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", code, str(path)], cwd=tree, check=True, capture_output=True, text=True)
     return float(out.stdout.strip().splitlines()[-1])
 
 

@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import statistics
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -26,19 +25,10 @@ from evaluation.bench import (
     SINGLE_EVENTS,
     events,
     publish,
+    replay_rate_alone,
     spendwatch_rate,
 )
 from streams.tools.broker import EmbeddedBroker
-
-REPLAY = ("from evaluation.bench import BATCHED_EVENTS, events, replay_rate; import orjson; "
-          "e = events(BATCHED_EVENTS, seed=1); "
-          "print(replay_rate([orjson.dumps(e[i:i + 100]) for i in range(0, BATCHED_EVENTS, 100)]))")
-
-
-def replay_rate_in(tree: Path) -> float:
-    """`spendwatch replay` events/s, as the version checked out in `tree` runs it."""
-    out = subprocess.run([sys.executable, "-c", REPLAY], cwd=tree, check=True, capture_output=True, text=True)
-    return float(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -50,6 +40,8 @@ def main() -> None:
     batched = [orjson.dumps(batched_events[i:i + 100]) for i in range(0, BATCHED_EVENTS, 100)]
     single = [orjson.dumps(e) for e in events(SINGLE_EVENTS, seed=2)]
     with tempfile.TemporaryDirectory(prefix="spendwatch-compare-") as scratch:
+        replay_input = Path(scratch) / "replay-input.jsonl"
+        replay_input.write_bytes(b"\n".join(batched))
         before = Path(scratch) / "before"
         subprocess.run(["git", "worktree", "add", "--detach", str(before), args.rev], cwd=ROOT, check=True,
                        capture_output=True)
@@ -69,7 +61,7 @@ def main() -> None:
                                 spendwatch_rate(broker, "compare.batched", BATCHED_EVENTS, late, tree),
                             "worker, events/s (1 per message)":
                                 spendwatch_rate(broker, "compare.single", SINGLE_EVENTS, late, tree),
-                            "replay, events/s": replay_rate_in(tree),
+                            "replay, events/s": replay_rate_alone(replay_input, 1, tree),
                         }
                         for what, value in measured.items():
                             figures.setdefault((what, name), []).append(value)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from streams.input.events import InputLimits, parse_gpu, parse_run, parse_usage
 from streams.input.rows import GpuRow, RowContext, RunRow, UsageRow, UsageTuple, gpu_row, run_row, usage_row
@@ -84,6 +84,7 @@ class InputKind:
     row_type: type[UsageRow | GpuRow | RunRow]  # its fields, in order (rows travel and are stored as arrays)
     to_row: Callable[[int, Any, RowContext], Row]  # (position, event, context) -> row
     release_key: Callable[[Any], tuple[Any, ...]]  # (row) -> (event time, kind order, content...)
+    time_field: int  # where its rows hold the event time (the release key's first field)
 
     def topic(self, settings: Any) -> str:
         return str(getattr(settings, self.topic_setting))
@@ -91,9 +92,9 @@ class InputKind:
 
 #: Every input kind.
 KINDS: dict[str, InputKind] = {kind.name: kind for kind in (
-    InputKind(USAGE, USAGE_ORDER, "usage_topic", parse_usage, UsageRow, usage_row, usage_key),
-    InputKind(GPU, GPU_ORDER, "gpu_topic", parse_gpu, GpuRow, gpu_row, gpu_key),
-    InputKind(RUNS, RUNS_ORDER, "runs_topic", parse_run, RunRow, run_row, run_key),
+    InputKind(USAGE, USAGE_ORDER, "usage_topic", parse_usage, UsageRow, usage_row, usage_key, 2),
+    InputKind(GPU, GPU_ORDER, "gpu_topic", parse_gpu, GpuRow, gpu_row, gpu_key, 3),
+    InputKind(RUNS, RUNS_ORDER, "runs_topic", parse_run, RunRow, run_row, run_key, 3),
 )}
 KIND_OF_ORDER = {kind.order: name for name, kind in KINDS.items()}
 
@@ -101,6 +102,21 @@ KIND_OF_ORDER = {kind.order: name for name, kind in KINDS.items()}
 def release_key(kind: str, row: Row) -> tuple[Any, ...]:
     """The total order rows are applied in (see the module docstring)."""
     return KINDS[kind].release_key(row)
+
+
+Item = TypeVar("Item")
+
+
+def sort_in_release_order(items: list[Item], time_of: Callable[[Item], float],
+                          key_of: Callable[[Item], tuple[Any, ...]]) -> None:
+    """Sort items (rows with whatever travels with them) in release order, in place.
+
+    `time_of` gives an item's event time, the first field of `key_of`'s release key. Items with
+    distinct times (nearly always) are sorted by time alone, a float sort in C; the full key, a
+    tuple per row built in Python (5% of the ledger's time), is built only when two share a time.
+    """
+    times = list(map(time_of, items))
+    items.sort(key=time_of if len(set(times)) == len(times) else key_of)
 
 
 def kind_of_topic(settings: Any) -> dict[str, str]:

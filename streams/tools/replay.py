@@ -15,14 +15,14 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import orjson
 
 from streams import gc_tuning
 from streams.input.events import InputLimits
 from streams.input.intake import decode_events
-from streams.input.kinds import KIND_OF_ORDER, KINDS, position, release_key
+from streams.input.kinds import KIND_OF_ORDER, KINDS, position, release_key, sort_in_release_order
 from streams.input.kinds import Row as KindRow
 from streams.input.rows import RowContext
 from streams.settings import Settings
@@ -158,7 +158,7 @@ def _detect_teams(by_team: TeamEntries, teams: Sequence[str], settings: Settings
         entries = by_team[team]
         if context is not None:
             entries = [(kind, KINDS[kind].to_row(at, event, context)) for kind, (at, event) in entries]
-        entries.sort(key=_release_key)
+        sort_in_release_order(entries, _event_time, _release_key)
         ledger = new_ledger()
         applied, verdicts, _ = apply_and_judge(ledger, team, entries, rules, policy, ids,
                                                with_accounts=ledgers is not None)
@@ -200,3 +200,8 @@ def _detect_in_processes(by_team: TeamEntries, settings: Settings, processes: in
 
 def _release_key(entry: tuple[str, KindRow]) -> tuple[Any, ...]:
     return release_key(*entry)
+
+
+def _event_time(entry: tuple[str, KindRow]) -> float:
+    kind, row = entry
+    return cast(float, row[KINDS[kind].time_field])

@@ -1,7 +1,9 @@
 """The registry of input kinds is the one list every stage reads (docs/architecture.md)."""
 
+import random
+
 from streams.input.events import InputLimits
-from streams.input.kinds import KIND_OF_ORDER, KINDS, USAGE, kind_of_topic
+from streams.input.kinds import KIND_OF_ORDER, KINDS, USAGE, kind_of_topic, release_key, sort_in_release_order
 from streams.input.rows import RowContext
 from streams.settings import Settings
 from streams.state.ledger import APPLY
@@ -43,3 +45,20 @@ def test_rows_are_named_and_a_plain_array_off_the_wire_sorts_the_same():
         named = kind.row_type._make(row)
         assert named.position == 7 and named.ts == NOW, name
         assert kind.release_key(list(row)) == kind.release_key(named) == kind.release_key(row), name
+
+
+def test_rows_sorted_by_time_alone_or_by_the_full_key_come_out_in_release_order():
+    """Distinct times take the float sort; any shared time, the full key: both are the release order."""
+    rng = random.Random(5)
+    samples = [(name, row) for name, _, row in built_rows()]
+    for times in ([NOW + i for i in range(40)], [NOW, NOW + 1.0, NOW + 2.0]):  # distinct, then mostly shared
+        items = []
+        for _ in range(40):
+            name, row = rng.choice(samples)
+            row = list(row)
+            row[KINDS[name].time_field] = rng.choice(times)
+            row[0] = rng.randrange(1000)  # the position: not part of the order
+            items.append((name, row))
+        expected = sorted(items, key=lambda item: release_key(*item))
+        sort_in_release_order(items, lambda item: item[1][KINDS[item[0]].time_field], lambda item: release_key(*item))
+        assert [release_key(*item) for item in items] == [release_key(*item) for item in expected]

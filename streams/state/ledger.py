@@ -12,8 +12,9 @@ in two steps:
 2. `apply_in_order`: rows the watermark has released, in `release_key` order, counted into
    the accounts and the runs, de-duplicated by event_id, and shown to the detectors.
 
-Row layouts are in streams/input/rows.py. Usage rows are applied inline (the hot path: 99% of
-rows); every other kind through its entry in `APPLY`.
+Row layouts are in streams/input/rows.py. Usage rows (the hot path: 99% of rows) are
+de-duplicated and shown to the detectors inline, then counted into the accounts a column at a
+time (`count_usage`); every other kind is applied through its entry in `APPLY`.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from alerting.model import rfc3339
 from streams.input.kinds import GPU, RUNS, USAGE
 from streams.input.rows import GpuRow, RunRow
 from streams.state.dedup import EventIdIndex
-from streams.state.windows import Account, add_usage, figures, new_account, total_figures
+from streams.state.windows import Account, add_calls, figures, new_account, total_figures
 
 if TYPE_CHECKING:
     from streams.settings import Settings
@@ -103,17 +105,15 @@ def apply_in_order(
     wanted: detection never reads them).
     """
     applied = Applied()
-    accounts = ledger["accounts"]
-    team_account = accounts.get(TEAM_ACCOUNT)
     window_s, kept, grace = policy.window_s, policy.windows_kept, policy.late_grace_s
     seen, new_ids, counted = ids.of_team(team), applied.new_ids, applied.counted
     horizon, most_ids = ids.horizon_s, ids.max_ids_per_team
     newest = ledger["newest"] if ledger["newest"] is not None else -math.inf
-    usage_rows = 0
-    pairs: dict[str, tuple[Account, Account]] = {}  # endpoint -> (its account, the team's)
+    usage_rows: list[Sequence[Any]] = []  # counted into the accounts after the loop, a column at a time
     for kind, row in entries:
         if kind == USAGE:
-            _position, endpoint, ts, prompt, completion, cost, unpriced, hashed, _m, _u, _s, _p, _v = row
+            ts = row[2]
+            hashed = row[7]
             if hashed:
                 # Judged against this row's own time, not when the index was last pruned, so the
                 # outcome never depends on how rows were batched.
@@ -127,18 +127,9 @@ def apply_in_order(
                 new_ids.append((hashed, ts))
                 if len(seen) > most_ids:
                     ids.trim(team)
-            if with_accounts:
-                pair = pairs.get(endpoint)
-                if pair is None:
-                    account = account_for(ledger, endpoint)
-                    if team_account is None:
-                        team_account = account_for(ledger, TEAM_ACCOUNT)
-                    pair = pairs[endpoint] = (account, team_account)
-                if not add_usage(pair, ts, prompt, completion, cost, unpriced, window_s, kept, grace):
-                    applied.late += 1
+            usage_rows.append(row)
             if on_usage is not None:
                 on_usage(row)
-            usage_rows += 1
         else:
             ts = APPLY[kind](ledger, row, policy)
             if on_run is not None:
@@ -149,11 +140,47 @@ def apply_in_order(
         else:
             newest = ts
     if usage_rows:
-        counted[USAGE] += usage_rows
+        counted[USAGE] += len(usage_rows)
+        if with_accounts:
+            applied.late += count_usage(ledger, usage_rows, window_s, kept, grace)
     ledger["newest"] = newest if newest > -math.inf else None
     if ledger["newest"] is not None:
         ids.prune(team, ledger["newest"])
     return applied
+
+
+def count_usage(ledger: Ledger, rows: Sequence[Sequence[Any]], window_s: int, kept: int, grace: int) -> int:
+    """Count usage rows, in the order applied, into their endpoints' accounts and the team's: how many
+    were too late for their endpoint's window."""
+    endpoints = list(map(itemgetter(1), rows))
+    by_endpoint: dict[str, Sequence[Sequence[Any]]] = {endpoints[0]: rows}
+    if len(set(endpoints)) > 1:
+        groups: dict[str, list[Sequence[Any]]] = {}
+        for endpoint, row in zip(endpoints, rows, strict=True):
+            group = groups.get(endpoint)
+            if group is None:
+                groups[endpoint] = [row]
+            else:
+                group.append(row)
+        by_endpoint = dict(groups)
+    # Accounts are made in the order a row at a time made them (the first row's endpoint, then the team, then
+    # the others as they first appear), so a ledger's records read the same however its rows were split.
+    account_for(ledger, endpoints[0])
+    account_for(ledger, TEAM_ACCOUNT)
+    late = 0
+    for endpoint, its_rows in by_endpoint.items():
+        late += add_calls(account_for(ledger, endpoint), *_usage_columns(its_rows), window_s, kept, grace)
+    add_calls(account_for(ledger, TEAM_ACCOUNT), *_usage_columns(rows), window_s, kept, grace)
+    return late
+
+
+UsageColumns = tuple[Sequence[float], Sequence[int], Sequence[int], Sequence[float], Sequence[int]]
+
+
+def _usage_columns(rows: Sequence[Sequence[Any]]) -> UsageColumns:
+    """Event time, prompt and completion tokens, cost and unpriced (streams/input/rows.py's layout) as columns."""
+    _position, _endpoint, ts, prompt, completion, cost, unpriced, *_rest = zip(*rows, strict=True)
+    return ts, prompt, completion, cost, unpriced
 
 
 def new_run(run_id: str) -> dict[str, Any]:

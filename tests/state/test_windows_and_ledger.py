@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import orjson
 import pytest
 
@@ -9,7 +11,7 @@ from streams.input.kinds import GPU, RUNS, USAGE
 from streams.input.rows import id_hash
 from streams.state.dedup import EventIdIndex
 from streams.state.ledger import TEAM_ACCOUNT, WindowPolicy, apply_in_order, new_ledger, run_view, take_fresh
-from streams.state.windows import add_usage, new_account
+from streams.state.windows import add_calls, add_usage, new_account
 
 POLICY = WindowPolicy(window_s=60, windows_kept=3, late_grace_s=120, gpu_max_interval_s=300)
 
@@ -34,6 +36,31 @@ def test_late_event_lands_in_its_own_window_within_grace_and_in_the_total_after(
     assert [row[0] for row in account["windows"]] == [180, 300]
     assert not add(account, 100)  # 200 s late: total only
     assert account["total"][0] == 3 and sum(row[1] for row in account["windows"]) == 2
+
+
+def test_calls_counted_as_columns_equal_calls_counted_one_by_one_however_they_are_split():
+    """Bit for bit: the same floats added in the same order, the same windows made and dropped, the same late calls."""
+    rng = random.Random(11)
+    keep = dict(window_s=60, windows_kept=3, late_grace_s=120)
+    for case in range(200):
+        on_edges = case % 4 > 1
+        clock = float(rng.randrange(0, 600, 60)) if on_edges else rng.uniform(0, 600)
+        calls = []
+        for _ in range(rng.randrange(1, 60)):
+            step = rng.choice([0.0, rng.uniform(0, 40), -rng.uniform(0, 300)])  # repeats, steps, late ones
+            # Or whole steps that land calls right on a window's edge and right on the grace limit.
+            clock += rng.choice([0, 7, 60, -60, -120, -180]) if on_edges else step
+            calls.append((clock, rng.randrange(5000), rng.randrange(900), rng.random() * 3, rng.randrange(2)))
+        pieces, at = [], 0
+        while at < len(calls):  # steps of random length; each in time order as the ledger applies a step,
+            end = at + rng.randrange(1, 20)  # a later one going back in time (rows behind the watermark)
+            pieces.append(sorted(calls[at:end]) if case % 2 else calls[at:end])  # or out of order within
+            at = end
+        one_by_one, as_columns = new_account(), new_account()
+        late_one_by_one = sum(not add_usage([one_by_one], *call, **keep) for piece in pieces for call in piece)
+        late_as_columns = sum(add_calls(as_columns, *zip(*piece, strict=True), **keep) for piece in pieces)
+        assert orjson.dumps(as_columns) == orjson.dumps(one_by_one), case
+        assert late_as_columns == late_one_by_one, case
 
 
 def usage_row(offset, endpoint="chat", ts=100.0, cost=0.5, event_id=None):
@@ -121,3 +148,20 @@ def test_interval_s_overrides_the_gap_and_gaps_are_capped():
     run = ledger["runs"]["r"]
     assert run["gpu_hours"] == pytest.approx((300 + 30) / 3600)
     assert run["idle_gpu_hours"] == pytest.approx(30 / 3600)
+
+
+def test_a_ledger_reads_the_same_whether_its_rows_come_in_one_step_or_many():
+    """Accounts, their order in the record and every figure: what replay writes in one go, the worker in steps."""
+    rng = random.Random(3)
+    rows = sorted((usage_row(i, endpoint=rng.choice(["chat", "embed", "batch"]), ts=100.0 + rng.uniform(0, 900),
+                             cost=rng.random(), event_id=f"e{rng.randrange(400)}") for i in range(300)),
+                  key=lambda row: row[2])
+    whole, in_steps = new_ledger(), new_ledger()
+    apply_usage(whole, EventIdIndex(3600), rows)
+    ids, at = EventIdIndex(3600), 0
+    while at < len(rows):
+        end = at + (rng.randrange(1, 40) if at else 1)  # the first step with one endpoint, the next with more
+        apply_usage(in_steps, ids, rows[at:end])
+        at = end
+    assert list(in_steps["accounts"]) == list(whole["accounts"])
+    assert orjson.dumps(in_steps) == orjson.dumps(whole)

@@ -245,9 +245,18 @@ class FlashSpikeDetector:
                 return self._fire(ts, window, "tokens", self._alone(window))
         if window.calls > SPAN_EVERY_CALLS and window.calls % SPAN_EVERY_CALLS:
             return None  # a busy window's spans are judged every few calls: each judgement looks at 15 windows
-        for span in self._spans(window):
-            if span.calls < span.calls_bar:
+        if not window.calls_bar and window.amount_sd is None:
+            return None  # no spans on a key neither quiet nor lumpy
+        for base in self._span_bases(window):
+            # The span's figures are made only when a bar is passed: most calls pass none, and making them
+            # for every call cost 6% of the ledger.
+            _windows, calls, tokens, cost, _z_sum, _z_count, calls_bar, bar_tokens, bar_cost, *_ = base
+            if calls + window.calls < calls_bar:
                 continue
+            if (bar_cost is None or cost + window.cost < bar_cost) and \
+                    (bar_tokens is None or tokens + window.tokens < bar_tokens):
+                continue
+            span = self._span(window, base)
             if span.threshold_cost is not None and span.cost >= span.threshold_cost and span.amount_passes():
                 return self._fire(ts, window, "usd", span)
             if span.threshold_tokens is not None and span.tokens >= span.threshold_tokens:
@@ -261,20 +270,20 @@ class FlashSpikeDetector:
         """
         if not window.calls_bar and window.amount_sd is None:
             return []
-        spans = []
-        zw = amount_z(window.cost, window.expected_cost) if window.expected_cost > 0 else None
-        for base in self._span_bases(window):
-            (windows, calls, tokens, cost, z_sum, z_count, calls_bar, bar_tokens, bar_cost, amount_mean,
-             spread, expected_calls, expected_tokens, expected_cost) = base
-            amount: tuple[float, float, float | None] = (0.0, 0.0, None)
-            if spread is not None:
-                if zw is not None:
-                    z_sum, z_count = z_sum + zw, z_count + 1
-                amount = (z_sum / z_count if z_count else 0.0, amount_mean, amount_mean + spread)
-            spans.append(SpanFigures(windows, int(calls + window.calls), calls_bar, tokens + window.tokens,
-                                     cost + window.cost, expected_calls, expected_tokens, expected_cost,
-                                     bar_tokens, bar_cost, amount[0], amount[1], amount[2]))
-        return spans
+        return [self._span(window, base) for base in self._span_bases(window)]
+
+    def _span(self, window: OpenWindow, base: tuple[Any, ...]) -> SpanFigures:
+        """One span's figures: what the windows before `window` hold (`base`) with what `window` holds so far."""
+        (windows, calls, tokens, cost, z_sum, z_count, calls_bar, bar_tokens, bar_cost, amount_mean,
+         spread, expected_calls, expected_tokens, expected_cost) = base
+        amount: tuple[float, float, float | None] = (0.0, 0.0, None)
+        if spread is not None:
+            if window.expected_cost > 0:
+                z_sum, z_count = z_sum + amount_z(window.cost, window.expected_cost), z_count + 1
+            amount = (z_sum / z_count if z_count else 0.0, amount_mean, amount_mean + spread)
+        return SpanFigures(windows, int(calls + window.calls), calls_bar, tokens + window.tokens,
+                           cost + window.cost, expected_calls, expected_tokens, expected_cost,
+                           bar_tokens, bar_cost, amount[0], amount[1], amount[2])
 
     def _span_bases(self, window: OpenWindow) -> list[tuple[Any, ...]]:
         """Per span, what the windows before `window` hold and the span's bars: the same for every call of

@@ -136,9 +136,9 @@ def add_calls(
     late = at
     windows = account["windows"]
     while at < count:
-        start = int(ts[at] // window_s) * window_s
+        start = window_start(ts[at], window_s)
         # The same start as each call's own (`window_start` is monotonic): the window's calls end where it changes.
-        end = bisect_right(ts, start, at, count, key=lambda t: int(t // window_s) * window_s)
+        end = bisect_right(ts, start, at, count, key=lambda t: window_start(t, window_s))
         row = windows[-1] if windows and windows[-1][0] == start else _window_row(windows, start, windows_kept)
         if row is None:
             late += end - at

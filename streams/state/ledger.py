@@ -105,7 +105,8 @@ def apply_in_order(
     """
     applied = Applied()
     window_s, kept, grace = policy.window_s, policy.windows_kept, policy.late_grace_s
-    seen, new_ids, counted = ids.of_team(team), applied.new_ids, applied.counted
+    team_ids, new_ids, counted = ids.of_team(team), applied.new_ids, applied.counted
+    seen, remembered = team_ids.times, team_ids.order.append
     horizon, most_ids = ids.horizon_s, ids.max_ids_per_team
     newest = ledger["newest"] if ledger["newest"] is not None else -math.inf
     usage_rows: list[Sequence[Any]] = []  # counted into the accounts after the loop, a column at a time
@@ -117,15 +118,15 @@ def apply_in_order(
                 # Judged against this row's own time, not when the index was last pruned, so the
                 # outcome never depends on how rows were batched.
                 before = seen.get(hashed)
-                if before is not None:
-                    if before >= ts - horizon:
-                        applied.duplicates += 1
-                        continue
-                    del seen[hashed]  # seen too long ago: counted again, and remembered anew
-                seen[hashed] = ts
+                if before is None:
+                    remembered(hashed)
+                elif before >= ts - horizon:
+                    applied.duplicates += 1
+                    continue
+                seen[hashed] = ts  # seen too long ago, if at all: counted (again), remembered at this time
                 new_ids.append((hashed, ts))
                 if len(seen) > most_ids:
-                    ids.trim(team)
+                    team_ids.trim(most_ids)
             usage_rows.append(row)
             if on_usage is not None:
                 on_usage(row)

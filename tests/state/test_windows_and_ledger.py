@@ -124,6 +124,33 @@ def test_an_id_repeated_past_the_horizon_counts_again_in_replay_and_live_alike()
     assert (applied.counted[USAGE], applied.duplicates) == (3, 0)
 
 
+def test_the_id_index_forgets_exactly_the_ids_behind_the_horizon_step_after_step():
+    # Thousands of steps of a sliding horizon, the case that was quadratic when the oldest ids
+    # were found from the front of the dict: what is kept is exactly the ids inside the horizon.
+    ids, horizon = EventIdIndex(horizon_s=50.0), 50.0
+    for step in range(2_000):
+        for n in range(step * 5, step * 5 + 5):
+            ids.remember("t", n + 1, n * 0.1)
+        newest = (step * 5 + 4) * 0.1
+        ids.prune("t", newest)
+        team = ids.of_team("t")
+        assert list(team.order) == list(team.times)
+        assert list(team.times) == [n + 1 for n in range(step * 5 + 5) if n * 0.1 >= newest - horizon]
+    assert len(ids) == 501
+
+
+def test_an_id_remembered_again_keeps_its_place_and_takes_its_new_time():
+    ids = EventIdIndex(horizon_s=100, max_ids_per_team=3)
+    ids.remember("t", 1, 0.0)
+    ids.remember("t", 2, 10.0)
+    ids.remember("t", 1, 150.0)  # a repeat past the horizon: its new time, its old place
+    ids.prune("t", newest_ts=150.0)  # cutoff 50: id 1 is now at 150 and blocks the front; kept longer is harmless
+    assert ids.seen("t", 1) and ids.seen("t", 2)
+    for n in (3, 4):
+        ids.remember("t", n, 160.0)
+    assert [ids.seen("t", n) for n in (1, 2, 3, 4)] == [False, True, True, True]  # the cap drops the oldest place
+
+
 def test_gpu_samples_accrue_hours_and_cost_per_run():
     ledger = new_ledger()
     apply_runs(ledger, [[0, "r1", "started", 0.0, 100.0, 500.0, 2, "H100", 10.0]])

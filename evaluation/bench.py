@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import orjson
@@ -32,6 +32,9 @@ from streams.tools.broker import EmbeddedBroker, free_port
 from streams.tools.replay import DEFAULT_PROCESSES as REPLAY_PROCESSES
 from streams.tools.replay import replay
 
+if TYPE_CHECKING:
+    from evaluation.history import Run
+
 ROOT = Path(__file__).resolve().parent.parent
 # Long enough that the ledger's first and last steps (rows applied as the watermark passes them, in
 # bursts of up to a tenth of a 100,000-event run) are a small part of a run.
@@ -41,6 +44,7 @@ MIXED_EVENTS = 300_000  # half one per message, half 100 per message
 KEYS = 200
 MIXED_KEYS = 13
 ROUNDS = 3
+HISTORY_EVENTS = (30_000, 3_000_000)  # the issue "Speed": CPU per event must not grow with history
 
 
 def events(count: int, seed: int, keys: int = KEYS) -> list[dict[str, Any]]:
@@ -394,7 +398,12 @@ def main() -> None:
         tight = timed("alert latency samples, allowances at 1 s", lambda: alert_latency(broker, TIGHT_ALLOWANCES))
     memory = {keys: timed(f"memory with {keys:,} keys", lambda keys=keys: memory_per_key(keys))
               for keys in (10_000, 100_000)}
-    write_report(rates, {"defaults": latencies, "tight": tight}, memory, check)
+    # Imported here: both modules use this one's data and helpers.
+    from evaluation.history import growth
+    from evaluation.hotpath import stage_timings
+    history = timed("CPU per event over 30,000 and 3,000,000 events", lambda: growth(100, *HISTORY_EVENTS))
+    stages = timed("the pure per-event stages, us/event", stage_timings)
+    write_report(rates, {"defaults": latencies, "tight": tight}, memory, check, history, stages)
 
 
 def quix_version() -> str:
@@ -427,7 +436,8 @@ def ratio(values: list[float], reference: list[float]) -> float:
 
 
 def write_report(rates: dict[str, list[float]], latencies: dict[str, list[float]],
-                 memory: dict[int, dict[str, float]], check: SumsCheck) -> None:
+                 memory: dict[int, dict[str, float]], check: SumsCheck, history: tuple[Run, Run],
+                 stages: dict[str, float]) -> None:
     date = datetime.now(UTC).strftime("%Y-%m-%d")
 
     def p50_p99(samples: list[float]) -> str:
@@ -474,6 +484,17 @@ def write_report(rates: dict[str, list[float]], latencies: dict[str, list[float]
                      f"{m['state_bytes_per_key']:,.0f} B/key as JSON; RSS {m['rss_mb']:,.0f} MB "
                      f"({m['rss_bytes_per_key']:,.0f} B/key over the empty process)",
                      "targets <= 2 KB/key; 100k keys <= 500 MB RSS"))
+    short, long = history
+    rows.append((f"worker CPU per event over {short.events:,} events and over {long.events:,} "
+                 "(100 events/message, `python -m evaluation.history`)",
+                 f"{short.cpu_per_event_us:.1f} us and {long.cpu_per_event_us:.1f} us; within the long run "
+                 f"{long.stretch_us(0.0, 0.10):.1f} us over its first 10%, "
+                 f"{long.stretch_us(0.80, 0.95):.1f} over 80-95%",
+                 f"{long.cpu_per_event_us / short.cpu_per_event_us:.2f}x (target <= 1.5x)"))
+    rows.append(("the pure per-event stages (`python -m evaluation.hotpath`, 300,000 events, best of 3)",
+                 f"take_in {stages['take_in']:.2f} us + ledger {stages['ledger']:.2f} us an event "
+                 f"(replay {stages['replay']:.2f} us)",
+                 f"{stages['take_in'] + stages['ledger']:.2f} us (target <= 3 us)"))
     table = "\n".join(f"| {a} | {b} | {c} |" for a, b, c in rows)
     text = f"""# Benchmarks
 
@@ -509,6 +530,15 @@ allowances to 1 s to show what the pipeline itself adds. Memory: `evaluation/mem
 builds the ledgers and detectors of N keys through the worker's own code (five windows more than
 `SPENDWATCH_WINDOWS_KEPT`, so every window slot is in use) and reads the process's RSS. The
 detectors' warm-up needs 30 windows, but their state has the same shape from the first.
+
+CPU per event against history: a worker on an empty topic, once it owns the partitions, has
+N events published to it and its process's CPU is read until all are applied (start-up left
+out); ids are kept for 15 minutes of event time rather than a day, so that a long run forgets
+them as a long-lived worker does. A short run costs more per event: the first touch of each
+team's state and the final wait for idle partitions are spread over fewer events. The pure
+stages: `take_in` (decode, validate, price, group into deltas) and the ledger stage (take in,
+release, apply with windows, de-duplication and detection, write the records) without Kafka or
+Faust, on the batched load's data.
 
 The peer: `evaluation/quix_peer.py`, a Quix Streams {quix_version()} application (its own virtual
 environment, var/quix-venv) doing the core of the job, per (team, endpoint) 60 s tumbling sums of

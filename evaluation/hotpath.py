@@ -43,7 +43,8 @@ def best_of(runs: int, stage: Callable[[], None]) -> float:
     return best
 
 
-def main(count: int = 300_000) -> None:
+def stage_timings(count: int = 300_000, verbose: bool = False) -> dict[str, float]:
+    """Microseconds per event of each stage, best of three."""
     settings = Settings(_env_file=None)
     batched = events(count, seed=1)
     payloads = [orjson.dumps(batched[i:i + 100]) for i in range(0, count, 100)]
@@ -79,11 +80,16 @@ def main(count: int = 300_000) -> None:
         replay({"usage": io.BytesIO(b"\n".join(payloads))}, io.BytesIO(), settings)
 
     gc_tuning.tune_for_worker()  # as the worker runs
-    print(f"{count:,} events, 100 per message, {len(deltas):,} deltas")
+    if verbose:
+        print(f"{count:,} events, 100 per message, {len(deltas):,} deltas")
+    timings = {}
     for name, stage in (("take_in", ingest), ("ledger", ledger), ("replay", replayed)):
         seconds = best_of(3, stage)
-        print(f"  {name:8s} {count / seconds:>10,.0f} events/s  {seconds / count * 1e6:5.2f} us/event")
+        timings[name] = seconds / count * 1e6
+        if verbose:
+            print(f"  {name:8s} {count / seconds:>10,.0f} events/s  {seconds / count * 1e6:5.2f} us/event")
+    return timings
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 300_000)
+    stage_timings(int(sys.argv[1]) if len(sys.argv) > 1 else 300_000, verbose=True)

@@ -12,27 +12,28 @@ repeated after it has left the horizon is counted again; the horizon is a settin
 
 from __future__ import annotations
 
-from collections import deque
-
 
 class TeamIds:
     """One team's ids: hash -> event time, and the same hashes in the order first remembered.
 
-    The order is a deque beside the dict because forgetting the oldest ids from the front of
-    the dict itself is quadratic: CPython leaves a deleted entry's slot in place until the dict
-    is resized, and every new iterator (`next(iter(ids))`) walks over those slots from the
-    start. With 200,000 ids inside the horizon and 1,000 new ones a step, a step cost 24 ms and
-    rising (137 ms after 400 steps); through the deque it costs what its new ids do. An id
-    remembered again (a repeat past the horizon) keeps its place, in the deque as in the dict,
-    so it may be kept a little longer than the horizon, which changes nothing: a repeat is judged
-    against its own time (streams/state/ledger.py).
+    The order is kept beside the dict because forgetting the oldest ids from the front of the
+    dict itself is quadratic: CPython leaves a deleted entry's slot in place until the dict is
+    resized, and every new iterator (`next(iter(ids))`) walks over those slots from the start.
+    With 200,000 ids inside the horizon and 1,000 new ones a step, a step cost 24 ms and rising
+    (137 ms after 400 steps); through the order it costs what its new ids do. The order is a
+    list read from `head` on, cut once most of it is behind: a deque would do, but an empty one
+    weighs 760 bytes, and every team has one (`make bench`'s memory row grew 12%).
+    An id remembered again (a repeat past the horizon) keeps its place, in the order as in the
+    dict, so it may be kept a little longer than the horizon, which changes nothing: a repeat is
+    judged against its own time (streams/state/ledger.py).
     """
 
-    __slots__ = ("order", "times")
+    __slots__ = ("head", "order", "times")
 
     def __init__(self) -> None:
         self.times: dict[int, float] = {}
-        self.order: deque[int] = deque()  # the keys of `times`, oldest first
+        self.order: list[int] = []  # the keys of `times` from `head` on, oldest first
+        self.head = 0
 
     def remember(self, hashed: int, ts: float) -> None:
         if hashed not in self.times:
@@ -41,15 +42,25 @@ class TeamIds:
 
     def trim(self, most: int) -> None:
         """Forget the oldest ids beyond `most`."""
-        times, order = self.times, self.order
+        times, order, head = self.times, self.order, self.head
         while len(times) > most:
-            del times[order.popleft()]
+            del times[order[head]]
+            head += 1
+        self._cut(head)
 
     def prune(self, cutoff: float) -> None:
         """Forget ids older than `cutoff`, from the first remembered until one is not."""
-        times, order = self.times, self.order
-        while order and times[order[0]] < cutoff:
-            del times[order.popleft()]
+        times, order, head = self.times, self.order, self.head
+        while head < len(order) and times[order[head]] < cutoff:
+            del times[order[head]]
+            head += 1
+        self._cut(head)
+
+    def _cut(self, head: int) -> None:
+        if head > 64 and 2 * head > len(self.order):  # each id is moved at most once on average
+            del self.order[:head]
+            head = 0
+        self.head = head
 
 
 class EventIdIndex:

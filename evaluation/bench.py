@@ -444,7 +444,7 @@ def write_report(rates: dict[str, list[float]], latencies: dict[str, list[float]
         return f"p50 {percentile(samples, 0.5):.2f} s, p99 {percentile(samples, 0.99):.2f} s"
 
     def against_quix(load: str, target: str) -> str:
-        return f"{ratio(rates[load], rates[f'quix_{load}']):.1f}x the Quix peer (target >= {target})"
+        return f"{ratio(rates[load], rates[f'quix_{load}']):.2f}x the Quix peer (target >= {target})"
 
     rows = [
         ("raw aiokafka consumer + orjson (100 events/message)", spread(rates["raw"], "events/s"), "reference"),

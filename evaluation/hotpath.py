@@ -87,7 +87,7 @@ def stage_timings(count: int = 300_000, verbose: bool = False) -> dict[str, floa
         seconds = best_of(3, stage)
         timings[name] = seconds / count * 1e6
         if verbose:
-            print(f"  {name:8s} {count / seconds:>10,.0f} events/s  {seconds / count * 1e6:5.2f} us/event")
+            print(f"  {name:8s} {count / seconds:>10,.0f} events/s  {timings[name]:5.2f} us/event")
     return timings
 
 

@@ -81,17 +81,12 @@ class EventIdIndex:
         ids.trim(self.max_ids_per_team)
 
     def of_team(self, team: str) -> TeamIds:
-        """The team's ids, for a caller that checks and adds many in a row; `trim` afterwards."""
+        """The team's ids, for a caller that checks and adds many in a row: it appends a new id's hash
+        to `order` as it adds it to `times`, and calls `trim(max_ids_per_team)` when there are too many."""
         ids = self._ids.get(team)
         if ids is None:
             ids = self._ids[team] = TeamIds()
         return ids
-
-    def trim(self, team: str) -> None:
-        """Forget the oldest ids beyond `max_ids_per_team`."""
-        ids = self._ids.get(team)
-        if ids is not None:
-            ids.trim(self.max_ids_per_team)
 
     def prune(self, team: str, newest_ts: float) -> None:
         """Forget ids older than the horizon behind `newest_ts` (remembered order is roughly time order)."""

@@ -21,7 +21,9 @@ from typing import Any
 import aiohttp
 import orjson
 
+from alerting.inert import inert
 from alerting.notifier import Alert, DeliveryError, error_for_status
+from alerting.redact import redacted
 
 #: The status of the message a Slack click makes: it goes to PagerDuty only, never onto the alerts topic.
 ACKNOWLEDGED = "acknowledged"
@@ -31,7 +33,12 @@ DETAIL_FIELDS = ("kind", "team", "endpoint", "run_id", "observed", "baseline", "
 
 
 def pagerduty_event(alert: Alert, routing_key: str) -> dict[str, Any]:
-    """The Events v2 body for an alert (CONTRACT's fields go to custom_details)."""
+    """The Events v2 body for an alert (CONTRACT's fields go to custom_details).
+
+    Every text built from names is made inert (alerting/inert.py): PagerDuty shows the summary
+    and details as written, and its Slack, Teams and email integrations pass them on, where a
+    `<!here>`, a `<https://...|re-auth>` or a bare URL from a run id would be live.
+    """
     if alert["status"] in ("resolved", ACKNOWLEDGED):
         action = "resolve" if alert["status"] == "resolved" else "acknowledge"
         return {"routing_key": routing_key, "event_action": action, "dedup_key": alert["dedup_key"]}
@@ -41,17 +48,29 @@ def pagerduty_event(alert: Alert, routing_key: str) -> dict[str, Any]:
         "dedup_key": alert["dedup_key"],
         "client": "spendwatch",
         "payload": {
-            "summary": alert["summary"][:1024],
+            "summary": inert(alert["summary"])[:1024],
             "source": "spendwatch",
             "severity": alert["severity"],
             "timestamp": alert["ts"],
-            "component": (alert.get("endpoint") or alert.get("run_id") or "")[:255],
-            "group": alert["team"][:255],
+            "component": inert(alert.get("endpoint") or alert.get("run_id") or "")[:255],
+            "group": inert(alert["team"])[:255],
             "class": alert["kind"],
-            "custom_details": {name: alert[name] for name in DETAIL_FIELDS if alert.get(name) is not None},
+            "custom_details": {name: inert_values(alert[name]) for name in DETAIL_FIELDS
+                               if alert.get(name) is not None},
         },
         "links": [{"href": href, "text": name} for name, href in (alert.get("links") or {}).items()],
     }
+
+
+def inert_values(value: Any) -> Any:
+    """Every string in a detail (contributors' values included) made inert; numbers as they are."""
+    if isinstance(value, str):
+        return inert(value)
+    if isinstance(value, dict):
+        return {key: inert_values(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [inert_values(item) for item in value]
+    return value
 
 
 class PagerDutyNotifier:
@@ -72,7 +91,8 @@ class PagerDutyNotifier:
                     session.post(self._url, data=body, headers={"Content-Type": "application/json"}) as response:
                 if response.status < 300:
                     return
-                text = (await response.text())[:200].replace(self._routing_key, "**********")
+                # Masked whole, then cut: cut first, a key echoed across the cut would leave its prefix.
+                text = redacted(await response.text(), [self._routing_key], 200)
                 raise error_for_status("pagerduty", response.status, response.headers.get("Retry-After"), text)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DeliveryError(f"pagerduty unreachable: {type(exc).__name__}", retryable=True) from None

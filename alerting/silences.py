@@ -25,7 +25,9 @@ from typing import Any
 
 from alerting.model import MATCHABLE, matches, rfc3339
 
-COMMENT_MAX, NAME_MAX, VALUES_MAX = 1000, 200, 100
+#: NAME_MAX is streams.input.events.MAX_NAME_CHARS: every name an event may carry can be silenced. Alerting sits
+#: below streams and cannot import it; tests/alerting/test_silences.py holds the two together.
+COMMENT_MAX, NAME_MAX, VALUES_MAX = 1000, 256, 100
 #: The longest a silence may last: a forgotten one must not hide a team's alerts for ever.
 LONGEST_S = 90 * 86400
 
@@ -60,8 +62,25 @@ class Silence:
         return body
 
 
+class TooManySilences(Exception):
+    """The book is full: a new silence would pass `SPENDWATCH_MAX_SILENCES` (HTTP 409)."""
+
+
 def parse_silence(body: Any, now: float, silence_id: str | None = None) -> Silence:
-    """A new silence from a `POST /silences` body; ValueError says what is wrong."""
+    """A new silence from a `POST /silences` body; ValueError says what is wrong, and nothing else escapes.
+
+    A body that makes this code raise something it did not foresee is refused like any bad body
+    (`internal_error`, with the exception's type, never its text, which may quote the body).
+    """
+    try:
+        return _parse_silence(body, now, silence_id)
+    except ValueError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any surprise is this body's fault: a 400, never a 500
+        raise ValueError(f"internal_error: {type(exc).__name__}") from None
+
+
+def _parse_silence(body: Any, now: float, silence_id: str | None) -> Silence:
     if not isinstance(body, dict):
         raise ValueError("a silence is a JSON object")
     unknown = set(body) - {"match", "ends_at", "comment", "created_by"}
@@ -114,6 +133,23 @@ class SilenceBook:
 
     def put(self, silence: Silence) -> None:
         self._by_id[silence.id] = silence
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def make_room_for(self, silence: Silence, most: int) -> None:
+        """TooManySilences when adding `silence` would hold more than `most` (replacing one by its id is free).
+
+        Expired silences count until they are removed, as Alertmanager's --silences.max-silences
+        counts them: the cap bounds what every worker holds and what the topic keeps.
+        """
+        if silence.id not in self._by_id and len(self._by_id) >= most:
+            raise TooManySilences(f"{len(self._by_id)} silences are held, the most SPENDWATCH_MAX_SILENCES "
+                                  f"allows ({most}); delete one, or wait for expired ones to be removed")
+
+    def expired(self, before: float) -> list[Silence]:
+        """The silences that ended at or before `before`: due for removal."""
+        return [silence for silence in self._by_id.values() if silence.ends_at <= before]
 
     def remove(self, silence_id: str) -> Silence | None:
         return self._by_id.pop(silence_id, None)

@@ -1,7 +1,9 @@
 """Slack, both ways a workspace allows: an incoming webhook, or a bot token with chat.postMessage.
 
 Every value that comes from events (team, endpoint, run, the summary built from them)
-is escaped, so a team named `<!channel>` pings nobody. Block Kit limits are kept
+is escaped, so a team named `<!channel>` pings nobody, and made inert (alerting/inert.py), so a
+run named `https://evil.example/login`, a team `#general` or `@here` is text, never a link, a
+channel or a ping. Block Kit limits are kept
 (header 150 characters, section text 3000, at most 10 fields of 2000).
 
 With a bot token the first message of an incident is remembered (`threads`: any
@@ -27,6 +29,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from alerting.inert import break_autolinks
 from alerting.notifier import Alert, DeliveryError, error_for_status
 from detectors.amounts import per_hour, usd
 
@@ -64,6 +67,18 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def named(text: str) -> str:
+    """A text that holds names (a name, or a summary built from names): nothing in it auto-links."""
+    return break_autolinks(text)
+
+
+def mrkdwn(text: str, limit: int) -> dict[str, Any]:
+    """A mrkdwn text object of already escaped text. `verbatim`: Slack's documented switch that keeps it
+    from linking URLs and channel names and parsing mentions in the text (its manual `<url|label>`
+    links, ours, still work); `named` breaks the same things where no such switch exists."""
+    return {"type": "mrkdwn", "text": clip(text, limit), "verbatim": True}
+
+
 def plain(text: str, limit: int) -> str:
     """For plain_text fields, which are not escaped but must stay short and mention-free."""
     text = text.replace("<", "\u2039").replace(">", "\u203a")  # angle quotation marks: look alike, are plain text
@@ -75,7 +90,7 @@ def clip(text: str, limit: int) -> str:
 
 
 def subject(alert: Alert) -> str:
-    return f"{alert['team']} / {alert.get('endpoint') or alert.get('run_id') or ''}"
+    return named(f"{alert['team']} / {alert.get('endpoint') or alert.get('run_id') or ''}")
 
 
 def amount(value: float | None, unit: str, window_s: float | None = None) -> str:
@@ -106,11 +121,11 @@ CAUSES = {"traffic": ("More calls", "calls_ratio"),
 
 def why_fields(alert: Alert) -> list[str]:
     """The cause, with its ratio, and the top contributors with their shares of the extra spend."""
-    label, figure = CAUSES.get(alert["cause"], (alert["cause"], ""))
+    label, figure = CAUSES.get(alert["cause"], (named(str(alert["cause"])), ""))
     ratio = (alert.get("cause_figures") or {}).get(figure)
     cause = f"*Cause*\n{label}" + (f" ({times(ratio)} usual)" if ratio is not None else "")
-    named = alert.get("contributors") or []
-    lines = [f"{c['dimension']} {c['value']}: {c['share']:.0%}" for c in named[:5]]
+    contributors = alert.get("contributors") or []
+    lines = [f"{named(str(c['dimension']))} {named(str(c['value']))}: {c['share']:.0%}" for c in contributors[:5]]
     return [cause, "*Top contributors*\n" + ("\n".join(lines) if lines else "none stands out")]
 
 
@@ -123,7 +138,7 @@ def link_target(href: str) -> str:
 def fallback_text(alert: Alert) -> str:
     """The notification text (mrkdwn-parsed, so escaped)."""
     state = "RESOLVED" if alert["status"] == "resolved" else alert["severity"].upper()
-    return clip(f"[{state}] {TITLES.get(alert['kind'], alert['kind'])}: {escape(alert['summary'])}", TEXT_MAX)
+    return clip(f"[{state}] {TITLES.get(alert['kind'], alert['kind'])}: {escape(named(alert['summary']))}", TEXT_MAX)
 
 
 def incident_blocks(alert: Alert, resolved_note: str | None = None, buttons: bool = False) -> list[dict[str, Any]]:
@@ -151,17 +166,16 @@ def incident_blocks(alert: Alert, resolved_note: str | None = None, buttons: boo
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text",
                                     "text": plain(f"{EMOJI.get(alert['status'], '')} {header}".strip(), HEADER_MAX)}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": clip(escape(alert["summary"]), TEXT_MAX)}},
-        {"type": "section", "fields": [{"type": "mrkdwn", "text": clip(escape(f), FIELD_MAX)}
-                                       for f in fields[:10]]},
+        {"type": "section", "text": mrkdwn(escape(named(alert["summary"])), TEXT_MAX)},
+        {"type": "section", "fields": [mrkdwn(escape(f), FIELD_MAX) for f in fields[:10]]},
     ]
     if resolved_note:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": clip(escape(resolved_note), TEXT_MAX)}})
+        blocks.append({"type": "section", "text": mrkdwn(escape(named(resolved_note)), TEXT_MAX)})
     elif buttons and alert["status"] == "firing":
         blocks.append(incident_buttons(alert))
     links = " · ".join(f"<{link_target(href)}|{escape(name)}>" for name, href in (alert.get("links") or {}).items())
     context = f"spendwatch · {alert['kind']} · incident {alert['dedup_key'][:12]}" + (f" · {links}" if links else "")
-    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": clip(context, TEXT_MAX)}]})
+    blocks.append({"type": "context", "elements": [mrkdwn(context, TEXT_MAX)]})
     return blocks
 
 
@@ -194,14 +208,14 @@ def after_click(blocks: list[dict[str, Any]], action: str, note: str) -> list[di
                 out.append(dict(block, elements=kept))
         else:
             out.append(block)
-    note_block = {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(escape(note), TEXT_MAX)}]}
+    note_block = {"type": "context", "elements": [mrkdwn(escape(named(note)), TEXT_MAX)]}
     return [*out[:-1], note_block, out[-1]] if out else [note_block]
 
 
 def notice(text: str) -> dict[str, Any]:
     """A message that is one line of news (an action taken), escaped like every value from events."""
-    return {"text": clip(escape(text), TEXT_MAX),
-            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": clip(escape(text), TEXT_MAX)}}]}
+    safe = escape(named(text))
+    return {"text": clip(safe, TEXT_MAX), "blocks": [{"type": "section", "text": mrkdwn(safe, TEXT_MAX)}]}
 
 
 class SlackWebhookNotifier:
@@ -229,8 +243,8 @@ class SlackWebhookNotifier:
         with unformattable():
             if alert["status"] == "resolved":
                 body = {"text": fallback_text(alert), "blocks": [
-                    {"type": "section", "text": {"type": "mrkdwn", "text": clip(
-                        f"{EMOJI['resolved']} *Resolved*: {escape(alert['summary'])}", TEXT_MAX)}}]}
+                    {"type": "section", "text": mrkdwn(
+                        f"{EMOJI['resolved']} *Resolved*: {escape(named(alert['summary']))}", TEXT_MAX)}]}
             else:
                 body = {"text": fallback_text(alert), "blocks": incident_blocks(alert)}
         return body
@@ -250,9 +264,12 @@ class SlackBotNotifier:
         self.thread_scope = thread_scope
 
     async def rewrite(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> bool:
-        """Replace a message (after a click); False, logged, when Slack would not take it."""
+        """Replace a message (after a click); False, logged, when Slack would not take it.
+
+        `text` is the notification text, raw (it names who clicked): escaped and made inert here."""
         try:
-            await self._client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+            await self._client.chat_update(channel=channel, ts=ts, text=clip(escape(named(text)), TEXT_MAX),
+                                           blocks=blocks)
             return True
         except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
             _log.warning("slack: could not update message %s in %s: %s", ts, channel, type(exc).__name__)

@@ -12,6 +12,7 @@ from typing import BinaryIO
 
 from streams.errors import SpendwatchError
 from streams.settings import Settings, load_settings
+from streams.worker.logs import TextFormatter
 
 log = logging.getLogger("spendwatch")
 
@@ -203,7 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Names from producers reach these lines too (replay, scrape, a worker before it starts): escaped.
+    handler = logging.StreamHandler()
+    handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=args.loglevel.upper(), handlers=[handler])
     try:
         return int(args.handler(args) or 0)
     except SpendwatchError as exc:

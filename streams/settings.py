@@ -8,6 +8,7 @@ object whose keys are `team` or `team/endpoint` (the more specific wins):
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any, Literal
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -250,6 +251,10 @@ class Settings(BaseSettings):
         "fields: match (team, endpoint, kind, severity), slack_channel, slack_webhook_url, "
         "pagerduty_routing_key, continue")
     delivery_deadline_seconds: float = Field(3600.0, gt=0, description="how long a sink is retried before giving up")
+    max_silences: int = Field(1000, ge=1, description="most silences held, expired ones included until removed; "
+                              "past it POST /silences answers 409 and a Silence click is refused")
+    silence_retention_seconds: float = Field(3600.0, ge=0, description="how long an ended silence stays listed "
+                                             "(state expired) before it is removed from the silences topic")
 
     # Actions (issue "Guardrails")
     actions_topic: str = Field("spendwatch.actions", description="typed commands raised by alerts")
@@ -265,6 +270,12 @@ class Settings(BaseSettings):
                                       "the team's action setting names another")
     kubernetes_run_label: str = Field("spendwatch.io/run-id", min_length=1, description="the Job label holding "
                                       "its run_id")
+    kubernetes_team_label: str = Field("spendwatch.io/team", min_length=1, description="the Job label holding its "
+                                       "team's name: a Job is suspended only when it carries both this and the run "
+                                       "label")
+    allow_plain_http_executors: bool = Field(False, description="let action executors (LiteLLM, the Kubernetes "
+                                             "API, webhooks) use plain http:// URLs; for tests and local stand-ins "
+                                             "only: their calls carry keys and tokens")
 
     # Adapters
     ingest_token: SecretStr | None = Field(None, description="bearer token LiteLLM's generic_api callback sends to "
@@ -291,7 +302,14 @@ class Settings(BaseSettings):
     http_port: int = Field(6066, ge=1, le=65535, description="the worker's HTTP port")
     public_url: str | None = Field(None, description="how others reach this worker's HTTP API (links in alerts, "
                                    "routing between workers); default http://host:port")
-    http_token: SecretStr | None = Field(None, description="bearer token the HTTP API asks for (except /healthz)")
+    http_token: SecretStr | None = Field(None, description="bearer token the HTTP API asks for (except /healthz "
+                                         "and /metrics), and workers send each other (secret); unset: the API is "
+                                         "read-only (POST and DELETE answer 403)")
+    http_allow_open: bool = Field(False, description="serve SPENDWATCH_HTTP_HOST on an address other than loopback "
+                                  "with no SPENDWATCH_HTTP_TOKEN (anyone who reaches the port reads every team's "
+                                  "spend); without it such a worker refuses to start")
+    http_max_in_flight: int = Field(64, ge=1, le=100_000, description="HTTP requests one worker serves at once "
+                                    "(/healthz and /metrics aside); past it 429 with Retry-After")
     log_format: Literal["text", "json"] = Field("text", description="text, or json: one object a line")
 
     @field_validator("spike_spans")
@@ -345,7 +363,22 @@ class Settings(BaseSettings):
                                  "and SPENDWATCH_LITELLM_MASTER_KEY")
             if "webhook" in action.executor and action.webhook_url is None:
                 raise ValueError(f"SPENDWATCH_ACTIONS[{team!r}] uses webhook, which needs its webhook_url")
+            self._executor_urls_are_https(team, action)
         return self
+
+    def _executor_urls_are_https(self, team: str, action: ActionSetting) -> None:
+        """Executors carry keys and tokens and act on other systems: https, unless plain http is allowed."""
+        if self.allow_plain_http_executors:
+            return
+        urls = {"litellm": ("SPENDWATCH_LITELLM_URL", self.litellm_url),
+                "kubernetes": ("SPENDWATCH_KUBERNETES_API_URL", self.kubernetes_api_url),
+                "webhook": (f"SPENDWATCH_ACTIONS[{team!r}].webhook_url",
+                            action.webhook_url.get_secret_value() if action.webhook_url is not None else None)}
+        for executor in action.executor:
+            name, url = urls[executor]
+            if url is not None and urlparse(url).scheme != "https":  # never echo the URL: it may hold a token
+                raise ValueError(f"{name} (used by SPENDWATCH_ACTIONS[{team!r}]) must be an https URL; plain http "
+                                 "only with SPENDWATCH_ALLOW_PLAIN_HTTP_EXECUTORS=true (tests, local stand-ins)")
 
     def action_setting(self, team: str) -> ActionSetting | None:
         return self.actions.get(team) or self.actions.get("*")
@@ -402,6 +435,27 @@ def setting_name(location: tuple[int | str, ...]) -> str:
     for part in location[1:]:
         name += f"[{part}]" if isinstance(part, int) else f".{part}"
     return name
+
+
+def is_loopback(host: str) -> bool:
+    """`localhost`, 127.0.0.0/8 or ::1: only this machine can reach an address like these."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name other than localhost may resolve to anything
+
+
+def require_guarded_http(settings: Settings) -> None:
+    """A worker's start: no serving an address others can reach with no token, unless told so.
+
+    Checked where a worker starts rather than on every load: the same image runs `spendwatch
+    simulate` and `produce`, which serve nothing."""
+    if settings.http_token is None and not settings.http_allow_open and not is_loopback(settings.http_host):
+        raise SettingsError(f"invalid settings: SPENDWATCH_HTTP_HOST={settings.http_host!r} is not a loopback "
+                            "address, and with no SPENDWATCH_HTTP_TOKEN anyone who reaches it reads every team's "
+                            "spend: set SPENDWATCH_HTTP_TOKEN, or SPENDWATCH_HTTP_ALLOW_OPEN=true if that is wanted")
 
 
 def load_settings(**overrides: Any) -> Settings:

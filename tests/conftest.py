@@ -70,6 +70,7 @@ class WorkerProcess:
     port: int
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # sent with each `get`: a bearer token, say
 
     @property
     def url(self) -> str:
@@ -96,7 +97,7 @@ class WorkerProcess:
         raise RuntimeError(f"worker did not answer /healthz:\n{self.log_path.read_text()[-3000:]}")
 
     def get(self, path: str, **params: Any) -> httpx.Response:
-        return httpx.get(f"{self.url}{path}", params=params, timeout=10)
+        return httpx.get(f"{self.url}{path}", params=params, headers=self.headers, timeout=10)
 
     def kill(self) -> None:
         if self.process and self.process.poll() is None:

@@ -9,7 +9,7 @@ check each request against the public API rules and can be told to fail. Fakes, 
   payload fields and their limits, 202 on success.
 - LiteLLM's admin API: `POST /team/block` and `/team/unblock`, the master key and
   `{"team_id": str}` (its BlockTeamRequest).
-- Kubernetes: `GET /apis/batch/v1/namespaces/{ns}/jobs?labelSelector=k=v` (a JobList) and
+- Kubernetes: `GET /apis/batch/v1/namespaces/{ns}/jobs?labelSelector=k=v[,k2=v2]` (a JobList) and
   `PATCH .../jobs/{name}` as a JSON merge patch, with the bearer token.
 """
 
@@ -320,18 +320,18 @@ class StandIn:
 
 
     async def _k8s_list_jobs(self, request: web.Request) -> web.Response:
-        """GET .../jobs?labelSelector=key=value: a batch/v1 JobList of the matching Jobs."""
+        """GET .../jobs?labelSelector=key=value[,key=value...]: a batch/v1 JobList of the matching Jobs."""
         refused = self._k8s_authorized(request)
         if refused is not None:
             return refused
         selector = request.query.get("labelSelector", "")
-        if selector.count("=") != 1:
-            self.violations.append(f"kubernetes: expected labelSelector key=value, got {selector!r}")
+        terms = [term.split("=") for term in selector.split(",")]  # equality terms, all of which must hold
+        if not selector or any(len(term) != 2 or not all(term) for term in terms):
+            self.violations.append(f"kubernetes: expected labelSelector key=value[,key=value...], got {selector!r}")
             return web.json_response({"kind": "Status", "code": 400, "reason": "BadRequest"}, status=400)
-        key, value = selector.split("=")
         namespace = request.match_info["namespace"]
         items = [job for (ns, _), job in self.jobs.items()
-                 if ns == namespace and job["metadata"].get("labels", {}).get(key) == value]
+                 if ns == namespace and all(job["metadata"].get("labels", {}).get(k) == v for k, v in terms)]
         return web.json_response({"apiVersion": "batch/v1", "kind": "JobList", "metadata": {"resourceVersion": "1"},
                                   "items": items})
 

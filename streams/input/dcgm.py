@@ -24,6 +24,7 @@ index) becomes one sample with the three fields spendwatch uses:
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -51,15 +52,23 @@ def gpu_type_of(model_name: str, known: Iterable[str]) -> str:
     return model_name
 
 
+def metric_families(page: str) -> list[Any]:
+    """The page's metric families; ValueError (what a scrape's caller handles) for anything the parser raises."""
+    try:
+        return list(text_string_to_metric_families(page))
+    except Exception as exc:  # noqa: BLE001 - the parser raises IndexError, KeyError... on some malformed pages
+        raise ValueError(f"not Prometheus text: {type(exc).__name__}") from None
+
+
 def gpu_samples(page: str, ts: float, team_label: str, run_label: str, interval_s: float,
                 gpu_types: Iterable[str] = ()) -> tuple[list[dict[str, Any]], int]:
     """The samples of one scrape, and how many GPUs were skipped for having no team or run."""
     known = list(gpu_types)
     by_gpu: dict[str, dict[str, Any]] = {}
-    for family in text_string_to_metric_families(page):
+    for family in metric_families(page):
         for sample in family.samples:
             field = FIELDS.get(sample.name)
-            if field is None:
+            if field is None or not math.isfinite(sample.value):  # NaN is how an exporter says "no reading"
                 continue
             labels = sample.labels
             node = _label(labels, "Hostname")

@@ -40,7 +40,16 @@ MAX_INTERVAL_S = 86_400.0
 MAX_RUN_USD = 1e12
 MAX_RUN_HOURS = 100_000.0
 MAX_GPUS = 1_000_000
+#: Longest `event_id` accepted: ids travel in deltas and dead letters, so one long id must not make a batch too big.
+MAX_EVENT_ID_CHARS = 256
 _CONTROL = frozenset(chr(c) for c in (*range(32), 127))
+#: The reason for an element that made our own code raise: dead-lettered like any bad input, never a crash loop.
+INTERNAL_ERROR = "internal_error"
+
+
+def unforeseen(exc: BaseException) -> str:
+    """An `internal_error`'s detail: the exception's type, never its text (which may quote the input)."""
+    return type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -159,7 +168,11 @@ def _count(obj: dict[str, Any], *names: str) -> int | None:
         value = obj.get(name)
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise RejectedEvent("wrong_type", f"{name} must be an integer, got {value!r}"[:200])
+        if not math.isfinite(value):  # only OTLP's doubles can carry these; JSON has no spelling for them
+            raise RejectedEvent("out_of_range", f"{name} must be a finite integer, got {value!r}")
+        if value != int(value):
             raise RejectedEvent("wrong_type", f"{name} must be an integer, got {value!r}"[:200])
         if value < 0:
             raise RejectedEvent("negative_tokens", f"{name} must be >= 0, got {value}")
@@ -175,6 +188,8 @@ def _amount(obj: dict[str, Any], name: str, most: float = math.inf, positive: bo
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
         raise RejectedEvent("wrong_type", f"{name} must be a number, got {value!r}"[:200])
+    if math.isinf(value):
+        raise RejectedEvent("out_of_range", f"{name} must be finite")
     if value < 0:
         raise RejectedEvent("negative_value", f"{name} must be >= 0, got {value}")
     if positive and value == 0:
@@ -200,6 +215,9 @@ def parse_usage(obj: dict[str, Any], now: float, future_tolerance_s: float = DEF
     event_id = obj.get("event_id")
     if event_id is not None and (isinstance(event_id, bool) or not isinstance(event_id, (str, int))):
         raise RejectedEvent("wrong_type", "event_id must be a string or an integer")
+    if event_id is not None and len(str(event_id)) > MAX_EVENT_ID_CHARS:
+        raise RejectedEvent("out_of_range", f"event_id is {len(str(event_id))} characters; "
+                            f"at most {MAX_EVENT_ID_CHARS}")
     return UsageEvent(
         ts=ts,
         team=team,  # type: ignore[arg-type]
@@ -292,7 +310,7 @@ class PlainUsage(msgspec.Struct):
     completion_tokens: _Count | None = None
     cost_usd: Annotated[float, msgspec.Meta(ge=0)] | None = None
     endpoint: _Text = "default"
-    event_id: str | None = None
+    event_id: Annotated[str, msgspec.Meta(max_length=MAX_EVENT_ID_CHARS)] | None = None
     provider: _Attribution = None
     user: _Attribution = None
     service: _Attribution = None
@@ -383,4 +401,7 @@ def decode_message(
         except RejectedEvent as exc:
             original = orjson.dumps(element) if is_array else payload
             rejected.append(Rejection(exc.reason, exc.detail, original, index if is_array else None))
+        except Exception as exc:  # noqa: BLE001 - a value our checks did not foresee: this element only
+            original = orjson.dumps(element) if is_array else payload
+            rejected.append(Rejection(INTERNAL_ERROR, unforeseen(exc), original, index if is_array else None))
     return accepted, rejected

@@ -16,15 +16,19 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+import msgspec
+
 from streams.errors import RejectedEvent
 from streams.input.cloudevents import from_binary, is_envelope, unwrap
 from streams.input.events import (
     DEFAULT_LIMITS,
+    INTERNAL_ERROR,
     InputLimits,
     Rejection,
     decode_message,
     decode_plain_usage,
     parse_usage,
+    unforeseen,
 )
 from streams.input.kinds import KINDS, USAGE, Row, position
 from streams.input.otlp import SpanFields, decode_spans
@@ -119,28 +123,48 @@ def take_in(
     `otlp_topics`: topics of OpenTelemetry spans (streams/input/otlp.py), with where each finds team and endpoint.
     """
     intake = Intake()
-    context = RowContext(gpu_prices, intake.unpriced)
+    context = RowContext(gpu_prices, intake.unpriced, limits.max_event_cost_usd)
     sources = intake.sources
     for message in messages:
         kind = kind_of_topic[message.topic]
         to_row = KINDS[kind].to_row
-        if otlp_topics and message.topic in otlp_topics:
-            events, rejections, skipped = decode_spans(message.value, otlp_topics[message.topic], now,
-                                                       future_tolerance_s, limits)
-            intake.skipped += skipped
-        else:
-            events, rejections = decode_events(kind, message.value, now, future_tolerance_s, limits, message.headers)
+        try:
+            if otlp_topics and message.topic in otlp_topics:
+                events, rejections, skipped = decode_spans(message.value, otlp_topics[message.topic], now,
+                                                           future_tolerance_s, limits)
+                intake.skipped += skipped
+            else:
+                events, rejections = decode_events(kind, message.value, now, future_tolerance_s, limits,
+                                                   message.headers)
+        except Exception as exc:  # noqa: BLE001 - a message our decoders did not foresee: dead-letter it, go on
+            events, rejections = [], [Rejection(INTERNAL_ERROR, unforeseen(exc), message.value, None)]
         intake.dead_letters.extend(DeadLetter(message, rejection) for rejection in rejections)
         source = source_of(message)
         newest = sources[source][1] if source in sources else None
+        refused = 0
         for index, event in enumerate(events):
-            row = to_row(position(message.offset, index), event, context)
+            try:
+                row = to_row(position(message.offset, index), event, context)
+            except Exception as exc:  # noqa: BLE001 - RejectedEvent (a computed cost over the cap) or unforeseen
+                intake.dead_letters.append(DeadLetter(message, row_rejection(exc, event)))
+                refused += 1
+                continue
             intake.deltas.setdefault((event.team, source), []).append(row)
             if newest is None or event.ts > newest:
                 newest = event.ts
-        intake.accepted += len(events)
+        intake.accepted += len(events) - refused
         sources[source] = (message.offset, newest)
     return intake
+
+
+def row_rejection(exc: Exception, event: Any) -> Rejection:
+    """Why an accepted event could not become a row, with the event as decoded (the message may hold thousands)."""
+    reason, detail = (exc.reason, exc.detail) if isinstance(exc, RejectedEvent) else (INTERNAL_ERROR, unforeseen(exc))
+    try:
+        payload = msgspec.json.encode(event)
+    except Exception:  # noqa: BLE001 - a value JSON cannot spell: the reason still goes out, without the event
+        payload = b"{}"
+    return Rejection(reason, detail, payload, None)
 
 
 def kind_of_source(source: str, kind_of_topic: Mapping[str, str]) -> str:

@@ -33,7 +33,7 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from streams.errors import RejectedEvent
-from streams.input.events import DEFAULT_LIMITS, InputLimits, Rejection, parse_usage
+from streams.input.events import DEFAULT_LIMITS, INTERNAL_ERROR, InputLimits, Rejection, parse_usage, unforeseen
 
 INPUT_TOKENS = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
 OUTPUT_TOKENS = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")
@@ -83,8 +83,16 @@ def _json_value(value: dict[str, Any]) -> Any:
         if name in value:
             return value[name]
     if "intValue" in value:
-        return int(value["intValue"])  # OTLP/JSON writes 64-bit integers as strings
+        return _json_int(value["intValue"], value["intValue"])  # OTLP/JSON writes 64-bit integers as strings
     return None
+
+
+def _json_int(value: Any, otherwise: Any) -> Any:
+    """An OTLP/JSON integer (a string or a number); `otherwise` when it is neither, for the span's own checks."""
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        return otherwise
 
 
 def _json_id(value: Any) -> str:
@@ -113,7 +121,7 @@ def _json_spans(document: Any) -> Iterator[Span]:
             for span in scope_spans.get("spans") or []:
                 yield Span(resource, _attributes(span.get("attributes")), _json_id(span.get("traceId")),
                            _json_id(span.get("spanId")), str(span.get("name", "")),
-                           int(span.get("endTimeUnixNano") or 0))
+                           _json_int(span.get("endTimeUnixNano") or 0, 0))
 
 
 def spans_of(payload: bytes) -> list[Span]:
@@ -169,12 +177,22 @@ def decode_spans(payload: bytes, fields: SpanFields, now: float, future_toleranc
     rejections: list[Rejection] = []
     skipped = 0
     for index, span in enumerate(spans):
-        event = usage_event(span, fields)
-        if event is None:
-            skipped += 1
-            continue
         try:
+            event = usage_event(span, fields)
+            if event is None:
+                skipped += 1
+                continue
             events.append(parse_usage(event, now, future_tolerance_s, limits))
         except RejectedEvent as exc:
-            rejections.append(Rejection(exc.reason, exc.detail, span.as_json(), index))
+            rejections.append(Rejection(exc.reason, exc.detail, _span_bytes(span, payload), index))
+        except Exception as exc:  # noqa: BLE001 - a span value no check foresaw: this span only, never the batch
+            rejections.append(Rejection(INTERNAL_ERROR, unforeseen(exc), _span_bytes(span, payload), index))
     return events, rejections, skipped
+
+
+def _span_bytes(span: Span, payload: bytes) -> bytes:
+    """The span for its dead letter; the whole message when the span's values have no JSON spelling."""
+    try:
+        return span.as_json()
+    except (TypeError, ValueError, OverflowError):
+        return payload

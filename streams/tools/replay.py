@@ -21,7 +21,7 @@ import orjson
 
 from streams import gc_tuning
 from streams.input.events import InputLimits
-from streams.input.intake import decode_events
+from streams.input.intake import decode_events, row_rejection
 from streams.input.kinds import KIND_OF_ORDER, KINDS, position, release_key, sort_in_release_order
 from streams.input.kinds import Row as KindRow
 from streams.input.rows import RowContext
@@ -45,6 +45,12 @@ class ReplaySummary:
     alerts: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
 
+    def refuse(self, refused: Counter[tuple[str, str]]) -> None:
+        """Events decoded but refused as rows (a computed cost over the cap): rejected, not counted."""
+        for (kind, reason), count in refused.items():
+            self.events[kind] -= count
+            self.rejected[reason] += count
+
     def lines(self) -> list[str]:
         total = sum(self.events.values())
         rate = total / self.seconds if self.seconds else 0.0
@@ -61,10 +67,29 @@ class ReplaySummary:
 def read_rows(lines: Iterable[bytes], kind: str, settings: Settings, summary: ReplaySummary,
               now: float) -> list[Row]:
     """(ts, kind order, sequence, team, row) for every valid event in the lines."""
-    context = RowContext(settings.gpu_prices)
-    to_row = KINDS[kind].to_row
-    return [(ts, order, seq, team, to_row(*unbuilt, context))
-            for ts, order, seq, team, unbuilt in read_events(lines, kind, settings, summary, now)]
+    context = row_context(settings)
+    rows: list[Row] = []
+    refused: Counter[tuple[str, str]] = Counter()
+    for ts, order, seq, team, (at, event) in read_events(lines, kind, settings, summary, now):
+        row = built_row(kind, at, event, context, refused)
+        if row is not None:
+            rows.append((ts, order, seq, team, row))
+    summary.refuse(refused)
+    return rows
+
+
+def row_context(settings: Settings) -> RowContext:
+    return RowContext(settings.gpu_prices, max_event_cost_usd=settings.max_event_cost_usd)
+
+
+def built_row(kind: str, at: int, event: Any, context: RowContext, refused: Counter[tuple[str, str]]) -> Any:
+    """The event's row, or None when building it rejects the event, counted in `refused` by (kind, reason),
+    as the worker's intake dead-letters it (streams/input/intake.py, `row_rejection`)."""
+    try:
+        return KINDS[kind].to_row(at, event, context)
+    except Exception as exc:  # noqa: BLE001 - the same rejection the worker makes, never a crash
+        refused[(kind, row_rejection(exc, event).reason)] += 1
+        return None
 
 
 def read_events(lines: Iterable[bytes], kind: str, settings: Settings, summary: ReplaySummary,
@@ -100,8 +125,7 @@ def replay(inputs: dict[str, BinaryIO], output: BinaryIO, settings: Settings,
         for kind, stream in inputs.items():
             decoded.extend(read_events(stream, kind, settings, summary, now))
         # Rows are built (priced, their ids hashed) by whichever process detects their team.
-        for alert in detect(decoded, settings, summary, processes=processes,
-                            context=RowContext(settings.gpu_prices)):
+        for alert in detect(decoded, settings, summary, processes=processes, context=row_context(settings)):
             output.write(orjson.dumps(alert) + b"\n")
             summary.alerts[f"{alert['kind']}/{alert['status']}"] += 1
             if actions is not None:
@@ -135,11 +159,12 @@ def detect(rows: Iterable[Row], settings: Settings, summary: ReplaySummary | Non
         by_team.setdefault(team, []).append((KIND_OF_ORDER[order], row))
     total = sum(len(entries) for entries in by_team.values())
     if processes > 1 and ledgers is None and len(by_team) > 1 and total >= PARALLEL_MIN_ROWS:
-        alerts, duplicates = _detect_in_processes(by_team, settings, processes, context)
+        alerts, duplicates, refused = _detect_in_processes(by_team, settings, processes, context)
     else:
-        alerts, duplicates = _detect_teams(by_team, list(by_team), settings, ledgers, context)
+        alerts, duplicates, refused = _detect_teams(by_team, list(by_team), settings, ledgers, context)
     if summary is not None:
         summary.duplicates += duplicates
+        summary.refuse(refused)
     alerts.sort(key=lambda item: (item[0], item[1], item[2]["alert_id"]))
     for _, _, alert in alerts:
         yield alert
@@ -147,17 +172,19 @@ def detect(rows: Iterable[Row], settings: Settings, summary: ReplaySummary | Non
 
 def _detect_teams(by_team: TeamEntries, teams: Sequence[str], settings: Settings,
                   ledgers: dict[str, Ledger] | None = None,
-                  context: RowContext | None = None) -> tuple[list[TimedAlert], int]:
-    """The alerts of `teams`, and how many of their rows repeated an event_id."""
+                  context: RowContext | None = None) -> tuple[list[TimedAlert], int, Counter[tuple[str, str]]]:
+    """The alerts of `teams`, how many of their rows repeated an event_id, and the events refused as rows."""
     policy = WindowPolicy.from_settings(settings)
     rules = RuleBook(settings)
     ids = EventIdIndex(settings.dedup_horizon_seconds)
     alerts: list[TimedAlert] = []
     duplicates = 0
+    refused: Counter[tuple[str, str]] = Counter()
     for team in teams:
         entries = by_team[team]
         if context is not None:
-            entries = [(kind, KINDS[kind].to_row(at, event, context)) for kind, (at, event) in entries]
+            built = [(kind, built_row(kind, at, event, context, refused)) for kind, (at, event) in entries]
+            entries = [(kind, row) for kind, row in built if row is not None]
         sort_in_release_order(entries, _event_time, _release_key)
         ledger = new_ledger()
         applied, verdicts, _ = apply_and_judge(ledger, team, entries, rules, policy, ids,
@@ -166,21 +193,21 @@ def _detect_teams(by_team: TeamEntries, teams: Sequence[str], settings: Settings
         if ledgers is not None:
             ledgers[team] = ledger
         alerts.extend((verdict.ts, team, alert_from_verdict(verdict, settings.base_url)) for verdict in verdicts)
-    return alerts, duplicates
+    return alerts, duplicates, refused
 
 
 # What the forked processes read: set just before the fork, so they inherit it instead of unpickling it.
 _shared: tuple[TeamEntries, Settings, list[list[str]], RowContext | None] | None = None
 
 
-def _detect_share(share: int) -> tuple[list[TimedAlert], int]:
+def _detect_share(share: int) -> tuple[list[TimedAlert], int, Counter[tuple[str, str]]]:
     assert _shared is not None
     by_team, settings, shares, context = _shared
     return _detect_teams(by_team, shares[share], settings, None, context)
 
 
 def _detect_in_processes(by_team: TeamEntries, settings: Settings, processes: int,
-                         context: RowContext | None) -> tuple[list[TimedAlert], int]:
+                         context: RowContext | None) -> tuple[list[TimedAlert], int, Counter[tuple[str, str]]]:
     """Teams dealt out biggest first to the least loaded process; each process detects its own."""
     global _shared
     shares: list[list[str]] = [[] for _ in range(min(processes, len(by_team)))]
@@ -195,7 +222,8 @@ def _detect_in_processes(by_team: TeamEntries, settings: Settings, processes: in
             results = pool.map(_detect_share, range(len(shares)))
     finally:
         _shared = None
-    return [alert for alerts, _ in results for alert in alerts], sum(duplicates for _, duplicates in results)
+    return ([alert for alerts, _, _ in results for alert in alerts], sum(duplicates for _, duplicates, _ in results),
+            sum((refused for _, _, refused in results), Counter()))
 
 
 def _release_key(entry: tuple[str, KindRow]) -> tuple[Any, ...]:

@@ -26,6 +26,9 @@ from alerting.notifier import Alert, Notifier
 from alerting.retry import deliver
 from alerting.routing import CONSOLE, SLACK, build_notifiers, routing_from
 from alerting.slack import NOTICE
+from streams.errors import RejectedEvent
+from streams.input.commands import parse_command
+from streams.input.events import INTERNAL_ERROR, unforeseen
 from streams.settings import ActionSetting
 from streams.state.judging import commands_from_alert
 from streams.worker.liveness import crash_only
@@ -43,28 +46,23 @@ async def publish_commands(pipeline: Pipeline, alert: Alert) -> None:
                  "dry run" if command["dry_run"] else "for real")
 
 
-def decode_command(value: bytes | None) -> dict[str, Any] | None:
-    try:
-        command = orjson.loads(value or b"")
-    except orjson.JSONDecodeError:
-        return None
-    return command if isinstance(command, dict) and {"action_id", "action", "team", "ts"} <= command.keys() else None
-
-
 def executors_for(setting: ActionSetting, pipeline: Pipeline, team: str) -> list[Notifier]:
     settings = pipeline.settings
+    plain_http = settings.allow_plain_http_executors  # settings refused plain http at start unless this is set
     out: list[Notifier] = []
     for name in setting.executor:
         if name == "litellm" and settings.litellm_url and settings.litellm_master_key is not None:
             team_ids = {team: setting.litellm_team_id} if setting.litellm_team_id else {}
-            out.append(LiteLLMExecutor(settings.litellm_url, settings.litellm_master_key.get_secret_value(), team_ids))
+            out.append(LiteLLMExecutor(settings.litellm_url, settings.litellm_master_key.get_secret_value(), team_ids,
+                                       allow_plain_http=plain_http))
         elif name == "kubernetes":
             token = settings.kubernetes_token.get_secret_value() if settings.kubernetes_token is not None else None
             out.append(KubernetesExecutor(settings.kubernetes_api_url, token, settings.kubernetes_namespace,
                                           settings.kubernetes_run_label,
-                                          {team: setting.namespace} if setting.namespace else {}))
+                                          {team: setting.namespace} if setting.namespace else {},
+                                          team_label=settings.kubernetes_team_label, allow_plain_http=plain_http))
         elif name == "webhook" and setting.webhook_url is not None:
-            out.append(WebhookExecutor(setting.webhook_url.get_secret_value()))
+            out.append(WebhookExecutor(setting.webhook_url.get_secret_value(), allow_plain_http=plain_http))
     return out
 
 
@@ -89,9 +87,12 @@ def attach(pipeline: Pipeline) -> None:
 
     async def execute(stream: Any) -> None:
         async for event in stream.noack().events():
-            command = decode_command(event.message.value)
-            if command is None:
-                log.warning("skipped a message on the actions topic that is not a command")
+            try:
+                command = parse_command(event.message.value)
+            except Exception as exc:  # noqa: BLE001 - RejectedEvent or unforeseen: one bad command never stops the agent
+                reason, detail = (exc.reason, exc.detail) if isinstance(exc, RejectedEvent) \
+                    else (INTERNAL_ERROR, unforeseen(exc))
+                await reject(event.message, reason, detail)
                 event.ack()
                 continue
             action_key, notice_key = f"action|{command['action_id']}", f"notice|{command['action_id']}"
@@ -108,9 +109,19 @@ def attach(pipeline: Pipeline) -> None:
                 await app.producer.flush()
             event.ack()
 
+    async def reject(message: Any, reason: str, detail: str) -> None:
+        source = f"{message.topic}:{message.partition}:{message.offset}"
+        await pipeline.dead_letter.send(value=(message.value or b"")[:settings.max_message_bytes - 4096], headers=[
+            ("spendwatch-reason", reason.encode()), ("spendwatch-detail", detail.encode()[:500]),
+            ("spendwatch-source", source.encode())])
+        metrics.dead_letters.labels(reason).inc()
+        metrics.events.labels(message.topic, "rejected").inc()
+        log.warning("dead-lettered the command at %s: %s (%s)", source, reason, detail)
+
     async def carry_out(command: dict[str, Any]) -> dict[str, Any] | None:
         setting = settings.action_setting(command["team"])
-        if command["dry_run"] or setting is None:
+        # Both must say "for real": a command on the topic cannot turn off its team's dry run.
+        if command["dry_run"] or setting is None or setting.dry_run:
             log.info("dry run: %s for %s not carried out", command["action"], command["team"])
             return {"result": "dry_run", "text": describe(dict(command, dry_run=True), False)}
         runners = [e for e in executors_for(setting, pipeline, command["team"])

@@ -22,7 +22,7 @@ import faust
 from streams.input.intake import kind_of_source
 from streams.input.kinds import kind_of_topic as kinds_by_topic
 from streams.kafka_client import aiokafka_options, bootstrap_servers, faust_credentials
-from streams.settings import Settings
+from streams.settings import Settings, require_guarded_http
 from streams.state.dedup import EventIdIndex
 from streams.state.judging import RuleBook
 from streams.state.ledger import WindowPolicy
@@ -72,6 +72,7 @@ def faust_options(settings: Settings, broker_url: str) -> dict[str, Any]:
 
 def create_pipeline(settings: Settings, broker_url: str) -> Pipeline:
     """Build the app, its topics and tables and the state over them; then attach agents and views."""
+    require_guarded_http(settings)  # before anything listens
     register_codecs()
     shorten_fetch_wait(settings.fetch_max_wait_ms)
     recover_to_true_ends(bootstrap_servers(broker_url), aiokafka_options(settings))

@@ -13,15 +13,21 @@ events are published to `SPENDWATCH_USAGE_TOPIC`, where the `ingest` agent count
 any other (again validated, priced, de-duplicated by LiteLLM's id). The answer is 200 only
 once the broker has every event and every dead letter, so an answer of anything else loses
 nothing by being sent again. A record that cannot be mapped or judged is dead-lettered with
-its reason; it never fails the rest of its batch. The bearer token is compared in constant
-time; a body over `SPENDWATCH_INGEST_MAX_BYTES` is 413 before it is read whole.
+its reason, and one whose judging raised what we did not foresee with `internal_error` and the
+exception's type; it never fails the rest of its batch. The work is bounded per request: dead
+letters go out together and are acknowledged together (a 10 MB body of numbers is not millions
+of round trips), and a request logs one line, with counts by reason. The bearer token is
+compared in constant time; a body over `SPENDWATCH_INGEST_MAX_BYTES` is 413 before it is read whole.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
+from collections import Counter
+from collections.abc import Awaitable, Iterable
 from typing import Any, cast
 
 import orjson
@@ -29,7 +35,7 @@ from aiohttp import web as aioweb
 from faust.web import Request, Response, View
 
 from streams.errors import RejectedEvent
-from streams.input.events import InputLimits, parse_usage
+from streams.input.events import INTERNAL_ERROR, InputLimits, parse_usage, unforeseen
 from streams.input.litellm import split_batch, usage_event
 from streams.worker.pipeline import RAW_BYTES, Pipeline
 
@@ -39,6 +45,15 @@ PATH = "/ingest/litellm"
 SOURCE = "ingest/litellm"
 #: Events a usage message carries: far under the message limit at a few hundred bytes each.
 EVENTS_PER_MESSAGE = 500
+#: Messages sent before their acknowledgements are awaited together: bounds what one request holds.
+SENDS_AT_ONCE = 1000
+#: Records judged between two turns of the event loop (ingest and /healthz go on meanwhile).
+JUDGED_AT_ONCE = 500
+#: Most records one request may carry (413 above): LiteLLM's records are over 1 KB each, so a body
+#: within SPENDWATCH_INGEST_MAX_BYTES holds fewer; 10 MB of bare numbers would be millions of dead letters.
+MAX_RECORDS = 10_000
+#: A rejected record: its place in the batch, the record, and why.
+Rejected = tuple[int, Any, RejectedEvent]
 
 
 async def read_capped(request: aioweb.Request, limit: int) -> bytes | None:
@@ -54,6 +69,36 @@ async def read_capped(request: aioweb.Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
+def judge(records: Iterable[Any], endpoint_key: str, now: float, future_tolerance_s: float,
+          limits: InputLimits, start: int = 0) -> tuple[list[dict[str, Any]], list[Rejected]]:
+    """The records (the first at index `start`) as usage events, and those that are not, with their rejection."""
+    events: list[dict[str, Any]] = []
+    rejected: list[Rejected] = []
+    for index, record in enumerate(records, start=start):
+        try:
+            event = usage_event(record, endpoint_key)
+            parse_usage(event, now, future_tolerance_s, limits)
+        except RejectedEvent as exc:
+            rejected.append((index, record, exc))
+            continue
+        except Exception as exc:  # noqa: BLE001 - one record we did not foresee is a dead letter, not a 500
+            rejected.append((index, record, RejectedEvent(INTERNAL_ERROR, unforeseen(exc))))
+            continue
+        events.append(event)
+    return events, rejected
+
+
+async def acknowledged(sends: Iterable[Awaitable[Awaitable[Any]]]) -> None:
+    """Send each message, then wait for the broker's acknowledgements together, `SENDS_AT_ONCE` at a time."""
+    waiting: list[Awaitable[Any]] = []
+    for send in sends:
+        waiting.append(await send)
+        if len(waiting) >= SENDS_AT_ONCE:
+            await asyncio.gather(*waiting)
+            waiting = []
+    await asyncio.gather(*waiting)
+
+
 def attach(pipeline: Pipeline) -> None:
     app, settings, metrics = pipeline.app, pipeline.settings, pipeline.metrics
     token = settings.ingest_token
@@ -61,15 +106,21 @@ def attach(pipeline: Pipeline) -> None:
     usage_topic = app.topic(settings.usage_topic, **RAW_BYTES)
     limits = InputLimits.from_settings(settings)
 
-    async def dead_letter(value: bytes, reason: str, detail: str, index: int | None = None) -> None:
+    def dead_letter(value: bytes, reason: str, detail: str, index: int | None = None) -> Awaitable[Any]:
+        """Send one dead letter; the awaitable gives its acknowledgement's awaitable (as `Topic.send` does)."""
         headers = [("spendwatch-reason", reason.encode()), ("spendwatch-detail", detail.encode()[:500]),
                    ("spendwatch-source", SOURCE.encode())]
         if index is not None:
             headers.append(("spendwatch-index", str(index).encode()))
-        await (await pipeline.dead_letter.send(value=value[:settings.max_message_bytes - 4096], headers=headers))
-        metrics.dead_letters.labels(reason).inc()
-        metrics.events.labels(SOURCE, "rejected").inc()
-        log.warning("dead-lettered a LiteLLM record: %s (%s)", reason, detail)
+        return pipeline.dead_letter.send(value=value[:settings.max_message_bytes - 4096], headers=headers)
+
+    def counted(reasons: Counter[str], records: int) -> None:
+        """Dead letters the broker has taken, in the metrics and in one log line for the request."""
+        for reason, count in reasons.items():
+            metrics.dead_letters.labels(reason).inc(count)
+        metrics.events.labels(SOURCE, "rejected").inc(reasons.total())
+        log.warning("dead-lettered %d of %d LiteLLM records: %s", reasons.total(), records,
+                    ", ".join(f"{reason}={count}" for reason, count in reasons.most_common()))
 
     @app.page(PATH)
     class LiteLLMIngest(View):
@@ -85,19 +136,23 @@ def attach(pipeline: Pipeline) -> None:
             try:
                 records = split_batch(body)
             except ValueError as exc:
-                await dead_letter(body, "not_json", str(exc)[:200])
+                await acknowledged([dead_letter(body, "not_json", str(exc)[:200])])
+                counted(Counter(["not_json"]), 1)
                 return self.json({"error": str(exc)[:200]}, status=400)
-            now = time.time()
-            events: list[dict[str, Any]] = []
-            for index, record in enumerate(records):
-                try:
-                    event = usage_event(record, settings.litellm_endpoint_key)
-                    parse_usage(event, now, settings.future_tolerance_seconds, limits)
-                except RejectedEvent as exc:
-                    await dead_letter(orjson.dumps(record), exc.reason, exc.detail, index)
-                    continue
-                events.append(event)
-            for start in range(0, len(events), EVENTS_PER_MESSAGE):
-                chunk = orjson.dumps(events[start:start + EVENTS_PER_MESSAGE])
-                await (await usage_topic.send(value=chunk))
-            return self.json({"accepted": len(events), "rejected": len(records) - len(events)})
+            if len(records) > MAX_RECORDS:
+                return self.json({"error": f"{len(records)} records; at most {MAX_RECORDS} a request, "
+                                           "send smaller batches"}, status=413)
+            now, events, rejected = time.time(), [], []
+            for start in range(0, len(records), JUDGED_AT_ONCE):
+                judged, refused = judge(records[start:start + JUDGED_AT_ONCE], settings.litellm_endpoint_key, now,
+                                        settings.future_tolerance_seconds, limits, start)
+                events += judged
+                rejected += refused
+                await asyncio.sleep(0)
+            await acknowledged(dead_letter(orjson.dumps(record), exc.reason, exc.detail, index)
+                               for index, record, exc in rejected)
+            await acknowledged(usage_topic.send(value=orjson.dumps(events[start:start + EVENTS_PER_MESSAGE]))
+                               for start in range(0, len(events), EVENTS_PER_MESSAGE))
+            if rejected:
+                counted(Counter(exc.reason for _, _, exc in rejected), len(records))
+            return self.json({"accepted": len(events), "rejected": len(rejected)})

@@ -9,7 +9,11 @@ more records than the page shows, so 20,000 teams cost what 100 do.
 
 Only these paths are served: Faust's own pages (`/table/...`, `/router/...`, `/graph/`)
 show raw internal state and answer 404. With `SPENDWATCH_HTTP_TOKEN` set, every path but
-`/healthz` and `/metrics` wants `Authorization: Bearer <token>` (forwarded between workers).
+`/healthz` and `/metrics` wants `Authorization: Bearer <token>`; without it the API is
+read-only (CONTRACT.md, third round): a `POST` or `DELETE` answers 403 naming the setting, and
+with it a change needs `Content-Type: application/json`, which no page can send to another
+origin without asking first. Workers ask each other with their own token, never the caller's
+header. At most `SPENDWATCH_HTTP_MAX_IN_FLIGHT` requests are served at once (429 past it).
 """
 
 from __future__ import annotations
@@ -22,15 +26,18 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import orjson
 from aiohttp import web as aioweb
 from faust.web import Request, Response, View
 
-from alerting.silences import parse_silence
+from alerting.silences import TooManySilences, parse_silence
+from streams.input.events import MAX_NAME_CHARS
 from streams.state.budgets import budget_view
 from streams.state.ledger import TEAM_ACCOUNT, run_view, spend_view
+from streams.state.store import SEP, LedgerStore
 from streams.state.windows import total_figures
 from streams.worker.faust_patches import guard_http
 from streams.worker.pipeline import RECENT_ALERTS, Pipeline
@@ -46,6 +53,12 @@ SERVED = ("/spend", "/runs/", "/alerts", "/budgets", "/silences", "/slack/intera
 #: Slack's clicks, which are signed instead (streams/worker/interactions.py), and LiteLLM's callback,
 #: which has a token of its own (streams/worker/ingest_http.py).
 OPEN = ("/healthz", "/metrics", "/slack/interactions", "/ingest/litellm")
+#: Never turned away for load: a probe that got 429 would restart a worker that is only busy.
+UNCAPPED = ("/healthz", "/metrics")
+#: Methods that change nothing; any other is a state change, under the token and JSON-only.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: A run lookup gives the event loop a turn every this many table keys (ingest and /healthz go on meanwhile).
+YIELD_EVERY = 64
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
 #: How long a sorted listing of every team, and each page cut from it, is reused: 50 parallel
 #: `/spend` calls sort once and decode each page's ledgers once, so `/healthz` never waits behind them.
@@ -53,20 +66,45 @@ LISTING_TTL_S = 1.0
 MAX_CACHED_PAGES = 64
 
 
-def http_guard(token: str | None) -> Callable[..., Awaitable[Any]]:
-    """aiohttp middleware: 404 outside `SERVED`, 401 without the right bearer token (constant-time compare)."""
+def http_guard(token: str | None, max_in_flight: int = 64) -> Callable[..., Awaitable[Any]]:
+    """aiohttp middleware: 404 outside `SERVED`; 429 past `max_in_flight`; outside `OPEN`, 401 without the
+    right bearer token (constant-time compare), and for a state change 403 with no token, 415 unless JSON."""
     expected = f"Bearer {token}".encode() if token is not None else None
+    in_flight = 0
+
+    def refusal(request: aioweb.Request) -> aioweb.Response | None:
+        if request.path in OPEN:  # exact paths: their own credentials (or none needed)
+            return None
+        if expected is not None and not hmac.compare_digest(request.headers.get("Authorization", "").encode(),
+                                                            expected):
+            return aioweb.json_response({"error": "missing or wrong bearer token"}, status=401)
+        if request.method in SAFE_METHODS:
+            return None
+        if expected is None:
+            return aioweb.json_response({"error": "the HTTP API is read-only: set SPENDWATCH_HTTP_TOKEN to allow "
+                                                  "changes (POST, DELETE)"}, status=403)
+        # A page may send a form or text/plain to any origin without asking; JSON needs the browser's preflight.
+        if request.content_type != "application/json":
+            return aioweb.json_response({"error": "a change needs Content-Type: application/json"}, status=415)
+        return None
 
     @aioweb.middleware
     async def guard(request: aioweb.Request, handler: Callable[..., Awaitable[Any]]) -> Any:
+        nonlocal in_flight
         path = request.path
         if not path.startswith(SERVED):
             return aioweb.json_response({"error": "not found"}, status=404)
-        if expected is not None and not path.startswith(OPEN):
-            given = request.headers.get("Authorization", "").encode()
-            if not hmac.compare_digest(given, expected):
-                return aioweb.json_response({"error": "missing or wrong bearer token"}, status=401)
-        return await handler(request)
+        if path in UNCAPPED:
+            return await handler(request)
+        if in_flight >= max_in_flight:
+            return aioweb.json_response({"error": f"{in_flight} requests in flight (SPENDWATCH_HTTP_MAX_IN_FLIGHT); "
+                                                  "try again"}, status=429, headers={"Retry-After": "1"})
+        in_flight += 1
+        try:
+            refused = refusal(request)
+            return refused if refused is not None else await handler(request)
+        finally:
+            in_flight -= 1
 
     return guard
 
@@ -120,10 +158,15 @@ class SpendListing:
 
 
 class Peers:
-    """The other workers: who owns a team's ledger, and their local answers (`?local=1`)."""
+    """The other workers: who owns a team's ledger, and their local answers (`?local=1`).
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    Asked with this worker's own token: peer URLs come from the consumer group's metadata, and a
+    caller's `Authorization` (with no token set, whatever the caller's proxy put there) is not ours
+    to hand on."""
+
+    def __init__(self, pipeline: Pipeline, token: str | None) -> None:
         self.pipeline, self.app = pipeline, pipeline.app
+        self.headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
 
     @property
     def own_url(self) -> str:
@@ -138,16 +181,17 @@ class Peers:
                 return str(host).rstrip("/")
         return None
 
-    async def answers(self, request: Request, path: str, params: dict[str, str] | None = None) -> list[Any]:
-        """Each other worker's local answer for `path` (a worker that is down is skipped, and logged)."""
+    async def answers(self, path: str, params: dict[str, str] | None = None) -> list[Any]:
+        """Each other worker's local answer for `path`, already quoted (one that is down or busy is skipped)."""
         peers = [str(url).rstrip("/") for url in self.app.router.tables_metadata()
                  if str(url).rstrip("/") != self.own_url]
-        headers = _authorization(request)
 
         async def ask(peer: str) -> Any:
             try:
                 async with self.app.http_client.get(f"{peer}{path}", params={**(params or {}), "local": "1"},
-                                                    headers=headers, timeout=PEER_TIMEOUT) as response:
+                                                    headers=self.headers, timeout=PEER_TIMEOUT) as response:
+                    if response.status == 429:
+                        log.warning("peer %s too busy to answer %s", peer, path)
                     return await response.json() if response.status == 200 else None
             except (TimeoutError, aiohttp.ClientError) as exc:
                 log.warning("peer %s did not answer %s: %s", peer, path, type(exc).__name__)
@@ -158,16 +202,34 @@ class Peers:
     async def forward(self, request: Request, owner: str) -> tuple[int, str, bytes] | None:
         """Ask the owner for its local answer: (status, content type, body), or None when it is down."""
         try:
-            async with self.app.http_client.get(f"{owner}{request.url.path}", params={**request.query, "local": "1"},
-                                                headers=_authorization(request), timeout=PEER_TIMEOUT) as response:
+            async with self.app.http_client.get(f"{owner}{request.url.raw_path}",
+                                                params={**request.query, "local": "1"},
+                                                headers=self.headers, timeout=PEER_TIMEOUT) as response:
                 return response.status, response.content_type, await response.read()
         except (TimeoutError, aiohttp.ClientError) as exc:
             log.warning("owner %s did not answer %s: %s", owner, request.url.path, type(exc).__name__)
             return None
 
 
-def _authorization(request: Request) -> dict[str, str]:
-    return {k: v for k, v in request.headers.items() if k.lower() == "authorization"}
+async def find_run(store: LedgerStore, run_id: str, owns: Callable[[str], bool]) -> tuple[str, Any] | None:
+    """(team, run) for `run_id` among the teams `owns` says this worker holds, or None.
+
+    A record is decoded only when its bytes hold the id as JSON writes it (orjson writes a key as
+    it writes a string), so an unknown id decodes nothing; the loop gets a turn every
+    `YIELD_EVERY` keys, so a scan of 20,000 teams never holds up ingest or `/healthz`."""
+    needle = orjson.dumps(run_id)
+    for at, key in enumerate(list(store.table.keys()), start=1):
+        if at % YIELD_EVERY == 0:
+            await asyncio.sleep(0)
+        if SEP in key or not owns(key):
+            continue
+        raw = store.store.get(key)
+        if raw is None or needle not in raw:
+            continue
+        run = orjson.loads(raw)["runs"].get(run_id)
+        if run is not None:
+            return key, run
+    return None
 
 
 def local_only(request: Request) -> bool:
@@ -178,8 +240,9 @@ def attach(pipeline: Pipeline, shared_silences: SharedSilences) -> None:
     """The contract's pages on the app's web server, behind the guard."""
     app, store, window_s = pipeline.app, pipeline.store, pipeline.settings.window_seconds
     token = pipeline.settings.http_token
-    guard_http(app, http_guard(token.get_secret_value() if token is not None else None))
-    peers = Peers(pipeline)
+    secret = token.get_secret_value() if token is not None else None
+    guard_http(app, http_guard(secret, pipeline.settings.http_max_in_flight))
+    peers = Peers(pipeline, secret)
 
     def owned_partitions() -> set[int]:
         return {tp.partition for tp in app.consumer.assignment() if tp.topic == pipeline.deltas_topic_name}
@@ -219,7 +282,7 @@ def attach(pipeline: Pipeline, shared_silences: SharedSilences) -> None:
             more = len(page) > limit
             if not local_only(request):
                 params = {k: v for k, v in request.query.items() if k in ("limit", "cursor")}
-                for answer in await peers.answers(request, "/spend", params):
+                for answer in await peers.answers("/spend", params):
                     page.extend(answer["teams"])
                     more = more or "next_cursor" in answer
             page.sort(key=lambda t: (-t["total"]["cost_usd"], t["team"]))
@@ -233,13 +296,16 @@ def attach(pipeline: Pipeline, shared_silences: SharedSilences) -> None:
     @app.page("/runs/{run_id}")
     class Runs(View):
         async def get(self, request: Request, run_id: str) -> Response:
+            if len(run_id) > MAX_NAME_CHARS:  # no event could have named it
+                return self.json({"error": f"a run id is at most {MAX_NAME_CHARS} characters"}, status=400)
             owned = owned_partitions()  # the memory store keeps other workers' keys too
-            for team, ledger in store.teams():
-                run = ledger["runs"].get(run_id)
-                if run is not None and pipeline.partition_of(team) in owned:
-                    return self.json(run_view(run, team, pipeline.policy))
+            found = await find_run(store, run_id, lambda team: pipeline.partition_of(team) in owned)
+            if found is not None:
+                team, run = found
+                return self.json(run_view(run, team, pipeline.policy))
             if not local_only(request):
-                for answer in await peers.answers(request, f"/runs/{run_id}"):
+                # Quoted whole: an id holding `?`, `/` or `%` must reach a peer as this one id, with local=1.
+                for answer in await peers.answers(f"/runs/{quote(run_id, safe='')}"):
                     return self.json(answer)
             return self.json({"error": f"no run {run_id!r} seen"}, status=404)
 
@@ -248,7 +314,7 @@ def attach(pipeline: Pipeline, shared_silences: SharedSilences) -> None:
         async def get(self, request: Request) -> Response:
             alerts = list(pipeline.recent_alerts)
             if not local_only(request):
-                for answer in await peers.answers(request, "/alerts"):
+                for answer in await peers.answers("/alerts"):
                     alerts.extend(answer["alerts"])
                 alerts.sort(key=lambda a: (a["ts"], a["alert_id"]))
             return self.json({"alerts": alerts[-RECENT_ALERTS:]})
@@ -264,7 +330,7 @@ def attach(pipeline: Pipeline, shared_silences: SharedSilences) -> None:
                      for rules in pipeline.rules.budgets.values() for rule in rules
                      if (team is None or rule.team == team) and pipeline.partition_of(rule.team) in owned]
             if not local_only(request):
-                for answer in await peers.answers(request, "/budgets", {"team": team} if team else None):
+                for answer in await peers.answers("/budgets", {"team": team} if team else None):
                     views.extend(answer["budgets"])
             views.sort(key=lambda view: (view["team"], view["budget"]))
             return self.json({"budgets": views})
@@ -283,7 +349,10 @@ def attach(pipeline: Pipeline, shared_silences: SharedSilences) -> None:
                 silence = parse_silence(orjson.loads(await request.read()), now=time.time())
             except (orjson.JSONDecodeError, ValueError) as exc:
                 return self.json({"error": f"not a silence: {exc}"}, status=400)
-            await shared_silences.add(silence)
+            try:
+                await shared_silences.add(silence)
+            except TooManySilences as exc:  # the cap (SPENDWATCH_MAX_SILENCES): this request can't be met now
+                return self.json({"error": str(exc)}, status=409)
             log.info("silence %s added by %s until %s: %s", silence.id, silence.created_by,
                      silence.to_json()["ends_at"], silence.comment)
             return self.json(silence.to_json(time.time()), status=201)

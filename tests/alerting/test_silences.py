@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from alerting.incidents import record, unsilenced
-from alerting.silences import SilenceBook, parse_silence, rfc3339_to_ts, silence_from_record
+from alerting.silences import SilenceBook, TooManySilences, parse_silence, rfc3339_to_ts, silence_from_record
+from streams.input.events import MAX_NAME_CHARS
 
 NOW = rfc3339_to_ts("2026-12-01T10:00:00Z")
 
@@ -68,3 +69,55 @@ def test_an_incident_silenced_when_it_fired_is_let_through_once_when_its_silence
     assert released["silenced"] is False and released["dedup_key"] == "k1" and released["alert_id"] != "a1"
     record(incidents, released, now=NOW + 5)  # read back from the topic: the incident is announced
     assert unsilenced(incidents, lambda a: True) == []
+
+
+# Issue "Poison": silences that stay small and take every name an event may carry.
+
+
+def test_past_max_silences_a_new_silence_is_refused_and_one_replacing_a_held_id_is_not():
+    book = SilenceBook()
+    for n in range(3):
+        silence = parse_silence(body(), now=NOW, silence_id=f"s{n}")
+        book.make_room_for(silence, most=3)
+        book.put(silence)
+    with pytest.raises(TooManySilences, match="SPENDWATCH_MAX_SILENCES"):
+        book.make_room_for(parse_silence(body(), now=NOW, silence_id="s3"), most=3)
+    book.make_room_for(parse_silence(body(ends_at="2026-12-01T20:00:00Z"), now=NOW, silence_id="s1"), most=3)
+    book.remove("s0")
+    book.make_room_for(parse_silence(body(), now=NOW, silence_id="s3"), most=3)
+
+
+def test_an_ended_silence_is_due_for_removal_once_its_retention_has_passed():
+    book = SilenceBook()
+    book.put(parse_silence(body(ends_at="2026-12-01T11:00:00Z"), now=NOW, silence_id="short"))
+    book.put(parse_silence(body(ends_at="2026-12-01T18:00:00Z"), now=NOW, silence_id="long"))
+    retention = 600
+    assert book.expired(rfc3339_to_ts("2026-12-01T11:05:00Z") - retention) == []  # ended, still listed
+    assert [s.id for s in book.expired(rfc3339_to_ts("2026-12-01T11:10:00Z") - retention)] == ["short"]
+
+
+def test_a_silence_takes_every_name_an_event_may_carry():
+    longest = "t" * MAX_NAME_CHARS
+    silence = parse_silence(body(match={"team": longest, "endpoint": longest}, created_by=longest), now=NOW)
+    assert silence.match["team"] == frozenset({longest}) and silence_from_record(silence.to_json()) == silence
+    with pytest.raises(ValueError, match=r"match\.team"):
+        parse_silence(body(match={"team": longest + "t"}), now=NOW)
+
+
+@pytest.mark.parametrize("bad", [
+    [], "x", None, {"match": "search"}, {"match": {"team": [1]}}, {"match": {"team": "a"}, "ends_at": 5},
+    body(ends_at="0001-01-01T00:00:00+23:59"), body(ends_at="9999-12-31T23:59:59-23:59"), body(comment=["x"]),
+    body(match={"team": {"a": 1}}), body(match={"team": ["a", None]}),
+])
+def test_a_silence_body_is_refused_with_a_value_error_and_nothing_else(bad):
+    with pytest.raises(ValueError):
+        parse_silence(bad, now=NOW)
+
+
+def test_an_unforeseen_error_while_judging_a_silence_body_is_a_value_error_naming_only_its_type():
+    class Hostile(dict):  # a body whose own methods raise: what the parser could not foresee
+        def get(self, *args):
+            raise RecursionError("secret text from the body")
+
+    with pytest.raises(ValueError, match=r"^internal_error: RecursionError$"):
+        parse_silence(Hostile(body()), now=NOW)

@@ -152,3 +152,53 @@ def test_kubernetes_pod_meets_the_restricted_pod_security_profile():
     from streams.worker.web import OPEN
 
     assert annotations["prometheus.io/path"] in OPEN  # scraped without a token: it carries none
+
+
+def test_kubernetes_rbac_lets_the_worker_get_list_and_patch_jobs_in_its_namespace_and_nothing_more():
+    """Issue "Poison": the executor's service account can suspend Jobs where it runs; no other verb, resource,
+    group or namespace; and its token reaches the pod only where actions are turned on."""
+    account, role, binding = yaml.safe_load_all((ROOT / "deploy" / "k8s" / "rbac.yaml").read_text())
+    assert account["kind"] == "ServiceAccount" and account["automountServiceAccountToken"] is False
+    assert role["kind"] == "Role" and "namespace" not in role["metadata"]  # namespaced: where it is applied
+    assert role["rules"] == [{"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "patch"]}]
+    assert binding["kind"] == "RoleBinding" and "namespace" not in binding["metadata"]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                  "name": role["metadata"]["name"]}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["metadata"]["name"]}]
+    deployment, _ = yaml.safe_load_all((ROOT / "deploy" / "k8s" / "deployment.yaml").read_text())
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == account["metadata"]["name"]
+    config = yaml.safe_load((ROOT / "deploy" / "k8s" / "configmap.yaml").read_text())
+    assert "SPENDWATCH_ACTIONS" not in config["data"] and pod["automountServiceAccountToken"] is False
+    settings = Settings(**{k.removeprefix("SPENDWATCH_").lower(): v for k, v in config["data"].items()})
+    assert settings.kubernetes_api_url.startswith("https://")
+    assert "automountServiceAccountToken: true" in (ROOT / "deploy" / "k8s" / "rbac.yaml").read_text()  # how to
+
+
+def test_the_image_binds_every_address_so_each_shipped_worker_brings_a_token_and_a_bare_one_refuses():
+    """Issue "Poison": the image binds 0.0.0.0, where a worker with no token refuses to start."""
+    import pytest
+
+    from streams.errors import SettingsError
+    from streams.settings import require_guarded_http
+
+    def settings_of(env: dict[str, str]) -> Settings:
+        return Settings(**{k.removeprefix("SPENDWATCH_").lower(): v for k, v in env.items()})
+
+    lines = [line for line in (ROOT / "deploy" / "Dockerfile").read_text().splitlines() if not line.startswith("#")]
+    image = dict(re.findall(r"(SPENDWATCH_[A-Z_]+)=(\S+)", "\n".join(lines)))
+    assert image["SPENDWATCH_HTTP_HOST"] == "0.0.0.0" and "SPENDWATCH_HTTP_ALLOW_OPEN" not in image
+    with pytest.raises(SettingsError, match="SPENDWATCH_HTTP_TOKEN"):
+        require_guarded_http(settings_of({"SPENDWATCH_HTTP_HOST": image["SPENDWATCH_HTTP_HOST"]}))
+    for name in ("worker-1", "worker-2"):
+        env = dict(compose()["services"][name]["environment"])
+        assert env["SPENDWATCH_HTTP_TOKEN"].startswith("${SPENDWATCH_HTTP_TOKEN:?")
+        assert "SPENDWATCH_HTTP_ALLOW_OPEN" not in env
+        require_guarded_http(settings_of({**env, "SPENDWATCH_HTTP_TOKEN": "what-compose-substitutes"}))
+    config = yaml.safe_load((ROOT / "deploy" / "k8s" / "configmap.yaml").read_text())["data"]
+    deployment, *_ = yaml.safe_load_all((ROOT / "deploy" / "k8s" / "deployment.yaml").read_text())
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    token = next(e for e in container["env"] if e["name"] == "SPENDWATCH_HTTP_TOKEN")
+    assert not token["valueFrom"]["secretKeyRef"].get("optional", False)
+    assert "SPENDWATCH_HTTP_ALLOW_OPEN" not in config
+    require_guarded_http(settings_of({**config, "SPENDWATCH_HTTP_TOKEN": "from-the-secret"}))

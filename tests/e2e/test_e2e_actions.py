@@ -34,6 +34,7 @@ def env(standin: StandIn, topics) -> dict[str, str]:
         "SPENDWATCH_KUBERNETES_API_URL": standin.url,
         "SPENDWATCH_KUBERNETES_TOKEN": standin.k8s_token,
         "SPENDWATCH_SLACK_WEBHOOK_URL": f"{standin.url}/services/T0/B0/secret",
+        "SPENDWATCH_ALLOW_PLAIN_HTTP_EXECUTORS": "true",  # the stand-ins serve http on 127.0.0.1
     }
 
 
@@ -50,7 +51,11 @@ def notices(standin: StandIn) -> list[str]:
 def test_a_budget_gone_blocks_once_unblocks_at_rollover_and_a_runaway_is_suspended_across_a_sigkill(
         broker, topics, make_worker, standin):
     broker.create_topics([f"{topics.prefix}.actions"], partitions=4)
-    standin.jobs[("default", "ft-1-trainer")] = job("default", "ft-1-trainer", {"spendwatch.io/run-id": "ft-1"})
+    standin.jobs[("default", "ft-1-trainer")] = job("default", "ft-1-trainer", {"spendwatch.io/run-id": "ft-1",
+                                                                                "spendwatch.io/team": "research"})
+    # Another team's Job with the same run id: never suspended (issue "Poison").
+    standin.jobs[("default", "ft-1-ads")] = job("default", "ft-1-ads", {"spendwatch.io/run-id": "ft-1",
+                                                                        "spendwatch.io/team": "ads"})
     settings = env(standin, topics)
     now = time.time()
     yesterday = now - now % DAY - DAY + 3600
@@ -78,6 +83,7 @@ def test_a_budget_gone_blocks_once_unblocks_at_rollover_and_a_runaway_is_suspend
     assert [b["team_id"] for b in standin.of("litellm:unblock")] == ["acme"]
     assert [p["name"] for p in standin.of("kubernetes:patch")] == ["ft-1-trainer"]
     assert standin.jobs[("default", "ft-1-trainer")]["spec"]["suspend"] is True
+    assert standin.jobs[("default", "ft-1-ads")]["spec"]["suspend"] is False
     said = notices(standin)
     assert any(t.startswith("Done: blocked team acme") and "To undo" in t for t in said)
     assert any(t.startswith("Done: unblocked team acme") for t in said)

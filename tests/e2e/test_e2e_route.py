@@ -80,10 +80,20 @@ def test_each_teams_spike_lands_in_its_own_channel_and_on_its_own_routing_key(br
     assert len(standin.of("chat.postMessage")) == 5 and len(standin.of("pagerduty")) == 5
 
 
+#: Changes (POST /silences) need the HTTP token and a JSON body; without a token the API is read-only.
+HTTP_TOKEN = "http-token-for-the-route-tests"
+
+
+def with_token(worker):
+    worker.headers["Authorization"] = f"Bearer {HTTP_TOKEN}"
+    return worker
+
+
 def silence(worker, ends_in_s: float, **match: str) -> str:
     ends_at = datetime.fromtimestamp(time.time() + ends_in_s, tz=UTC).isoformat()
     answer = httpx.post(f"{worker.url}/silences", timeout=10, content=orjson.dumps(
-        {"match": match, "ends_at": ends_at, "comment": "planned launch", "created_by": "ana"}))
+        {"match": match, "ends_at": ends_at, "comment": "planned launch", "created_by": "ana"}),
+        headers={**worker.headers, "Content-Type": "application/json"})
     assert answer.status_code == 201, answer.text
     return answer.json()["id"]
 
@@ -94,12 +104,12 @@ def spike_alerts(worker, team: str) -> list[dict]:
 
 def test_silences_hold_pages_back_survive_a_sigkill_reach_a_second_worker_and_expire(
         broker, topics, make_worker, standin):
-    env = routed_env(standin)
-    first = make_worker(**env)
+    env = routed_env(standin, SPENDWATCH_HTTP_TOKEN=HTTP_TOKEN)
+    first = with_token(make_worker(**env))
     held = silence(first, 3600, team="team-0", kind="flash_spike")
     expiring = silence(first, 90, team="team-1")  # room for a slow machine to raise both spikes first
     first.kill()  # SIGKILL: the silences live on the topic, not in this process
-    second = make_worker(**env)
+    second = with_token(make_worker(**env))
     listed = {s["id"]: s for s in second.get("/silences").json()["silences"]}
     assert listed.keys() == {held, expiring} and listed[held]["state"] == "active"
     assert listed[held]["match"] == {"team": ["team-0"], "kind": ["flash_spike"]}

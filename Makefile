@@ -24,15 +24,19 @@ run: $(STAMP)
 	$(BIN)/spendwatch run --simulate
 
 ## Lint and type checks, then every test: unit, doctests, and end-to-end against the embedded broker.
+## Most tests wait on a broker or a worker far more than they compute, so they run on PYTEST_WORKERS
+## processes (each with its own embedded broker); the few that time a stop or a latency run alone after.
+PYTEST_WORKERS ?= 3
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal -m "not serial"
+	$(BIN)/python -m pytest -m serial
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest -m "not e2e"
+	$(BIN)/python -m pytest -n 2 -m "not e2e"
 
 e2e: $(STAMP)
 	$(BIN)/python -m pytest -m e2e

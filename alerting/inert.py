@@ -23,7 +23,7 @@ the places that have no such switch.
 True
 >>> break_autolinks("#general @here ops@evil.example") == "#\u2060general @\u2060here ops@\u2060evil.\u2060example"
 True
->>> break_autolinks("search/chat-api at 12x") == "search/chat-api at 12x"
+>>> break_autolinks("search/chat-api at 12x, $902.57/h") == "search/chat-api at 12x, $902.57/h"
 True
 """
 
@@ -33,9 +33,10 @@ import re
 
 WORD_JOINER = "\u2060"
 # After a dot (with the ideographic and full-width dots, which browsers and IDNA read as dots)
-# that a word character follows; after @ or # (and their full-width forms) that anything but
+# that a letter follows (a top-level domain starts with one; a digit after a dot is an amount,
+# "$902.57", left as written); after @ or # (and their full-width forms) that anything but
 # a space follows; between : and /. Never twice: the joiner itself is neither.
-_LINKABLE = re.compile(r"(?<=[.\u3002\uff0e\uff61])(?=\w)|(?<=[@#\uff20\uff03])(?=[^\s\u2060])|(?<=:)(?=/)")
+_LINKABLE = re.compile(r"(?<=[.\u3002\uff0e\uff61])(?=[^\W\d_])|(?<=[@#\uff20\uff03])(?=[^\s\u2060])|(?<=:)(?=/)")
 
 
 def break_autolinks(text: str) -> str:

@@ -46,6 +46,10 @@ class Failure:
     retry_after: str | None = None
     when: Callable[[dict[str, Any]], bool] | None = None
 
+    def end(self) -> None:
+        """Stop failing from now on (an outage that lasts until the test has seen what it needs)."""
+        self.until = time.monotonic()
+
     def applies(self, body: dict[str, Any]) -> bool:
         if self.when is not None and not self.when(body):
             return False
@@ -80,9 +84,11 @@ class StandIn:
         return f"http://127.0.0.1:{self.port}"
 
     def fail(self, status: int, *, seconds: float | None = None, times: int | None = None,
-             retry_after: str | None = None, when: Callable[[dict[str, Any]], bool] | None = None) -> None:
+             retry_after: str | None = None, when: Callable[[dict[str, Any]], bool] | None = None) -> Failure:
         until = time.monotonic() + seconds if seconds is not None else None
-        self.failures.append(Failure(status, until, times, retry_after, when))
+        failure = Failure(status, until, times, retry_after, when)
+        self.failures.append(failure)
+        return failure
 
     def of(self, kind: str) -> list[dict[str, Any]]:
         return [body for k, body in self.accepted if k == kind]

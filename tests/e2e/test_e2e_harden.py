@@ -65,6 +65,7 @@ def test_faust_pages_are_not_served_and_the_token_guards_the_rest(make_worker):
     assert worker.get("/healthz").status_code == 200 and worker.get("/metrics").status_code == 200
 
 
+@pytest.mark.serial
 def test_spend_lists_20000_teams_a_page_at_a_time_and_healthz_stays_fast(broker, topics, make_worker):
     """Before: 50 parallel `GET /spend` over 20,000 teams took 13.4 s and /healthz waited 14.1 s behind them."""
     now = time.time()

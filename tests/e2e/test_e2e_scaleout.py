@@ -120,6 +120,7 @@ def test_ten_thousand_malformed_messages_memory_stays_bounded(broker, topics, ma
     assert os.path.exists(f"/proc/{worker.process.pid}")  # still running
 
 
+@pytest.mark.serial
 def test_sigterm_stops_within_ten_seconds_with_offsets_committed(broker, topics, make_worker):
     events = usage_events(3_000, seed=31)
     worker = make_worker()

@@ -285,6 +285,12 @@ class Settings(BaseSettings):
     litellm_endpoint_key: str = Field("endpoint", min_length=1, description="which LiteLLM spend_logs_metadata / "
                                       "requester_metadata entry or request tag (key:value) names the endpoint; "
                                       "else the model group")
+    litellm_team_key: str = Field("team", min_length=1, description="which LiteLLM spend_logs_metadata / "
+                                  "requester_metadata entry or request tag (key:value) names the team of a call "
+                                  "whose key has none")
+    litellm_default_team: str | None = Field(None, min_length=1, max_length=256, description="the team of a LiteLLM "
+                                             "call whose key and request name none; unset: such a call is "
+                                             "dead-lettered")
 
     otlp_topic: str | None = Field(None, description="the OpenTelemetry Collector kafka exporter's traces topic "
                                    "(its default: otlp_spans); GenAI spans there count as usage. Unset: not read")

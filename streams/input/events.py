@@ -26,6 +26,7 @@ import msgspec
 import orjson
 
 from streams.errors import RejectedEvent
+from streams.input.providers import split_model
 
 #: Events further than this ahead of the worker's clock are rejected (clock bugs, ms sent as us).
 DEFAULT_FUTURE_TOLERANCE_S = 300.0
@@ -218,6 +219,9 @@ def parse_usage(obj: dict[str, Any], now: float, future_tolerance_s: float = DEF
     if event_id is not None and len(str(event_id)) > MAX_EVENT_ID_CHARS:
         raise RejectedEvent("out_of_range", f"event_id is {len(str(event_id))} characters; "
                             f"at most {MAX_EVENT_ID_CHARS}")
+    provider = _text(obj, "provider", required=False)
+    if model is not None and "/" in model:  # CONTRACT: named as the price catalog names it
+        model, provider = split_model(model, provider)
     return UsageEvent(
         ts=ts,
         team=team,  # type: ignore[arg-type]
@@ -227,7 +231,7 @@ def parse_usage(obj: dict[str, Any], now: float, future_tolerance_s: float = DEF
         completion_tokens=completion or 0,
         cost_usd=cost,
         event_id=None if event_id is None else str(event_id),
-        provider=_text(obj, "provider", required=False),
+        provider=provider,
         user=_text(obj, "user", required=False),
         service=_text(obj, "service", required=False),
         product=_text(obj, "product", required=False),
@@ -368,6 +372,8 @@ def decode_plain_usage(payload: bytes, now: float, future_tolerance_s: float = D
                 return None
         if not event.provider:
             event.provider = None
+        if "/" in event.model:  # as parse_usage names it: a known provider's prefix moved to `provider`
+            event.model, event.provider = split_model(event.model, event.provider)
     return events
 
 

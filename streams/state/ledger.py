@@ -246,16 +246,24 @@ def burn_rate_usd_per_hour(run: dict[str, Any], policy: WindowPolicy) -> float:
 
 
 def spend_view(ledger: dict[str, Any], team: str, endpoint: str | None, window_s: int) -> dict[str, Any] | None:
-    """CONTRACT's spend object for a team (endpoint None) or one of its endpoints; None when unseen."""
+    """CONTRACT's spend object for a team (endpoint None) or one of its endpoints; None when unseen.
+
+    A team's view also lists its endpoints with their totals, largest first, so a user need not know
+    their names to ask for one."""
     account = ledger["accounts"].get(TEAM_ACCOUNT if endpoint is None else endpoint)
     if account is None:
         return None
-    return {
+    view = {
         "team": team,
         "endpoint": endpoint,
         "windows": [figures(row, window_s) for row in account["windows"]],
         "total": total_figures(account, window_s),
     }
+    if endpoint is None:
+        endpoints = [{"endpoint": name, "total": total_figures(its, window_s)}
+                     for name, its in ledger["accounts"].items() if name != TEAM_ACCOUNT]
+        view["endpoints"] = sorted(endpoints, key=lambda e: (-e["total"]["cost_usd"], e["endpoint"]))
+    return view
 
 
 def run_view(run: dict[str, Any], team: str, policy: WindowPolicy) -> dict[str, Any]:

@@ -16,6 +16,9 @@ class Metrics:
         self.events = Counter("spendwatch_events", "Input events by topic and result "
                               "(accepted, rejected, duplicate, replayed; skipped: spans without GenAI usage)",
                               ["topic", "result"], registry=r)
+        self.ingest_requests = Counter("spendwatch_ingest_requests", "POST /ingest/litellm requests by result "
+                                       "(accepted; refused whole: unauthorized, too_large, not_json, too_many, "
+                                       "disabled)", ["result"], registry=r)
         self.dead_letters = Counter("spendwatch_dead_letters", "Inputs sent to the dead-letter topic, by reason",
                                     ["reason"], registry=r)
         self.unpriced = Counter("spendwatch_unpriced_events", "Usage events whose model has no catalog price",

@@ -175,3 +175,35 @@ def test_otel_genai_spans_in_both_encodings_count_exactly(broker, topics, make_w
     wait_for(lambda: totals_match(worker, expected), timeout=60, what="exact totals from OTel spans")
     wait_for(lambda: metric(worker, "spendwatch_events_total", result="duplicate") == 10, what="10 duplicates")
     assert metric(worker, "spendwatch_events_total", topic=spans_topic, result="skipped") == 40  # the HTTP spans
+
+
+def test_a_budget_on_gpt_4o_counts_openai_gpt_4o_from_litellm_otel_and_kafka_alike(broker, topics, make_worker):
+    """Issue "LiteLLM as it really runs". Before: calls named `openai/gpt-4o` (LiteLLM's records, and any
+    producer or span naming the model so) counted $0 against a budget on `gpt-4o`."""
+    from streams.input.pricing import estimate_cost
+    from tests.otel_spans import otlp_proto, record_spans
+
+    spans_topic = f"{topics.prefix}.otlp_spans"
+    broker.create_topics([spans_topic], partitions=4)
+    budget = [{"budget": "gpt-4o-day", "team": "search", "period": "day", "amount_usd": 1000.0, "model": "gpt-4o"}]
+    worker = make_worker(SPENDWATCH_INGEST_TOKEN=TOKEN, SPENDWATCH_OTLP_TOPIC=spans_topic,
+                         SPENDWATCH_BUDGETS=orjson.dumps(budget).decode())
+    now = time.time()
+    start = max(now - now % 86400 + 1, now - 120)  # inside today (UTC), whatever the hour
+    records = [dict(standard_logging_payload(n, ts=start + n), model="openai/gpt-4o", response_cost=1.0)
+               for n in range(5)]
+    assert post(worker, orjson.dumps(records)).json() == {"accepted": 5, "rejected": 0}
+    native = [{"ts": start + n, "team": "search", "model": "openai/gpt-4o", "prompt_tokens": 10,
+               "completion_tokens": 1, "cost_usd": 2.0, "event_id": f"native-{n}"} for n in range(3)]
+    publish(broker.bootstrap, topics.usage, [(0, orjson.dumps(native))])
+    span = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "openai/gpt-4o",
+            "gen_ai.usage.input_tokens": 100_000, "gen_ai.usage.output_tokens": 0}
+    publish(broker.bootstrap, spans_topic, [(0, otlp_proto(record_spans([span], at_ns=int(start * 1e9))))])
+
+    priced = estimate_cost("gpt-4o", 100_000, 0, "openai")
+    assert priced  # the span has no cost: the catalog prices it, under the catalog's own name
+    expected = 5 * 1.0 + 3 * 2.0 + priced
+    [view] = wait_for(lambda: [v for v in worker.get("/budgets").json()["budgets"]
+                               if abs(v["spent_usd"] - expected) < 1e-6], timeout=60,
+                      what=f"the gpt-4o budget to count all ${expected:.4f} of openai/gpt-4o calls")
+    assert view["budget"] == "gpt-4o-day"

@@ -41,7 +41,11 @@ def publish_poison_between_good(broker, topics, spans_topic: str, actions_topic:
         (1, orjson.dumps(make_usage(team="search", cost_usd=1e9)))])
     publish(broker.bootstrap, actions_topic, [
         (0, orjson.dumps({"action_id": "a1", "action": "format_disk", "team": "search", "dry_run": True, "ts": "t"})),
-        (1, orjson.dumps({"action_id": "a2", "action": "block_team", "team": "search", "ts": "t"}))])
+        (1, orjson.dumps({"action_id": "a2", "action": "block_team", "team": "search", "ts": "t"})),
+        # Well formed, but its team is dry-run: carried out, its executor (nothing listens) would fail it
+        # within the 1 s deadline and dead-letter it `action_failed`, a reason the test does not expect.
+        (2, orjson.dumps({"action_id": f"real-{first}", "action": "block_team", "team": "search", "reason": "r",
+                          "dry_run": False, "ts": "2026-12-07T00:00:00Z"}))])
     publish(broker.bootstrap, topics.usage, [(n % 4, orjson.dumps(e)) for n, e in enumerate(after)])
     return before + after
 
@@ -51,7 +55,8 @@ def test_each_poison_is_dead_lettered_and_every_good_event_counted_across_a_rest
     broker.create_topics([spans_topic, actions_topic], partitions=4)
     settings = {"SPENDWATCH_OTLP_TOPIC": spans_topic, "SPENDWATCH_ACTIONS_TOPIC": actions_topic,
                 "SPENDWATCH_ACTIONS": '{"search": {"executor": "litellm"}}',
-                "SPENDWATCH_LITELLM_URL": "https://127.0.0.1:9", "SPENDWATCH_LITELLM_MASTER_KEY": "sk-never-used"}
+                "SPENDWATCH_LITELLM_URL": "https://127.0.0.1:9", "SPENDWATCH_LITELLM_MASTER_KEY": "sk-never-used",
+                "SPENDWATCH_DELIVERY_DEADLINE_SECONDS": "1"}
     worker = make_worker(**settings)
     good = publish_poison_between_good(broker, topics, spans_topic, actions_topic, first=0)
     wait_for(lambda: totals_match(worker, expected_totals(good)), what="every good event around the poison")

@@ -85,6 +85,14 @@ def intake_of(messages: list[RawMessage], otlp: bool = False) -> Any:
                    otlp_topics={"spans": SpanFields()} if otlp else None)
 
 
+def empty_array(payload: bytes) -> bool:
+    """`[]`, however spaced: the one message that holds nothing to count or to refuse."""
+    try:
+        return bool(orjson.loads(payload) == [])
+    except orjson.JSONDecodeError:
+        return False
+
+
 def assert_foreseen(intake: Any) -> None:
     """Every rejection named by a check of ours, none by the guard for the unforeseen."""
     unforeseen = [dead.rejection.detail for dead in intake.dead_letters if dead.rejection.reason == INTERNAL_ERROR]
@@ -101,7 +109,7 @@ def test_json_events_parse_or_are_rejected(kind: str, fields: tuple[str, ...], d
         payload = mutated(payload, data)
     intake = intake_of([RawMessage(kind, 0, 7, payload)])
     assert_foreseen(intake)
-    assert intake.accepted + len(intake.dead_letters) >= 1 or payload.strip() in (b"[]",)
+    assert intake.accepted + len(intake.dead_letters) >= 1 or empty_array(payload)
 
 
 @fuzz
@@ -148,9 +156,10 @@ def test_litellm_records_parse_or_are_rejected(data: st.DataObject) -> None:
         split = split_batch(body)
     except ValueError:
         return
+    default_team = data.draw(st.one_of(st.none(), st.just("ops")))
     for record in split:
         with contextlib.suppress(RejectedEvent):
-            parse_usage(usage_event(record, "endpoint"), NOW, 300.0)
+            parse_usage(usage_event(record, "endpoint", "team", default_team), NOW, 300.0)
 
 
 span_values = st.one_of(st.text(max_size=12), st.integers(-(2**63), 2**63 - 1), st.booleans(),

@@ -76,11 +76,11 @@ async def test_an_unforeseen_error_in_one_record_is_an_internal_error_dead_lette
     """Before: the exception escaped the view and the whole batch answered 500, every retry alike."""
     mapped = ingest_http.usage_event
 
-    def usage_event(record, endpoint_key):
+    def usage_event(record, endpoint_key, *mapping):
         # Stand-in for a parser bug: once a real one is fixed no input raises, but the guard must stay.
         if isinstance(record, dict) and record.get("id") == "poison":
             raise KeyError("sk-live-secret-from-the-record")
-        return mapped(record, endpoint_key)
+        return mapped(record, endpoint_key, *mapping)
 
     monkeypatch.setattr(ingest_http, "usage_event", usage_event)
     poison = dict(standard_logging_payload(1), id="poison")
@@ -107,3 +107,78 @@ async def test_a_body_of_more_records_than_litellm_sends_is_refused_before_any_i
     status, answer = await post(worker, [0] * (ingest_http.MAX_RECORDS + 1))
     assert status == 413 and "smaller batches" in answer["error"]
     assert worker.producer.sent == []
+
+
+MARKER = "MARKER-7c1e-the-conversation"
+
+
+def metric(worker: Served, family, **labels) -> float:
+    return worker.pipeline.metrics.registry.get_sample_value(family, labels) or 0.0
+
+
+async def test_no_dead_letter_or_log_line_carries_a_prompt_or_a_completion(worker, caplog):
+    """Before: a rejected record was dead-lettered whole, the conversation in it, and each logged at WARNING."""
+    def secret(n: int, **change) -> dict:
+        record = dict(standard_logging_payload(n), **change)
+        record["messages"] = [{"role": "user", "content": f"{MARKER} prompt"}]
+        record["response"] = {"choices": [{"message": {"role": "assistant", "content": f"{MARKER} reply"}}]}
+        return record
+
+    rejected = [secret(1, metadata={}), secret(2, endTime="tomorrow", startTime=None), secret(3, prompt_tokens=-1),
+                secret(4, model=None), [MARKER]]
+    with caplog.at_level(logging.DEBUG):
+        status, answer = await post(worker, rejected)
+        async with aiohttp.ClientSession() as session, session.post(  # not JSON: only its digest is kept
+                f"{worker.url}/ingest/litellm", data=orjson.dumps(rejected)[:-40],
+                headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}) as response:
+            assert response.status == 400
+    assert status == 200 and answer == {"accepted": 0, "rejected": 5}
+    letters = worker.producer.to(worker.pipeline.settings.dead_letter_topic)
+    assert len(letters) == 6
+    for letter in letters:
+        assert MARKER.encode() not in letter.value + b"".join(value for _, value in letter.headers)
+        assert len(dict(letter.headers)["spendwatch-sha256"]) == 64
+    assert orjson.loads(letters[0].value)["id"] == rejected[0]["id"]  # what the mapping read is kept
+    assert all(MARKER not in record.getMessage() for record in caplog.records)
+
+
+async def test_dead_letter_warnings_are_logged_at_most_once_a_minute_per_reason(worker, caplog):
+    team_less = [standard_logging_payload(n, team_alias=None, team_id=None) for n in range(3)]
+    with caplog.at_level(logging.WARNING, logger="spendwatch.ingest"):
+        for _ in range(5):
+            assert (await post(worker, team_less))[1] == {"accepted": 0, "rejected": 3}
+    lines = [r.getMessage() for r in caplog.records if r.name == "spendwatch.ingest"]
+    assert len(lines) == 1 and "missing_field=3" in lines[0]
+    assert metric(worker, "spendwatch_dead_letters_total", reason="missing_field") == 15
+
+
+async def test_refused_requests_are_counted_by_result_and_logged_at_most_once_a_minute(worker, caplog):
+    """Before: LiteLLM logged 401 at every flush, and we logged and counted nothing."""
+    with caplog.at_level(logging.WARNING, logger="spendwatch.ingest"):
+        async with aiohttp.ClientSession() as session:
+            for _ in range(4):
+                async with session.post(f"{worker.url}/ingest/litellm", data=b"[]", headers={
+                        "Authorization": "Bearer sk-guessed-123", "Content-Type": "application/json"}) as response:
+                    assert response.status == 401
+        await post(worker, [0] * (ingest_http.MAX_RECORDS + 1))
+        assert (await post(worker, [standard_logging_payload(0)]))[0] == 200
+    assert metric(worker, "spendwatch_ingest_requests_total", result="unauthorized") == 4
+    assert metric(worker, "spendwatch_ingest_requests_total", result="too_many") == 1
+    assert metric(worker, "spendwatch_ingest_requests_total", result="accepted") == 1
+    lines = [r.getMessage() for r in caplog.records if r.name == "spendwatch.ingest"]
+    assert len([line for line in lines if "unauthorized" in line]) == 1
+    assert len([line for line in lines if "too_many" in line]) == 1
+    assert "sk-guessed" not in " ".join(lines)  # a token sent is never logged
+
+
+async def test_a_call_whose_key_has_no_team_is_counted_under_the_default_team(tmp_path):
+    served = await serve(tmp_path, ingest_token=TOKEN, litellm_default_team="shared")
+    try:
+        tagged = standard_logging_payload(1, team_alias=None, team_id=None)
+        tagged["request_tags"] = ["team:checkout"]
+        status, answer = await post(served, [standard_logging_payload(0, team_alias=None, team_id=None), tagged])
+        assert status == 200 and answer == {"accepted": 2, "rejected": 0}
+        usage = served.producer.to(served.pipeline.settings.usage_topic)
+        assert [e["team"] for message in usage for e in orjson.loads(message.value)] == ["shared", "checkout"]
+    finally:
+        await served.server.close()

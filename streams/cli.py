@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from streams.errors import SpendwatchError
 from streams.settings import Settings, load_settings
@@ -27,8 +27,34 @@ def public_topics(settings: Settings) -> list[str]:
     return [*kind_of_topic(settings), settings.alerts_topic, settings.dead_letter_topic, settings.actions_topic]
 
 
-def run_worker(settings: Settings, broker_url: str, simulate: bool = False, loglevel: str = "info") -> None:
-    """Start one Faust worker in this process; returns when it is stopped (SIGTERM, Ctrl-C)."""
+class NotAlertLines(logging.Filter):
+    """Drops the worker's "alert <kind> <status>" log line: where alerts print to the console, the
+    terminal would show each one twice (the file keeps it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name == "spendwatch.agents" and str(record.msg).startswith("alert "))
+
+
+def quiet_logging(config: dict[str, Any], log_file: str, alerts_printed: bool = False) -> dict[str, Any]:
+    """`config` with every record into `log_file`, and only warnings and errors on the terminal.
+
+    For `spendwatch run`: Faust's and aiokafka's start-up lines (a hundred or so) would bury the
+    window table and the alerts a newcomer is there to see."""
+    handlers = dict(config["handlers"])
+    handlers["stderr"] = {**handlers["stderr"], "level": "WARNING"}
+    if alerts_printed:
+        config = {**config, "filters": {"not_alert_lines": {"()": NotAlertLines}}}
+        handlers["stderr"]["filters"] = ["not_alert_lines"]
+    handlers["file"] = {"class": "logging.FileHandler", "formatter": "spendwatch", "filename": log_file,
+                        "mode": "w", "encoding": "utf-8"}
+    return {**config, "handlers": handlers, "root": {**config["root"], "handlers": ["stderr", "file"]}}
+
+
+def run_worker(settings: Settings, broker_url: str, simulate: bool = False, loglevel: str = "info",
+               log_file: str | None = None) -> None:
+    """Start one Faust worker in this process; returns when it is stopped (SIGTERM, Ctrl-C).
+
+    With `log_file`, records go there and the terminal shows only warnings and errors."""
     import faust
 
     from streams.gc_tuning import tune_for_worker
@@ -44,21 +70,47 @@ def run_worker(settings: Settings, broker_url: str, simulate: bool = False, logl
     from streams.worker.logs import logging_config
 
     log.info("configuration: %s", settings.printable())
+    config = logging_config(settings.log_format, loglevel)
+    if log_file is not None:
+        config = quiet_logging(config, log_file, alerts_printed=settings.console_alerts is True)
+        announce_page(pipeline.app, settings)
     # stdout stays ours (console alerts, the simulator's table); logs go to stderr.
     worker = faust.Worker(pipeline.app, loglevel=loglevel, quiet=True, redirect_stdouts=False,
-                          logging_config=logging_config(settings.log_format, loglevel))
+                          logging_config=config)
     quiet_spinner(worker)
     tune_for_worker()
     worker.execute_from_commandline()
 
 
+def announce_page(app: Any, settings: Settings) -> None:
+    """Say where the page is once the worker is up (the web server starts with it)."""
+
+    @app.task
+    async def page_url() -> None:
+        print(f"spendwatch: worker up; the page is at {settings.base_url}/", flush=True)
+
+
+def run_log_file(settings: Settings, loglevel: str) -> str | None:
+    """Where `spendwatch run` writes its logs at the default level (None: to the terminal, as asked)."""
+    if loglevel != "info":
+        return None
+    os.makedirs(os.path.dirname(os.path.abspath(settings.data_dir)), exist_ok=True)
+    return os.path.join(os.path.dirname(os.path.abspath(settings.data_dir)), "spendwatch-run.log")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings()
+    log_file = run_log_file(settings, args.loglevel)
     if args.simulate and settings.console_alerts is None:
         # The demo shows alerts in the terminal as well as in any configured Slack/PagerDuty.
         settings = settings.model_copy(update={"console_alerts": True})
+    if log_file is not None:
+        for handler in logging.getLogger().handlers:  # until the worker's own config puts them in the file
+            handler.setLevel(logging.WARNING)
+        print(f"spendwatch: logs in {log_file} (`spendwatch --loglevel debug run` shows them here)", flush=True)
     if settings.kafka_brokers:
-        run_worker(settings, settings.kafka_brokers, simulate=args.simulate, loglevel=args.loglevel)
+        run_worker(settings, settings.kafka_brokers, simulate=args.simulate, loglevel=args.loglevel,
+                   log_file=log_file)
         return 0
     from streams.tools.broker import EmbeddedBroker
 
@@ -67,7 +119,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         broker.create_topics(public_topics(settings), settings.partitions)
         print(f"spendwatch: embedded Kafka broker at {broker.bootstrap}; HTTP API at {settings.base_url}", flush=True)
-        run_worker(settings, broker.url, simulate=args.simulate, loglevel=args.loglevel)
+        run_worker(settings, broker.url, simulate=args.simulate, loglevel=args.loglevel, log_file=log_file)
     finally:
         broker.stop()
     return 0

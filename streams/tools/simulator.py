@@ -151,9 +151,11 @@ def attach_simulator(pipeline: Pipeline, seed: int = 7) -> None:
     async def simulate() -> None:
         await publish_traffic(_bootstrap(app), settings, seed)
 
+    printed: list[str] = []
+
     @app.timer(10.0)
     async def print_windows() -> None:
-        """What a newcomer watches: each endpoint's newest complete window."""
+        """What a newcomer watches: each endpoint's newest complete window, printed when it changes."""
         lines = []
         for team, ledger in sorted(pipeline.store.teams()):
             for endpoint in sorted(e for e in ledger["accounts"] if e):
@@ -163,8 +165,17 @@ def attach_simulator(pipeline: Pipeline, seed: int = 7) -> None:
                     key = f"{team}/{endpoint}"
                     lines.append(f"  {key:<24} {w['start'][11:16]} {w['requests']:>6} calls "
                                  f"{w['prompt_tokens'] + w['completion_tokens']:>10} tokens ${w['cost_usd']:>9.4f}")
-        if lines:
-            print("spendwatch: last complete window per endpoint\n" + "\n".join(lines), flush=True)
+        print_if_changed(lines, printed)
+
+
+def print_if_changed(lines: list[str], printed: list[str]) -> bool:
+    """Print the window table unless it is the one printed last (`printed`, updated): the same table every
+    10 s buried the alerts."""
+    if not lines or lines == printed:
+        return False
+    printed[:] = lines
+    print("spendwatch: last complete window per endpoint\n" + "\n".join(lines), flush=True)
+    return True
 
 
 def _bootstrap(app: Any) -> str:

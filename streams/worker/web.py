@@ -7,7 +7,8 @@ for its share (`?local=1`) and merge. `GET /spend` is paginated (`limit`, `curso
 teams sorted by spend, largest first, from an in-memory index: a listing never decodes
 more records than the page shows, so 20,000 teams cost what 100 do.
 
-Only these paths are served: Faust's own pages (`/table/...`, `/router/...`, `/graph/`)
+`GET /` is the page (streams/worker/page.py draws it): the largest teams with every worker's share,
+and `/?team=T` from T's owner. Only these paths are served: Faust's own pages (`/table/...`, `/router/...`, `/graph/`)
 show raw internal state and answer 404. With `SPENDWATCH_HTTP_TOKEN` set, every path but
 `/healthz` and `/metrics` wants `Authorization: Bearer <token>`; without it the API is
 read-only (CONTRACT.md, third round): a `POST` or `DELETE` answers 403 naming the setting, and
@@ -33,12 +34,14 @@ import orjson
 from aiohttp import web as aioweb
 from faust.web import Request, Response, View
 
+from alerting.model import rfc3339
 from alerting.silences import TooManySilences, parse_silence
 from streams.input.events import MAX_NAME_CHARS
 from streams.state.budgets import budget_view
 from streams.state.ledger import TEAM_ACCOUNT, run_view, spend_view
 from streams.state.store import SEP, LedgerStore
-from streams.state.windows import total_figures
+from streams.state.windows import COST, total_figures
+from streams.worker import page
 from streams.worker.faust_patches import guard_http
 from streams.worker.pipeline import RECENT_ALERTS, Pipeline
 from streams.worker.silences import SharedSilences, silences_ready
@@ -49,6 +52,8 @@ PEER_TIMEOUT = aiohttp.ClientTimeout(total=5)
 #: Path prefixes spendwatch serves; anything else (Faust's own pages) is 404.
 SERVED = ("/spend", "/runs/", "/alerts", "/budgets", "/silences", "/slack/interactions", "/ingest/litellm", "/healthz",
           "/metrics")
+#: The page (streams/worker/page.py), served at this exact path only.
+PAGE = "/"
 #: Served without the bearer token: probes and the Prometheus scrape (no secrets, no team names in metrics),
 #: Slack's clicks, which are signed instead (streams/worker/interactions.py), and LiteLLM's callback,
 #: which has a token of its own (streams/worker/ingest_http.py).
@@ -92,7 +97,7 @@ def http_guard(token: str | None, max_in_flight: int = 64) -> Callable[..., Awai
     async def guard(request: aioweb.Request, handler: Callable[..., Awaitable[Any]]) -> Any:
         nonlocal in_flight
         path = request.path
-        if not path.startswith(SERVED):
+        if path != PAGE and not path.startswith(SERVED):  # "/" exactly: as a prefix it would serve everything
             return aioweb.json_response({"error": "not found"}, status=404)
         if path in UNCAPPED:
             return await handler(request)
@@ -292,6 +297,60 @@ def attach(pipeline: Pipeline, shared_silences: SharedSilences) -> None:
                 last = page[limit - 1]
                 body["next_cursor"] = encode_cursor(last["total"]["cost_usd"], last["team"])
             return self.json(body)
+
+    def page_rows() -> tuple[list[dict[str, Any]], int]:
+        """This worker's largest teams as the page draws them, and how many teams it holds."""
+        now, rows = time.time(), []
+        for entry in listing.page(None, page.TOP_TEAMS):
+            team = entry["team"]
+            ledger = store.load(team)
+            account = (ledger or {}).get("accounts", {}).get(TEAM_ACCOUNT)
+            rows.append({"team": team, "cost_usd": entry["total"]["cost_usd"], "requests": entry["total"]["requests"],
+                         "series": page.window_series(account["windows"] if account else [], window_s, 1 + COST),
+                         "budgets": [budget_view(rule, ledger, now) for rule in pipeline.rules.budgets.get(team, [])]})
+        return rows, len(listing.order)
+
+    async def every_alert(request: Request) -> list[dict[str, Any]]:
+        alerts = list(pipeline.recent_alerts)
+        if not local_only(request):
+            for answer in await peers.answers("/alerts"):
+                alerts.extend(answer["alerts"])
+            alerts.sort(key=lambda a: (a["ts"], a["alert_id"]))
+        return alerts
+
+    @app.page(PAGE)
+    class Page(View):
+        """The page (HTML). Asked with `local=1` (by a peer), the overview answers its rows as JSON instead."""
+
+        async def get(self, request: Request) -> Response:
+            team = request.query.get("team")
+            if team is not None:
+                return await self.team(request, team)
+            rows, teams_total = page_rows()
+            if local_only(request):
+                return self.json({"teams": rows, "teams_total": teams_total})
+            for answer in await peers.answers(PAGE):
+                rows.extend(answer["teams"])
+                teams_total += answer["teams_total"]
+            html = page.render_overview(rows, page.open_incidents(await every_alert(request)), teams_total,
+                                        rfc3339(time.time()))
+            return self.html(html)
+
+        async def team(self, request: Request, team: str) -> Response:
+            owner = peers.owner_of(team)
+            if not local_only(request) and owner is not None and owner != peers.own_url:
+                answer = await peers.forward(request, owner)
+                if answer is not None:
+                    status, content_type, body = answer
+                    return self.bytes(body, content_type=content_type, status=status)
+            ledger, now = store.load(team), time.time()
+            endpoints = [{"endpoint": name, "cost_usd": account["total"][COST],
+                          "series": page.window_series(account["windows"], window_s, 1 + COST)}
+                         for name, account in (ledger or {}).get("accounts", {}).items() if name != TEAM_ACCOUNT]
+            alerts = [alert for alert in await every_alert(request) if alert.get("team") == team]
+            budgets = [budget_view(rule, ledger, now) for rule in pipeline.rules.budgets.get(team, [])]
+            return self.html(page.render_team(team, endpoints, alerts, budgets, rfc3339(now)),
+                             status=200 if ledger else 404)
 
     @app.page("/runs/{run_id}")
     class Runs(View):

@@ -1,0 +1,136 @@
+"""Issue 37 "Look": the page at `GET /` (streams/worker/page.py rendering, streams/worker/web.py serving).
+
+The rendering is pure, so most tests call it with dicts; the last ones serve the worker's own aiohttp
+application on 127.0.0.1 (tests/worker/served.py) to check the guard around `/`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from streams.worker import page
+from tests.worker.served import Served, serve
+
+HOSTILE = "<script>alert(1)</script>"
+TOKEN = "http-token-0123456789abcdef"
+
+
+def a_row(team: str, cost: float, series: list[float] | None = None, budgets: list | None = None) -> dict:
+    return {"team": team, "cost_usd": cost, "requests": 10, "series": series or [1.0, 2.0, 3.0],
+            "budgets": budgets or []}
+
+
+def an_alert(team: str, status: str, key: str, **extra: object) -> dict:
+    return {"alert_id": f"{key}-{status}", "dedup_key": key, "kind": "flash_spike", "status": status, "team": team,
+            "endpoint": "chat-api", "since": "2026-12-07T04:00:00Z", "ts": "2026-12-07T04:01:00Z",
+            "summary": "spend 15x usual", **extra}
+
+
+def test_a_hostile_team_name_is_text_on_the_overview_and_the_team_page():
+    alert = an_alert(HOSTILE, "firing", "k1", endpoint=HOSTILE, cause="traffic",
+                     contributors=[{"dimension": "user", "value": HOSTILE, "share": 0.9}])
+    budget = {"budget": HOSTILE, "amount_usd": 10, "spent_usd": 5, "forecast_usd": 20}
+    overview = page.render_overview([a_row(HOSTILE, 5.0, budgets=[budget])], [alert], 1, "now")
+    team = page.render_team(HOSTILE, [{"endpoint": HOSTILE, "cost_usd": 1.0, "series": [1.0]}], [alert], [budget],
+                            "now")
+    for html in (overview, team):
+        assert "<script" not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    # The link to the team's page quotes the name for the URL as well.
+    assert 'href="/?team=%3Cscript%3Ealert%281%29%3C%2Fscript%3E"' in overview
+
+
+def test_the_overview_with_no_teams_says_so_and_refreshes_itself():
+    html = page.render_overview([], [], 0, "2026-12-07T04:00:00Z")
+    assert "No spend seen yet" in html
+    assert '<meta http-equiv="refresh" content="10">' in html
+    assert "<table" not in html
+
+
+def test_the_overview_lists_largest_spend_first_and_draws_only_the_top_teams():
+    rows = [a_row(f"team-{i:04d}", float(i)) for i in range(page.TOP_TEAMS + 50)]
+    html = page.render_overview(rows, [], len(rows), "now")
+    shown = re.findall(r'\?team=(team-\d+)"', html)
+    assert len(shown) == page.TOP_TEAMS
+    assert shown[0] == f"team-{page.TOP_TEAMS + 49:04d}" and shown == sorted(shown, reverse=True)
+    assert f"{page.TOP_TEAMS} of {len(rows)} teams shown" in html
+
+
+def test_open_incidents_are_firing_alerts_not_resolved_since():
+    alerts = [an_alert("a", "firing", "k1"), an_alert("b", "firing", "k2"), an_alert("a", "resolved", "k1"),
+              an_alert("c", "resolved", "k3")]
+    assert [a["dedup_key"] for a in page.open_incidents(alerts)] == ["k2"]
+    html = page.render_overview([a_row("a", 2.0), a_row("b", 1.0)], page.open_incidents(alerts), 2, "now")
+    assert "1 open incident<" in html
+
+
+@pytest.mark.parametrize("values", [[], [3.0], [0.0, 0.0], [1.0, 5.0, 2.0], [math.nan, math.inf, -math.inf, 1.0],
+                                    [None, "x", 2]])
+def test_a_sparkline_is_valid_svg_without_nan_for_any_points(values):
+    svg = page.sparkline(values, 120, 24)
+    assert svg.startswith("<svg") and svg.endswith("</svg>")
+    assert "nan" not in svg.lower() and "inf" not in svg.lower()
+    coords = re.findall(r'points="([^"]*)"', svg)
+    if not values:
+        assert coords == []
+    else:
+        pairs = [tuple(map(float, p.split(","))) for p in coords[0].split()]
+        assert len(pairs) == max(2, len(values))
+        assert all(0 <= x <= 120 and 0 <= y <= 24 for x, y in pairs)
+
+
+def test_window_series_draws_a_quiet_window_as_zero():
+    rows = [[60, 1, 0, 0, 0.5, 0], [180, 1, 0, 0, 1.5, 0]]
+    assert page.window_series(rows, 60, 4) == [0.5, 0.0, 1.5]
+    assert page.window_series([], 60, 4) == []
+
+
+def test_the_team_page_shows_each_endpoint_and_each_incidents_cause_and_contributors():
+    alerts = [an_alert("search", "firing", "k1", cause="traffic",
+                       contributors=[{"dimension": "user", "value": "eval-agent-7", "share": 0.93}])]
+    html = page.render_team("search", [{"endpoint": "chat-api", "cost_usd": 3.0, "series": [1, 2]},
+                                       {"endpoint": "rerank", "cost_usd": 1.0, "series": [1]}], alerts, [], "now")
+    assert html.index("chat-api") < html.index("rerank")
+    assert "traffic" in html and "user eval-agent-7 (93%)" in html and ">open<" in html
+    assert html.count("<polyline") == 2
+
+
+@pytest.fixture
+async def served(tmp_path: Path):
+    started: list[Served] = []
+
+    async def start(**settings: object) -> Served:
+        worker = await serve(tmp_path / str(len(started)), **settings)
+        worker.own_every_partition()
+        worker.peers_are()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        await worker.server.close()
+
+
+async def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str, str]:
+    async with aiohttp.ClientSession() as session, session.get(url, headers=headers or {}) as response:
+        return response.status, response.content_type, await response.text()
+
+
+async def test_the_page_is_served_at_slash_only_and_faust_pages_stay_hidden(served):
+    worker = await served()
+    status, content_type, text = await get(f"{worker.url}/")
+    assert (status, content_type) == (200, "text/html") and "No spend seen yet" in text
+    for path in ("/table/", "/router/", "/stats/", "/graph/", "/anything"):
+        assert (await get(f"{worker.url}{path}"))[0] == 404, path
+
+
+async def test_the_page_wants_the_read_token_when_one_is_set(served):
+    worker = await served(http_token=TOKEN)
+    assert (await get(f"{worker.url}/"))[0] == 401
+    assert (await get(f"{worker.url}/?team=search"))[0] == 401
+    assert (await get(f"{worker.url}/", {"Authorization": f"Bearer {TOKEN}"}))[0] == 200

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from statistics import NormalDist
@@ -67,6 +67,7 @@ from detectors.attribution import (
 )
 from detectors.baseline import SeasonalBaseline
 from detectors.poisson import min_significant_count
+from detectors.price import MIN_CALLS, RUN_CALLS, CallPrice, PriceJump
 from detectors.spread import AmountSpread, amount_z
 from detectors.verdict import Verdict
 
@@ -96,6 +97,9 @@ class SpikeRule:
     protect_fraction: float = 0.5  # windows above this share of `ratio` x expected are not learned
     # Longer spans judged too, in windows: quiet keys, where one window cannot prove a surge.
     spans: tuple[int, ...] = (3, 5, 15)
+    # The per-call price test (detectors/price.py): the newest calls at this many times what the key's
+    # calls usually cost, proven at `alpha` by their number, fire whatever the count of calls does.
+    price_ratio: float = 3.0
 
 
 @dataclass(slots=True)
@@ -186,6 +190,7 @@ class FlashSpikeDetector:
         self.baseline = SeasonalBaseline.from_state(state.get("b"), rule.fading_factor, rule.grace_period)
         self.mix = Mix.from_state(state.get("mix"))  # the usual spend per model, user, service...
         self.spread = AmountSpread.from_state(state.get("spread"))  # how lumpy its spend, how regular its calls
+        self.price = CallPrice(state.get("price"))  # what its calls cost, per model
         self.open = [self._restored(window) for window in state.get("open", [])]
         self.done: float | None = state.get("done")  # start of the oldest window not yet judged
         # The newest judged windows of a quiet key, in a row up to `done`, for its spans: [calls, tokens, cost,
@@ -209,6 +214,9 @@ class FlashSpikeDetector:
             state["mix"] = mix
         if self.spread.learned:
             state["spread"] = self.spread.to_state()
+        price = self.price.to_state()
+        if price is not None:
+            state["price"] = price
         if self.ended > -math.inf:
             state["ended"] = self.ended
         return state
@@ -232,6 +240,11 @@ class FlashSpikeDetector:
         window.cost += cost
         if attribution:
             add_to_tally(window.tally, attribution, call_weight(tokens, cost))
+        # Prices are learned as normal windows are: not inside an incident, until it has lasted long enough to be the
+        # new normal.
+        learn = self.incident is None or self.incident["windows"] >= self.rule.adapt_after_windows
+        priced = self.price.observe(ts, attribution[0] if attribution else "", tokens, cost, learn,
+                                    self.rule.price_ratio)
         if self.incident is not None or window.calls < self.rule.min_calls:
             return None
         # On a quiet key the calls must prove the surge too: else one costly call passes the spend bar alone.
@@ -243,6 +256,11 @@ class FlashSpikeDetector:
                     return self._fire(ts, window, "usd", alone)
             if window.threshold_tokens is not None and window.tokens >= window.threshold_tokens:
                 return self._fire(ts, window, "tokens", self._alone(window))
+        if priced:
+            jump = self.price.test(self.rule.alpha, self.rule.price_ratio, self.rule.min_usd, window_s,
+                                   min(RUN_CALLS, max(MIN_CALLS, math.ceil(window.expected_calls))))
+            if jump is not None:
+                return self._fire_price(ts, window, jump)
         if window.calls > SPAN_EVERY_CALLS and window.calls % SPAN_EVERY_CALLS:
             return None  # a busy window's spans are judged every few calls: each judgement looks at 15 windows
         if not window.calls_bar and window.amount_sd is None:
@@ -381,6 +399,32 @@ class FlashSpikeDetector:
             self.incident["span"] = span.windows
         return self._verdict("firing", ts, unit, observed, expected, ts, window.start, span.windows, figures)
 
+    def _fire_price(self, ts: float, window: OpenWindow, jump: PriceJump) -> Verdict:
+        """A proven jump in what each call costs: its cause is the tokens per call or the price per token,
+        whichever moved more against the key's usual call."""
+        elapsed = min(max((ts - window.start) / self.rule.window_s, 0.0), 1.0)
+        usual_tokens = window.expected_tokens / window.expected_calls * jump.calls if window.expected_calls > 0 else 0.0
+        figures = {"calls_ratio": _ratio(window.calls, window.expected_calls * max(elapsed, 0.05)),
+                   "tokens_per_call_ratio": _ratio(jump.tokens, usual_tokens),
+                   # Against the baseline's usual cost per token, as `cause_of` judges it for the other tests.
+                   "cost_per_token_ratio": _ratio(jump.cost * window.expected_tokens,
+                                                  window.expected_cost * jump.tokens)}
+        tokens_moved, price_moved = figures["tokens_per_call_ratio"] or 0.0, figures["cost_per_token_ratio"] or 0.0
+        cause = "tokens_per_call" if tokens_moved > price_moved else "model_mix"
+        usual_weight = call_weight(window.expected_tokens, window.expected_cost) * elapsed
+        named = contributors(window.tally, self.mix, usual_weight)
+        if cause == "model_mix":
+            # The price moved with the model: a user or service over-represented in the few calls so far is chance.
+            named = [c for c in named if c["dimension"] in ("model", "provider")]
+        self.incident = {"since": ts, "unit": "usd", "windows": 0, "peak": round(jump.cost / jump.usual_cost, 2),
+                         "cause": cause, "price": 1,
+                         "named": [[DIMENSIONS.index(c["dimension"]), c["value"], c["share"]] for c in named]}
+        verdict = self._verdict("firing", ts, "usd", jump.cost, jump.usual_cost, ts, window.start, 1, figures)
+        summary = (f"{self.team}/{self.endpoint}'s calls cost {verdict.ratio:,.0f}x what they usually do since "
+                   f"{clock_text(ts)}: {usd(jump.cost)} for its last {jump.calls} dear calls vs {usd(jump.usual_cost)} "
+                   f"usual; {describe(cause, figures, named)}")
+        return replace(verdict, summary=summary)
+
     def _amount_margin(self, sd: float, windows: int = 1) -> float:
         """How far above its usual z the mean z of `windows` windows must be: Z x sd / sqrt(windows)."""
         return _normal_quantile(self.rule.alpha) * sd / math.sqrt(windows)
@@ -449,7 +493,11 @@ class FlashSpikeDetector:
             fired_on = min(self.rule.spans)  # a lumpy key's single windows dip under half the bar even mid-jump
         span = next((span for span in spans if span.windows == fired_on), None) or self._alone(window)
         lumpy_high = span.amount_bar is not None and span.amount_halfway(0.5)  # a lumpy key's jump can dip in money
-        if lumpy_high or not (_below_half(span.tokens, span.threshold_tokens)
+        # A price jump is over when the calls cost less again, not when a window's spend falls (few calls cost little).
+        price_high = "price" in self.incident and self.price.high(
+            window.start - (self.rule.resolve_after_windows - 1) * self.rule.window_s, self.rule.price_ratio,
+            window.start - self.rule.adapt_after_windows * self.rule.window_s)
+        if lumpy_high or price_high or not (_below_half(span.tokens, span.threshold_tokens)
                               and _below_half(span.cost, span.threshold_cost)):
             self.incident["quiet"] = 0
             return None
@@ -463,6 +511,7 @@ class FlashSpikeDetector:
             verdict = self._verdict("resolved", end, unit, observed, expected, since, window.start, span.windows)
             self.incident = None
             self.ended = end
+            self.price.forget_calls()
             return verdict
         return None
 
@@ -538,6 +587,10 @@ def _normal_quantile(alpha: float) -> float:
 def _bar(ratio: float, expected: float, floor: float) -> float | None:
     """A window's or a span's threshold; None: nothing learned to compare with (an unpriced model has no spend)."""
     return None if expected <= 0 else max(ratio * expected, floor)
+
+
+def _ratio(observed: float, expected: float) -> float | None:
+    return None if observed <= 0 or expected <= 0 else round(observed / expected, 2)
 
 
 def _rounded(value: float | None) -> float | None:

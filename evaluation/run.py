@@ -264,6 +264,58 @@ def lumpy_scenario(args: argparse.Namespace) -> None:
                   f"{total['key_weeks']:.0f} key-weeks ({total['false'] / total['key_weeks']:.2f} per key-week)")
 
 
+def issue39_scenario(args: argparse.Namespace) -> None:
+    """Issue 39's failure modes, statistics only (no minimum spend or tokens): price jumps with calls
+    unchanged, 10-12x and 4-6x surges on slow keys, bursty metered series."""
+    from evaluation.workload import generate_bursty_metered, generate_price_jumps, generate_slow_surges
+
+    stats_only = Settings(_env_file=None, spike_min_usd=0.0, spike_min_tokens=0.0)
+    print("\nprice jumps of 5-40x per call, calls unchanged, 20-60 min, keys of 0.5-200 calls a minute "
+          "(statistics only):")
+    scores = []
+    for seed in args.seeds:
+        workload = generate_price_jumps(seed)
+        alerts = list(detect(workload.rows, stats_only))
+        slow = score_spikes(workload, alerts, lambda spike: spike.expected_calls < 2, within_s=600)
+        fast = score_spikes(workload, alerts, lambda spike: spike.expected_calls >= 2, within_s=300)
+        every = score_spikes(workload, alerts, lambda spike: True, within_s=3600)
+        scores.append({"slow_caught": slow["caught"], "slow": slow["eligible"], "fast_caught": fast["caught"],
+                       "fast": fast["eligible"], "any": len(slow["incidents"]), "false": slow["false"],
+                       "key_weeks": slow["key_weeks"], "delays": every["delays"], "cause_right": every["cause_right"],
+                       "cause_judged": every["cause_judged"]})
+        print(f"  seed {seed}: under 2 calls/min {slow['caught']}/{slow['eligible']} within 10 min, "
+              f"others {fast['caught']}/{fast['eligible']} within 5 min; {slow['false']} false incidents")
+    total = summed(scores)
+    print(f"  all seeds: {total['slow_caught'] + total['fast_caught']}/{total['slow'] + total['fast']} caught in "
+          f"time, {total['any']}/{total['slow'] + total['fast']} ever ({fmt_minutes(total['delays'])}); cause "
+          f"right {total['cause_right']}/{total['cause_judged']}; false incidents {total['false']} over "
+          f"{total['key_weeks']:.1f} key-weeks")
+    print("\nsurges on keys of 0.5-5 calls a minute, 15-30 min (statistics only):")
+    for factors in ((10.0, 12.0), (4.0, 5.0, 6.0)):
+        scores = []
+        for seed in args.seeds:
+            workload = generate_slow_surges(seed, factors)
+            scores.append(score_spikes(workload, list(detect(workload.rows, stats_only)), lambda spike: True,
+                                       within_s=900))
+        total = summed(scores)
+        print(f"  {'/'.join(f'{f:g}' for f in factors)}x: {len(total['incidents'])}/{total['eligible']} fired "
+              f"({total['caught']} within 15 min, {fmt_minutes(total['delays'])}); {total['false']} false incidents "
+              f"over {total['key_weeks']:.1f} key-weeks")
+    print("\nbursty hourly metered series (3-8x bursts as normal life, two 10x steps each; window = period):")
+    hourly = Settings(_env_file=None, window_seconds=3600)
+    for with_steps in (False, True):
+        scores = []
+        for seed in args.seeds:
+            workload = generate_bursty_metered(seed, with_steps=with_steps)
+            scores.append(score_spikes(workload, list(detect(workload.rows, hourly)), lambda spike: True,
+                                       within_s=3 * 3600, after_s=3 * 3600))
+        total = summed(scores)
+        steps = (f"{len(total['incidents'])}/{total['eligible']} steps caught ({total['caught']} within 3 periods); "
+                 if with_steps else "")
+        print(f"  {'with' if with_steps else 'no'} steps: {steps}{total['false']} false incidents over "
+              f"{total['key_weeks']:.0f} series-weeks ({total['false'] / total['key_weeks']:.2f} per series-week)")
+
+
 def azure_scenario(settings: Settings) -> None:
     """The real Azure LLM traces: false alarms as recorded and tiled, and injected spikes."""
     if not AZURE.exists():
@@ -295,14 +347,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, nargs="+", default=[101, 202, 303])
     parser.add_argument("--days", type=int, default=4)
-    parser.add_argument("--only", choices=["main", "quiet", "lumpy", "azure", "budgets"], help="one scenario only")
+    parser.add_argument("--only", choices=["main", "quiet", "lumpy", "issue39", "azure", "budgets"],
+                        help="one scenario only")
     args = parser.parse_args()
     settings = Settings(_env_file=None)
     print(f"settings: window {settings.window_seconds}s, ratio {settings.spike_ratio}, "
           f"min ${settings.spike_min_usd}/window or {settings.spike_min_tokens:,.0f} tokens/window")
 
     scenarios = {"main": lambda: main_scenario(args, settings), "quiet": lambda: quiet_scenario(args, settings),
-                 "lumpy": lambda: lumpy_scenario(args),
+                 "lumpy": lambda: lumpy_scenario(args), "issue39": lambda: issue39_scenario(args),
                  "azure": lambda: azure_scenario(settings), "budgets": lambda: budget_scenario(args.seeds)}
     for name, run in scenarios.items():
         if args.only in (None, name):

@@ -326,3 +326,121 @@ def generate_metered(seed: int, days: int = 14, period_s: int = 300, series: int
                                   [0, spec.endpoint, t, 0, 0, round(usd, 6), 0, 0, "cloud-meter", "", "", "", ""]))
     workload.rows.sort(key=lambda r: (r[0], r[1], r[2]))
     return workload
+
+
+#: Keys for the price-jump and slow-surge sections: (calls a minute, prompt tokens, completion tokens).
+PRICE_KEY_RATES = (0.5, 1.0, 2.0, 5.0, 20.0, 200.0)
+SLOW_KEY_RATES = (0.5, 1.0, 2.0, 3.0, 5.0)
+
+
+def _usage_rows(workload: Workload, team: str, endpoint: str, rng: np.random.Generator, rate: np.ndarray,
+                cost_factor: np.ndarray, models: tuple[str, str], switched: np.ndarray) -> None:
+    """Poisson calls at `rate` a minute, gpt-4o-like tokens, 85/15 two models (the second 4x pricier);
+    `cost_factor` multiplies a minute's cost per call, `switched` marks minutes on a third model."""
+    counts = rng.poisson(rate)
+    minute_of = np.repeat(np.arange(len(counts)), counts)
+    ts = T0 + minute_of * 60.0 + rng.uniform(0, 60, len(minute_of))
+    prompt = np.maximum(1, rng.lognormal(math.log(1500), 0.4, len(ts))).astype(np.int64)
+    completion = np.maximum(1, rng.lognormal(math.log(300), 0.4, len(ts))).astype(np.int64)
+    second = rng.random(len(ts)) < 0.15
+    cost = (prompt * 2.5 + completion * 10.0) / 1e6 * np.where(second, 4.0, 1.0) * cost_factor[minute_of]
+    start = len(workload.rows)
+    for i, (t, p, c, usd, two, minute) in enumerate(zip(ts.tolist(), prompt.tolist(), completion.tolist(),
+                                                        cost.tolist(), second.tolist(), minute_of.tolist(),
+                                                        strict=True)):
+        model = "o1" if switched[minute] else models[1 if two else 0]
+        workload.rows.append((t, USAGE_ORDER, start + i, team,
+                              [0, endpoint, t, p, c, usd, 0, 0, model, "", "", "", ""]))
+
+
+def generate_price_jumps(seed: int, days: int = 2) -> Workload:
+    """Issue 39, failure mode 1: cost per call jumps 5-40x for 20-60 minutes with the calls unchanged,
+    on keys from 0.5 to 200 calls a minute (daily cycle, minute noise). Half are model switches
+    (every call on a pricier model: cause model_mix), half prompt blow-ups priced per token the same
+    (cause tokens_per_call is told by the tokens: here only the price moves, so all are model_mix)."""
+    rng = np.random.default_rng(seed)
+    minutes = int(days * DAY // 60)
+    workload = Workload(days=days, keys=2 * len(PRICE_KEY_RATES))
+    minute_ts = T0 + np.arange(minutes) * 60.0
+    for index in range(workload.keys):
+        per_minute = PRICE_KEY_RATES[index % len(PRICE_KEY_RATES)]
+        peak_hour = rng.uniform(8, 20)
+        rate = per_minute * np.array([_daily(float(t), peak_hour) for t in minute_ts])
+        rate *= rng.lognormal(0.0, 0.2, minutes)
+        cost_factor, switched = np.ones(minutes), np.zeros(minutes, dtype=bool)
+        for jump in range(2):
+            begin = T0 + 1.0 * DAY + jump * 0.45 * DAY + float(rng.uniform(0, 0.3 * DAY))
+            first, length = int((begin - T0) // 60), int(rng.integers(20, 61))
+            factor = float(rng.choice([5.0, 8.0, 16.0, 33.0, 40.0]))
+            cost_factor[first:first + length] = factor
+            switched[first:first + length] = True
+            start = float(minute_ts[first])
+            workload.spikes.append(Spike("prices", f"key-{index}", "model_switch", factor, start,
+                                         start + length * 60.0, True, per_minute, ("model", "o1")))
+        _usage_rows(workload, "prices", f"key-{index}", rng, rate, cost_factor, ("gpt-4o-mini", "gpt-4o"),
+                    switched)
+    workload.rows.sort(key=lambda r: (r[0], r[1], r[2]))
+    return workload
+
+
+def generate_slow_surges(seed: int, factors: tuple[float, ...], days: int = 2) -> Workload:
+    """Issue 39, failure mode 2: traffic surges of `factors` for 15-30 minutes on keys of 0.5-5 calls a
+    minute (two surges a key, from day 2; daily cycle, minute noise)."""
+    rng = np.random.default_rng(seed)
+    minutes = int(days * DAY // 60)
+    workload = Workload(days=days, keys=2 * len(SLOW_KEY_RATES))
+    minute_ts = T0 + np.arange(minutes) * 60.0
+    for index in range(workload.keys):
+        per_minute = SLOW_KEY_RATES[index % len(SLOW_KEY_RATES)]
+        peak_hour = rng.uniform(8, 20)
+        rate = per_minute * np.array([_daily(float(t), peak_hour) for t in minute_ts])
+        rate *= rng.lognormal(0.0, 0.2, minutes)
+        for surge in range(2):
+            begin = T0 + 1.0 * DAY + surge * 0.45 * DAY + float(rng.uniform(0, 0.3 * DAY))
+            first, length = int((begin - T0) // 60), int(rng.integers(15, 31))
+            factor = float(rng.choice(factors))
+            expected = float(rate[first - 30:first].mean())
+            rate[first:first + length] *= factor
+            start = float(minute_ts[first])
+            workload.spikes.append(Spike("slow", f"key-{index}", "traffic", factor, start, start + length * 60.0,
+                                         True, expected))
+        _usage_rows(workload, "slow", f"key-{index}", rng, rate, np.ones(minutes), ("gpt-4o-mini", "gpt-4o"),
+                    np.zeros(minutes, dtype=bool))
+    workload.rows.sort(key=lambda r: (r[0], r[1], r[2]))
+    return workload
+
+
+def generate_bursty_metered(seed: int, days: int = 14, period_s: int = 3600, series: int = 8,
+                            with_steps: bool = True) -> Workload:
+    """Issue 39, failure mode 3: metered series (one event a period carrying its cost, lognormal noise
+    sigma 0.5) whose normal life holds bursts of 3-8x for 1-3 periods recurring irregularly (a few a
+    day, clustered), plus with `with_steps` two injected lasting 10x steps of 12-36 periods each."""
+    rng = np.random.default_rng(seed)
+    periods = int(days * DAY // period_s)
+    workload = Workload(days=days, keys=series)
+    per_day = DAY / period_s
+    for index in range(series):
+        endpoint = f"bursty-{index}"
+        starts = T0 + np.arange(periods) * float(period_s)
+        log_amount = 0.5 * rng.standard_normal(periods)
+        factor = np.ones(periods)
+        at = 0
+        while True:  # gaps between bursts: exponential, a mean of a third to one and a half days
+            at += int(rng.exponential(rng.uniform(0.33, 1.5) * per_day)) + 1
+            if at >= periods:
+                break
+            factor[at:at + int(rng.integers(1, 4))] *= rng.uniform(3.0, 8.0)
+        if with_steps:
+            for step in range(2):
+                first = int((2.0 + step * 6.0 + float(rng.uniform(0, 4.0))) * per_day)
+                length = int(rng.integers(12, 37))
+                factor[first:first + length] = 10.0
+                workload.spikes.append(Spike("metered", endpoint, "traffic", 10.0, float(starts[first]),
+                                             float(starts[first] + length * period_s), True, 1.0))
+        amounts = float(rng.uniform(2.0, 20.0)) * np.exp(log_amount) * factor
+        stamps = starts + period_s + rng.uniform(1.0, 20.0, periods)
+        for i, (t, usd) in enumerate(zip(stamps.tolist(), amounts.tolist(), strict=True)):
+            workload.rows.append((t, USAGE_ORDER, i, "metered",
+                                  [0, endpoint, t, 0, 0, round(usd, 6), 0, 0, "cloud-meter", "", "", "", ""]))
+    workload.rows.sort(key=lambda r: (r[0], r[1], r[2]))
+    return workload

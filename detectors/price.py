@@ -1,0 +1,188 @@
+"""What a key's calls cost, and whether the latest calls cost more: the per-call price test (issue 39).
+
+A model switch or a prompt blow-up on a quiet key moves the price of each call, not the number
+of calls, so the Poisson count test (which proves traffic) cannot see it. Here each key learns
+the log of its cost per call, per model (a key that mixes a cheap and a dear model would
+otherwise look like one very noisy price): an exponentially weighted mean and variance, as
+`detectors/spread.py` learns a window's spend. A call of a model the key has not used is judged
+against the key's usual call: the mean over its models weighted by use, with the spread of all
+its calls.
+
+Each call's excess `d = ln(cost) - mean` and its variance `var` are kept for the newest
+`RUN_CALLS` calls. The test looks at the newest n of them, n at least `MIN_CALLS` and at least a
+window's expected calls (a busy key's calls are tested thousands of times a day: a jump there must
+hold for a window's calls, up to `RUN_CALLS`): the jump is proven when
+`sum(d) / sqrt(sum(var)) >= Z` (Z the normal quantile of the detector's alpha: 4.75 for 1e-6,
+the significance coming from the number of calls at the new price) and sized when
+`mean(d) >= ln(price_ratio)`. However few the calls, their prices prove the jump.
+
+Calls with no tokens (a meter's event carries a period, not a call) or no cost are not tested.
+
+>>> price = CallPrice()
+>>> for i in range(220):
+...     _ = price.observe(float(i), "mini", 1000, 0.001 * (1.2 if i % 2 else 0.85), learn=True, ratio=3.0)
+>>> price.test(alpha=1e-6, ratio=3.0) is None
+True
+>>> _ = price.observe(220.0, "o1", 1000, 0.016, learn=True, ratio=3.0)
+>>> _ = price.observe(281.0, "o1", 1000, 0.017, learn=True, ratio=3.0)
+>>> jump = price.test(alpha=1e-6, ratio=3.0)
+>>> jump.calls, round(jump.cost / jump.usual_cost)
+(2, 16)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import Any
+
+#: The newest calls kept for the test (state: a few floats each).
+RUN_CALLS = 12
+#: The fewest calls that prove a jump: one dear call is a call, two in a row are a price.
+MIN_CALLS = 2
+#: Calls of a model learned before its price is trusted (fewer: the key's usual call stands in).
+MODEL_GRACE = 20
+#: Calls of the key learned before any is judged: its usual call must know the models it uses now and then.
+KEY_GRACE = 200
+#: Models learned per key; the least used goes when a new one comes.
+MAX_MODELS = 4
+#: The least spread a price is given: a fixed-price key's calls still vary with their tokens.
+MIN_SD = 0.15
+#: Dear calls in a row not learned (a jump in the making) before they are learned anyway (a lasting change).
+ADAPT_CALLS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class PriceJump:
+    """The dear calls of the newest run: how many, what they cost, what they would usually have cost, their
+    tokens, and when the run began."""
+
+    calls: int
+    cost: float
+    usual_cost: float
+    tokens: float
+    since: float
+
+
+class CallPrice:
+    """Per model: [calls learned, mean ln(cost per call), its variance]; the newest calls' excess."""
+
+    def __init__(self, state: dict[str, Any] | None = None) -> None:
+        state = state or {}
+        self.models: dict[str, list[float]] = state.get("m", {})
+        # [ts, excess d, its variance, tokens, cost] per call, newest last.
+        self.recent: list[list[float]] = state.get("r", [])
+        self.streak: int = state.get("s", 0)  # dear calls in a row not learned
+
+    def to_state(self) -> dict[str, Any] | None:
+        if not self.models:
+            return None
+        state: dict[str, Any] = {"m": self.models}
+        if self.recent:
+            state["r"] = self.recent
+        if self.streak:
+            state["s"] = self.streak
+        return state
+
+    def reference(self, model: str) -> tuple[float, float] | None:
+        """(mean, variance) of ln(cost) for a call of `model`; None: too little learned to judge."""
+        learned = self.models.get(model)
+        if learned is not None and learned[0] >= MODEL_GRACE:
+            return learned[1], max(learned[2], MIN_SD ** 2)
+        total = sum(entry[0] for entry in self.models.values())
+        if total < KEY_GRACE:
+            return None
+        mean = sum(entry[0] * entry[1] for entry in self.models.values()) / total
+        # The spread of the key's calls over all its models: a call of a model it uses now and then is no jump.
+        spread = sum(entry[0] * (entry[2] + (entry[1] - mean) ** 2) for entry in self.models.values()) / total
+        return mean, max(spread, MIN_SD ** 2)
+
+    def trusted(self, model: str) -> bool:
+        learned = self.models.get(model)
+        return learned is not None and learned[0] >= MODEL_GRACE
+
+    def observe(self, ts: float, model: str, tokens: float, cost: float, learn: bool, ratio: float) -> bool:
+        """Keep one call for the test, and learn its price unless `learn` is False or it looks like a jump.
+
+        Returns whether the call was kept (it has tokens and a cost).
+        """
+        if tokens <= 0 or cost <= 0:
+            return False
+        price = math.log(cost)
+        reference = self.reference(model)
+        if reference is not None:
+            mean, variance = reference
+            excess = price - mean
+            # Rounded as kept (it is state): the same in memory and restored.
+            self.recent.append([round(ts, 3), round(excess, 4), round(variance, 4), round(tokens),
+                                float(f"{cost:.6g}")])
+            del self.recent[:-RUN_CALLS]
+            # A call at half the bar (in the log) or dearer is not learned: a jump must not become the usual price.
+            # A model not yet trusted is learned all the same: else a dear model the key uses now and then never is.
+            if excess >= math.log(ratio) / 2 and self.trusted(model):
+                self.streak += 1
+                if self.streak < ADAPT_CALLS:
+                    return True
+            else:
+                self.streak = 0
+        if learn:
+            self._learn(model, price)
+        return True
+
+    def test(self, alpha: float, ratio: float, min_usd: float = 0.0, window_s: float = 60.0,
+             min_calls: int = MIN_CALLS) -> PriceJump | None:
+        """The jump the newest calls prove, if any: the shortest run of at least `min_calls` newest calls, over
+        a window at least or all `RUN_CALLS` (sustained: a handful of dear calls within seconds is a burst, for
+        the count test),
+        that proves it and spends at least `min_usd` a window (over the windows it spans, at least one)."""
+        z, bar = _normal_quantile(alpha), math.log(ratio)
+        excess = variance = cost = 0.0
+        newest = self.recent[-1][0] if self.recent else 0.0
+        for n, (ts, d, var, _tokens, call_cost) in enumerate(reversed(self.recent), start=1):
+            excess += d
+            variance += var
+            cost += call_cost
+            if n >= min_calls and (newest - ts >= window_s or n == RUN_CALLS) and excess >= z * math.sqrt(variance) \
+                    and excess >= n * bar and cost >= min_usd * max(1.0, (newest - ts) / window_s):
+                # Told by its dear calls (the run may hold a few from before the jump, at the usual price).
+                run = [entry for entry in self.recent[-n:] if entry[1] >= bar / 2]
+                usual = sum(entry[4] * math.exp(-entry[1]) for entry in run)
+                return PriceJump(len(run), sum(entry[4] for entry in run), usual, sum(entry[3] for entry in run), ts)
+        return None
+
+    def high(self, since: float, ratio: float, stale_before: float) -> bool:
+        """Do the calls since `since` (none: the newest call, unless it came before `stale_before`) still cost
+        half the bar or more (in the log), on average? A quiet key's jump is not over for want of calls."""
+        excess = [entry[1] for entry in self.recent if entry[0] >= since]
+        if not excess and self.recent and self.recent[-1][0] >= stale_before:
+            excess = [self.recent[-1][1]]
+        return bool(excess) and sum(excess) / len(excess) >= math.log(ratio) / 2
+
+    def forget_calls(self) -> None:
+        """After an incident: its calls must not prove the next one."""
+        self.recent.clear()
+        self.streak = 0
+
+    def _learn(self, model: str, price: float) -> None:
+        entry = self.models.get(model)
+        if entry is None:
+            if len(self.models) >= MAX_MODELS:
+                del self.models[min(self.models, key=lambda name: self.models[name][0])]
+            entry = self.models[model] = [0, price, 0.0]
+        learned, mean, variance = entry
+        rate = max(FADING, 1 / (learned + 1))
+        change = price - mean
+        mean += rate * change
+        variance = (1 - rate) * (variance + rate * change * change)
+        # Six significant digits, as learned: the same in memory and restored from state. The count is capped
+        # (it weighs models against each other and sets the learning rate, nothing past that).
+        entry[:] = [min(learned + 1, 1000), float(f"{mean:.6g}"), float(f"{variance:.6g}")]
+
+
+#: Per call: a key's price follows its last 50 or so calls.
+FADING = 0.02
+
+
+def _normal_quantile(alpha: float) -> float:
+    return NormalDist().inv_cdf(1 - alpha)

@@ -1,0 +1,103 @@
+"""The per-call price test (issue 39): a jump in what each call costs fires whatever the count of calls does."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import orjson
+
+from detectors.price import CallPrice
+from detectors.spike import FlashSpikeDetector, SpikeRule
+
+# Statistics only, as `make eval`'s quiet and issue-39 sections: a quiet key's calls cost cents.
+RULE = SpikeRule(window_s=60, grace_period=30, min_usd=0.0, min_tokens=0)
+
+
+def calls(minutes: range, per_minute: float, seed: int, price=lambda rng, minute: (1.0, 1.0, "mini")):
+    """(ts, tokens, cost, model) of Poisson calls, each about $0.01 and 2000 tokens with lognormal noise;
+    `price(rng, minute)`: (tokens factor, cost factor, model) of a call."""
+    rng = random.Random(seed)
+    out = []
+    for minute in minutes:
+        for ts in sorted(minute * 60 + rng.uniform(0, 60) for _ in range(60) if rng.random() < per_minute / 60):
+            tokens_factor, cost_factor, model = price(rng, minute)
+            noise = math.exp(rng.gauss(0, 0.35))
+            out.append((ts, 2000 * noise * tokens_factor, 0.01 * noise * cost_factor, model))
+    return out
+
+
+def run(detector: FlashSpikeDetector, stream, end_minute: int):
+    verdicts = []
+    minute = None
+    for ts, tokens, cost, model in stream:
+        while minute is not None and minute * 60 + 60 + RULE.settle_s <= ts:
+            verdicts += detector.advance(minute * 60 + 60 + RULE.settle_s)
+            minute += 1
+        minute = int(ts // 60) if minute is None else minute
+        verdict = detector.observe(ts, tokens, cost, (model, "", "", "", ""))
+        if verdict:
+            verdicts.append(verdict)
+    for later in range(minute or 0, end_minute):
+        verdicts += detector.advance(later * 60 + 60 + RULE.settle_s)
+    return verdicts
+
+
+def switch(start: int, end: int, factor: float, model: str = "o1", tokens: bool = False):
+    def price(rng, minute):
+        if start <= minute < end:
+            return (factor if tokens else 1.0), factor, (model if not tokens else "mini")
+        return 1.0, 1.0, "mini"
+    return price
+
+
+def test_model_switch_on_a_quiet_key_fires_on_price_alone():
+    """Issue 39, failure mode 1: a call every two minutes, the model 33x dearer for an hour, calls unchanged.
+    Before the price test the count test (which must prove traffic on a quiet key) never let it fire."""
+    detector = FlashSpikeDetector("t", "quiet", RULE)
+    verdicts = run(detector, calls(range(0, 720), 0.5, 1, switch(600, 660, 33.0)), 740)
+    firing = [v for v in verdicts if v.status == "firing"]
+    assert len(firing) == 1
+    assert 600 * 60 <= firing[0].ts <= 610 * 60  # within 10 minutes on a key under 2 calls a minute
+    assert firing[0].cause == "model_mix" and firing[0].ratio > 10
+    assert firing[0].contributors and firing[0].contributors[0]["value"] == "o1"
+    resolved = [v for v in verdicts if v.status == "resolved"]
+    assert len(resolved) == 1 and resolved[0].ts > 660 * 60  # not before the calls are cheap again
+
+
+def test_prompt_blowup_on_a_quiet_key_names_tokens_per_call():
+    detector = FlashSpikeDetector("t", "quiet", RULE)
+    verdicts = run(detector, calls(range(0, 660), 0.5, 2, switch(600, 640, 16.0, tokens=True)), 680)
+    firing = [v for v in verdicts if v.status == "firing"]
+    assert len(firing) == 1 and firing[0].cause == "tokens_per_call"
+    assert 600 * 60 <= firing[0].ts <= 610 * 60
+
+
+def test_a_key_that_mixes_a_cheap_and_a_dear_model_does_not_fire():
+    """15% of the calls on a model 8x dearer: each model's price is learned, so the dear calls are no jump."""
+    def mixed(rng, minute):
+        return (1.0, 8.0, "dear") if rng.random() < 0.15 else (1.0, 1.0, "mini")
+    detector = FlashSpikeDetector("t", "mixed", RULE)
+    assert not [v for v in run(detector, calls(range(0, 24 * 60), 2.0, 3, mixed), 24 * 60 + 5)
+                if v.status == "firing"]
+
+
+def test_price_state_restored_from_json_judges_the_same():
+    """Replay and the live worker must agree: a detector restored mid-jump from its JSON state goes on alike."""
+    stream = calls(range(0, 360), 1.0, 4, switch(300, 340, 20.0))
+    whole = FlashSpikeDetector("t", "k", RULE)
+    expected = run(whole, stream, 380)
+    cut = next(i for i, call in enumerate(stream) if call[0] >= 302 * 60)
+    first = FlashSpikeDetector("t", "k", RULE)
+    got = run(first, stream[:cut], 0)
+    state = orjson.loads(orjson.dumps(first.to_state()))
+    assert "price" in state
+    got += run(FlashSpikeDetector("t", "k", RULE, state), stream[cut:], 380)
+    assert [(v.status, v.ts, v.cause) for v in got] == [(v.status, v.ts, v.cause) for v in expected]
+
+
+def test_calls_without_tokens_are_not_priced():
+    """A meter's event carries a period, not a call: its amount is the lumpy-spend test's business."""
+    price = CallPrice()
+    assert not price.observe(0.0, "cloud-meter", 0, 5.0, learn=True, ratio=3.0)
+    assert price.to_state() is None

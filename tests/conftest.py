@@ -27,13 +27,13 @@ E2E_FIXTURES = {"broker", "make_worker"}
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """`make unit` (-m "not e2e") must never start Tansu: a test that would, unmarked, is an error.
 
-    End-to-end tests run first: they are the long ones, and under `pytest -n 2` one started last
-    would leave the other worker idle while it runs (the order within each part is kept)."""
+    End-to-end tests run first, those marked `long` first of all: under `pytest -n 3` a long test
+    started last would leave the other processes idle while it runs (the order within each part is kept)."""
     for item in items:
         uses = E2E_FIXTURES & set(getattr(item, "fixturenames", ()))
         if uses and item.get_closest_marker("e2e") is None:
             raise pytest.UsageError(f"{item.nodeid} uses {sorted(uses)} but is not marked e2e")
-    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
+    items.sort(key=lambda item: (item.get_closest_marker("e2e") is None, item.get_closest_marker("long") is None))
 
 
 @pytest.fixture(scope="session")

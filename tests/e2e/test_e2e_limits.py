@@ -84,6 +84,7 @@ def test_a_5mb_garbage_message_among_good_ones(broker, topics, make_worker):
     assert headers["spendwatch-source"].decode().endswith(":0:1000")
 
 
+@pytest.mark.long
 def test_a_team_with_20000_endpoints(broker, topics, make_worker):
     rng = random.Random(5)
     now = time.time()

@@ -102,6 +102,7 @@ def spike_alerts(worker, team: str) -> list[dict]:
     return [a for a in worker.get("/alerts").json()["alerts"] if a["team"] == team and a["kind"] == "flash_spike"]
 
 
+@pytest.mark.long
 def test_silences_hold_pages_back_survive_a_sigkill_reach_a_second_worker_and_expire(
         broker, topics, make_worker, standin):
     env = routed_env(standin, SPENDWATCH_HTTP_TOKEN=HTTP_TOKEN)

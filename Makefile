@@ -26,7 +26,7 @@ run: $(STAMP)
 ## Lint and type checks, then every test: unit, doctests, and end-to-end against the embedded broker.
 ## Most tests wait on a broker or a worker far more than they compute, so they run on PYTEST_WORKERS
 ## processes (each with its own embedded broker); the few that time a stop or a latency run alone after.
-PYTEST_WORKERS ?= 4
+PYTEST_WORKERS ?= 5
 test: lint
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal -m "not serial"
 	$(BIN)/python -m pytest -m serial

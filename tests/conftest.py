@@ -27,7 +27,7 @@ E2E_FIXTURES = {"broker", "make_worker"}
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """`make unit` (-m "not e2e") must never start Tansu: a test that would, unmarked, is an error.
 
-    End-to-end tests run first, those marked `long` first of all: under `pytest -n 4` a long test
+    End-to-end tests run first, those marked `long` first of all: under `pytest -n 5` a long test
     started last would leave the other processes idle while it runs (the order within each part is kept)."""
     for item in items:
         uses = E2E_FIXTURES & set(getattr(item, "fixturenames", ()))

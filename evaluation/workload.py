@@ -196,6 +196,13 @@ def generate(seed: int, days: int = 4, min_usd: float = 1.0, min_tokens: float =
     return workload
 
 
+def _noisy_daily_rate(rng: np.random.Generator, per_minute: float, minute_ts: np.ndarray) -> np.ndarray:
+    """Calls a minute with a daily cycle peaking between 08:00 and 20:00, and minute-to-minute noise."""
+    peak_hour = rng.uniform(8, 20)
+    rate = per_minute * np.array([_daily(float(t), peak_hour) for t in minute_ts])
+    return rate * rng.lognormal(0.0, 0.2, len(minute_ts))
+
+
 def _daily(ts: float, peak_hour: float) -> float:
     return 1.0 + 0.5 * math.cos(((ts % DAY) / 3600.0 - peak_hour) / 24.0 * 2 * math.pi)
 
@@ -364,9 +371,7 @@ def generate_price_jumps(seed: int, days: int = 2) -> Workload:
     minute_ts = T0 + np.arange(minutes) * 60.0
     for index in range(workload.keys):
         per_minute = PRICE_KEY_RATES[index % len(PRICE_KEY_RATES)]
-        peak_hour = rng.uniform(8, 20)
-        rate = per_minute * np.array([_daily(float(t), peak_hour) for t in minute_ts])
-        rate *= rng.lognormal(0.0, 0.2, minutes)
+        rate = _noisy_daily_rate(rng, per_minute, minute_ts)
         cost_factor, switched = np.ones(minutes), np.zeros(minutes, dtype=bool)
         for jump in range(2):
             begin = T0 + 1.0 * DAY + jump * 0.45 * DAY + float(rng.uniform(0, 0.3 * DAY))
@@ -392,9 +397,7 @@ def generate_slow_surges(seed: int, factors: tuple[float, ...], days: int = 2) -
     minute_ts = T0 + np.arange(minutes) * 60.0
     for index in range(workload.keys):
         per_minute = SLOW_KEY_RATES[index % len(SLOW_KEY_RATES)]
-        peak_hour = rng.uniform(8, 20)
-        rate = per_minute * np.array([_daily(float(t), peak_hour) for t in minute_ts])
-        rate *= rng.lognormal(0.0, 0.2, minutes)
+        rate = _noisy_daily_rate(rng, per_minute, minute_ts)
         for surge in range(2):
             begin = T0 + 1.0 * DAY + surge * 0.45 * DAY + float(rng.uniform(0, 0.3 * DAY))
             first, length = int((begin - T0) // 60), int(rng.integers(15, 31))

@@ -28,9 +28,11 @@ from alerting.routing import CONSOLE, SLACK, build_notifiers, routing_from
 from alerting.slack import NOTICE
 from streams.errors import RejectedEvent
 from streams.input.commands import parse_command
-from streams.input.events import INTERNAL_ERROR, unforeseen
+from streams.input.events import INTERNAL_ERROR, Rejection, unforeseen
+from streams.input.intake import DeadLetter, RawMessage
 from streams.settings import ActionSetting
 from streams.state.judging import commands_from_alert
+from streams.worker.dead_letters import send_dead_letter
 from streams.worker.liveness import crash_only
 from streams.worker.pipeline import RAW_BYTES, Pipeline, table
 
@@ -92,7 +94,10 @@ def attach(pipeline: Pipeline) -> None:
             except Exception as exc:  # noqa: BLE001 - RejectedEvent or unforeseen: one bad command never stops the agent
                 reason, detail = (exc.reason, exc.detail) if isinstance(exc, RejectedEvent) \
                     else (INTERNAL_ERROR, unforeseen(exc))
-                await reject(event.message, reason, detail)
+                message = event.message
+                await send_dead_letter(pipeline, DeadLetter(
+                    RawMessage(message.topic, message.partition, message.offset, message.value or b""),
+                    Rejection(reason, detail, message.value or b"", None)))
                 event.ack()
                 continue
             action_key, notice_key = f"action|{command['action_id']}", f"notice|{command['action_id']}"
@@ -108,15 +113,6 @@ def attach(pipeline: Pipeline) -> None:
                 done[notice_key] = "told"
                 await app.producer.flush()
             event.ack()
-
-    async def reject(message: Any, reason: str, detail: str) -> None:
-        source = f"{message.topic}:{message.partition}:{message.offset}"
-        await pipeline.dead_letter.send(value=(message.value or b"")[:settings.max_message_bytes - 4096], headers=[
-            ("spendwatch-reason", reason.encode()), ("spendwatch-detail", detail.encode()[:500]),
-            ("spendwatch-source", source.encode())])
-        metrics.dead_letters.labels(reason).inc()
-        metrics.events.labels(message.topic, "rejected").inc()
-        log.warning("dead-lettered the command at %s: %s (%s)", source, reason, detail)
 
     async def carry_out(command: dict[str, Any]) -> dict[str, Any] | None:
         setting = settings.action_setting(command["team"])

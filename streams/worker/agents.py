@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from typing import Any
@@ -12,7 +11,7 @@ import orjson
 
 from detectors.verdict import Verdict
 from streams.input.events import InputLimits
-from streams.input.intake import DeadLetter, Intake, RawMessage, micro_batches, parts_by_team, take_in
+from streams.input.intake import Intake, RawMessage, micro_batches, parts_by_team, take_in
 from streams.input.otlp import SpanFields
 from streams.state.deltas import encode_deltas
 from streams.state.judging import alert_from_verdict
@@ -20,14 +19,13 @@ from streams.state.store import Step, encode_progress
 from streams.state.watermarks import PROGRESS_KEY
 from streams.worker.actions import publish_commands
 from streams.worker.consumer import unbundled
+from streams.worker.dead_letters import send_dead_letter
 from streams.worker.liveness import crash_only
 from streams.worker.pipeline import Pipeline
 from streams.worker.silences import silences_ready
 
 log = logging.getLogger("spendwatch.agents")
 
-#: Room left in a dead letter for its headers.
-HEADER_ROOM = 4096
 #: How often the ingest agent looks for a partition that has just turned idle (a look costs a dict scan).
 IDLE_CHECK_SECONDS = 0.1
 
@@ -210,29 +208,6 @@ def headers_of(headers: Any) -> dict[str, bytes] | None:
         return None
     pairs = headers.items() if isinstance(headers, dict) else headers
     return {str(name).lower(): value for name, value in pairs if isinstance(value, bytes)}
-
-
-async def send_dead_letter(pipeline: Pipeline, dead: DeadLetter) -> None:
-    """The rejected bytes, untouched (cut at the message limit, with a digest), and why and where from."""
-    message, rejection = dead
-    payload = rejection.payload
-    headers = [
-        ("spendwatch-reason", rejection.reason.encode()),
-        ("spendwatch-detail", rejection.detail.encode()[:500]),
-        ("spendwatch-source", f"{message.topic}:{message.partition}:{message.offset}".encode()),
-    ]
-    if rejection.index is not None:
-        headers.append(("spendwatch-index", str(rejection.index).encode()))
-    room = pipeline.settings.max_message_bytes - HEADER_ROOM
-    if len(payload) > room:
-        headers += [("spendwatch-truncated", str(len(payload)).encode()),
-                    ("spendwatch-sha256", hashlib.sha256(payload).hexdigest().encode())]
-        payload = payload[:room]
-    await pipeline.dead_letter.send(value=payload, headers=headers)
-    pipeline.metrics.dead_letters.labels(rejection.reason).inc()
-    pipeline.metrics.events.labels(message.topic, "rejected").inc()
-    log.warning("dead-lettered %s:%s:%s: %s (%s)", message.topic, message.partition, message.offset,
-                rejection.reason, rejection.detail)
 
 
 async def publish_alert(pipeline: Pipeline, verdict: Verdict) -> None:

@@ -204,6 +204,12 @@ class Peers:
 
         return [answer for answer in await asyncio.gather(*(ask(p) for p in peers)) if answer is not None]
 
+    def forward_to(self, request: Request, team: str) -> str | None:
+        """The worker to ask for `team`'s answer: its owner, when that is another worker and `request` was not
+        already forwarded (`?local=1`); None: answer here."""
+        owner = self.owner_of(team)
+        return owner if not local_only(request) and owner is not None and owner != self.own_url else None
+
     async def forward(self, request: Request, owner: str) -> tuple[int, str, bytes] | None:
         """Ask the owner for its local answer: (status, content type, body), or None when it is down."""
         try:
@@ -260,8 +266,8 @@ def attach(pipeline: Pipeline, shared_silences: SharedSilences) -> None:
             team = request.query.get("team")
             if team is None:
                 return await self.list_teams(request)
-            owner = peers.owner_of(team)
-            if not local_only(request) and owner is not None and owner != peers.own_url:
+            owner = peers.forward_to(request, team)
+            if owner is not None:
                 answer = await peers.forward(request, owner)
                 if answer is not None:
                     status, content_type, body = answer
@@ -337,8 +343,8 @@ def attach(pipeline: Pipeline, shared_silences: SharedSilences) -> None:
             return self.html(html)
 
         async def team(self, request: Request, team: str) -> Response:
-            owner = peers.owner_of(team)
-            if not local_only(request) and owner is not None and owner != peers.own_url:
+            owner = peers.forward_to(request, team)
+            if owner is not None:
                 answer = await peers.forward(request, owner)
                 if answer is not None:
                     status, content_type, body = answer

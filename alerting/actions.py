@@ -6,6 +6,8 @@
 | the same, resolved (the period rolled over) | `unblock_team` |
 | `budget_threshold` at 100% or more, firing, on an endpoint's budget | `throttle_endpoint` |
 | `runaway_training` firing (spent or projected past its limit) | `stop_run` |
+| `gpu_idle` firing on a training run (it looks hung) | `stop_run` |
+| `model_tier_violation` firing, on a team-wide tier policy | `restrict_models` (`models`: its allowed models) |
 
 Only for teams that opted in (`SPENDWATCH_ACTIONS`), and dry-run unless the team says otherwise.
 A command's `action_id` is derived from the alert's and the action, so the same alert raised
@@ -37,8 +39,10 @@ def commands_for(alert: Alert, dry_run: bool) -> list[Command]:
             actions = ["throttle_endpoint"] if status == "firing" else []
         else:
             actions = ["block_team" if status == "firing" else "unblock_team"]
-    elif kind == "runaway_training" and status == "firing":
+    elif kind in ("runaway_training", "gpu_idle") and status == "firing" and alert.get("run_id"):
         actions = ["stop_run"]
+    elif kind == "model_tier_violation" and status == "firing" and alert.get("allowed_models"):
+        actions = ["restrict_models"]
     return [command(alert, action, dry_run) for action in actions]
 
 
@@ -52,14 +56,18 @@ def command(alert: Alert, action: str, dry_run: bool) -> Command:
         out["endpoint"] = alert["endpoint"]
     if alert.get("run_id"):
         out["run_id"] = alert["run_id"]
+    if action == "restrict_models":
+        out["models"] = list(alert["allowed_models"])
     return out
 
 
-PAST = {"block_team": "blocked", "unblock_team": "unblocked", "stop_run": "stopped", "throttle_endpoint": "throttled"}
+PAST = {"block_team": "blocked", "unblock_team": "unblocked", "stop_run": "stopped", "throttle_endpoint": "throttled",
+        "restrict_models": "restricted"}
 UNDO_HOW = {"block_team": "unblock it in LiteLLM (POST /team/unblock), or wait for the period to roll over",
             "unblock_team": "block it again in LiteLLM (POST /team/block)",
             "stop_run": "resume the Job: kubectl patch job <name> -p '{\"spec\":{\"suspend\":false}}'",
-            "throttle_endpoint": "lift the throttle where the webhook applied it"}
+            "throttle_endpoint": "lift the throttle where the webhook applied it",
+            "restrict_models": "set the team's models back in LiteLLM (POST /team/update with its former list)"}
 
 
 def describe(command: Command, done: bool, error: str | None = None) -> str:
@@ -69,7 +77,8 @@ def describe(command: Command, done: bool, error: str | None = None) -> str:
     'Dry run: would have blocked team ads. Why: budget spent.'
     """
     target = {"stop_run": f"training run {command.get('run_id')} of team {command['team']}",
-              "throttle_endpoint": f"{command['team']}/{command.get('endpoint')}"}.get(
+              "throttle_endpoint": f"{command['team']}/{command.get('endpoint')}",
+              "restrict_models": f"team {command['team']} to models {', '.join(command.get('models') or [])}"}.get(
         command["action"], f"team {command['team']}")
     if command["dry_run"]:
         return f"Dry run: would have {PAST[command['action']]} {target}. Why: {command['reason']}."

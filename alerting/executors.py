@@ -4,7 +4,8 @@ They have the sinks' shape (`name`, and `notify`, which raises `DeliveryError` s
 retry can help), so `alerting.retry.deliver` retries them the same way. Each takes only the
 commands it can carry out (`can`).
 
-- LiteLLM: `POST /team/block` and `/team/unblock` with `{"team_id": ...}` and the master key.
+- LiteLLM: `POST /team/block` and `/team/unblock` with `{"team_id": ...}` and the master key;
+  `POST /team/update` with `{"team_id", "models": [...]}` to hold a team to its allowed models.
 - Kubernetes: the Jobs labelled with both the run's id and its team
   (`GET .../jobs?labelSelector=run=ID,team=TEAM`), each patched `{"spec": {"suspend": true}}`
   (JSON merge patch): the Job's pods stop, and resume when it is patched back. The run label
@@ -66,7 +67,7 @@ async def _call(method: str, url: str, what: str, secret: str, **kwargs: Any) ->
 
 class LiteLLMExecutor:
     name = "litellm"
-    actions = frozenset({"block_team", "unblock_team"})
+    actions = frozenset({"block_team", "unblock_team", "restrict_models"})
 
     def __init__(self, url: str, master_key: str, team_ids: dict[str, str] | None = None, *,
                  allow_plain_http: bool = False) -> None:
@@ -78,9 +79,14 @@ class LiteLLMExecutor:
         return f"LiteLLMExecutor(url={self._url!r}, master_key=**********)"
 
     async def notify(self, command: Alert) -> None:
-        path = "/team/block" if command["action"] == "block_team" else "/team/unblock"
         team_id = self.team_ids.get(command["team"], command["team"])
-        await _call("POST", f"{self._url}{path}", "litellm", self._key, data=orjson.dumps({"team_id": team_id}),
+        body: dict[str, Any] = {"team_id": team_id}
+        if command["action"] == "restrict_models":
+            path = "/team/update"
+            body["models"] = list(command["models"])
+        else:
+            path = "/team/block" if command["action"] == "block_team" else "/team/unblock"
+        await _call("POST", f"{self._url}{path}", "litellm", self._key, data=orjson.dumps(body),
                     headers={"Authorization": f"Bearer {self._key}", "Content-Type": "application/json"})
 
 
@@ -137,7 +143,7 @@ class KubernetesExecutor:
 
 class WebhookExecutor:
     name = "webhook"
-    actions = frozenset({"block_team", "unblock_team", "stop_run", "throttle_endpoint"})
+    actions = frozenset({"block_team", "unblock_team", "stop_run", "throttle_endpoint", "restrict_models"})
 
     def __init__(self, url: str, *, allow_plain_http: bool = False) -> None:
         self._url = checked_url(url, "the action's webhook_url", allow_plain_http)  # may embed a token: never

@@ -44,9 +44,13 @@ HEADER_MAX, TEXT_MAX, FIELD_MAX = 150, 3000, 2000
 #: The kind of a message that is news, not an incident: an action taken (alerting/actions.py).
 NOTICE = "notice"
 TITLES = {"flash_spike": "Flash spike", "runaway_training": "Runaway training",
-          "budget_threshold": "Budget threshold", "budget_forecast": "Budget forecast"}
+          "budget_threshold": "Budget threshold", "budget_forecast": "Budget forecast",
+          "model_tier_violation": "Model tier violation", "unit_cost_spike": "Cost per outcome up",
+          "outcome_drought": "Outcomes stopped", "gpu_idle": "Idle GPUs",
+          "serving_costlier_than_api": "Serving costlier than the API"}
 #: What the baseline is called, by kind.
-BASELINES = {"runaway_training": "Limit", "budget_threshold": "Budget", "budget_forecast": "Budget"}
+BASELINES = {"runaway_training": "Limit", "budget_threshold": "Budget", "budget_forecast": "Budget",
+             "model_tier_violation": "Allowed", "gpu_idle": "Idle under", "serving_costlier_than_api": "API price"}
 EMOJI = {"firing": ":rotating_light:", "resolved": ":white_check_mark:"}
 PERMANENT_API_ERRORS = {"channel_not_found", "not_in_channel", "invalid_auth", "not_authed", "account_inactive",
                         "token_revoked", "invalid_blocks", "msg_too_long", "no_text", "is_archived"}
@@ -93,10 +97,18 @@ def subject(alert: Alert) -> str:
     return named(f"{alert['team']} / {alert.get('endpoint') or alert.get('run_id') or ''}")
 
 
+#: Units that are dollars per something (CONTRACT, third round).
+PER_UNIT = {"usd_per_outcome": " per outcome", "usd_per_million_tokens": " per million tokens"}
+
+
 def amount(value: float | None, unit: str, window_s: float | None = None) -> str:
     """A figure as a person reads it; a window's dollars also as the hourly rate they run at."""
     if value is None:
         return "n/a"
+    if unit in PER_UNIT:
+        return usd(value) + PER_UNIT[unit]
+    if unit == "utilization_pct":
+        return f"{value:,.1f}% utilization"
     if unit != "usd":
         return f"{value:,.0f} {unit}"
     return usd(value) + (f" (about {per_hour(value, window_s)})" if window_s else "")

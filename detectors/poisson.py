@@ -35,3 +35,30 @@ def min_significant_count(rate: float, alpha: float = 1e-6) -> int:
         k += 1
         term *= rate / k
     return k
+
+
+def lower_tail(count: int, mean: float, dispersion: float = 0.0) -> float:
+    """P(X <= count) for a count with this mean: Poisson, or with `dispersion` c2 > 0 the
+    negative binomial (a Poisson whose rate varies by a factor with variance c2), so
+    Var(X) = mean + c2 * mean**2. Summed in log space: a mean in the thousands does not underflow.
+
+    >>> round(lower_tail(25, 50.0), 7), round(lower_tail(25, 50.0, 0.05), 4), lower_tail(0, 0.0)
+    (7.16e-05, 0.0168, 1.0)
+    """
+    if mean <= 0 or count < 0:
+        return 1.0 if count >= 0 else 0.0
+    if mean > 5000:  # normal approximation with continuity correction: summing thousands of terms buys nothing
+        spread = math.sqrt(mean + dispersion * mean * mean)
+        return 0.5 * math.erfc((mean - count - 0.5) / spread / math.sqrt(2))
+    if dispersion > 1e-9:
+        size = 1.0 / dispersion
+        log_q = math.log(mean / (size + mean))  # log of the chance of one more count
+        log_term = size * math.log(size / (size + mean))  # log P(X = 0)
+    else:
+        size, log_q, log_term = math.inf, math.log(mean), -mean
+    logs = [log_term]
+    for k in range(count):
+        log_term += (log_q + math.log(k + size) if size != math.inf else log_q) - math.log(k + 1)
+        logs.append(log_term)
+    top = max(logs)
+    return min(1.0, math.exp(top) * sum(math.exp(value - top) for value in logs))

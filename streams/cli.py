@@ -101,6 +101,10 @@ def run_log_file(settings: Settings, loglevel: str) -> str | None:
 def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings()
     log_file = run_log_file(settings, args.loglevel)
+    if args.simulate:
+        from streams.tools.simulator import demo_settings
+
+        settings = demo_settings(settings)
     if args.simulate and settings.console_alerts is None:
         # The demo shows alerts in the terminal as well as in any configured Slack/PagerDuty.
         settings = settings.model_copy(update={"console_alerts": True})
@@ -151,9 +155,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from streams.tools.replay import DEFAULT_PROCESSES, replay
 
     settings = load_settings()
-    paths = {"usage": args.usage, "gpu": args.gpu, "runs": args.runs}
+    paths = {"usage": args.usage, "gpu": args.gpu, "runs": args.runs, "outcomes": args.outcomes}
     if not any(paths.values()):
-        raise SpendwatchError("spendwatch replay needs at least one of --usage, --gpu, --runs")
+        raise SpendwatchError("spendwatch replay needs at least one of --usage, --gpu, --runs, --outcomes")
     with ExitStack() as files:
         inputs: dict[str, BinaryIO] = {kind: files.enter_context(open(path, "rb"))
                                        for kind, path in paths.items() if path}
@@ -245,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--usage", help="token-usage events (JSONL)")
     replay.add_argument("--gpu", help="GPU samples (JSONL)")
     replay.add_argument("--runs", help="training-run events (JSONL)")
+    replay.add_argument("--outcomes", help="outcome events (JSONL), judged against the usage's spend")
     replay.add_argument("--output", default="-", help="alerts JSONL (default: standard output)")
     replay.add_argument("--actions", help="also write the commands the alerts call for (SPENDWATCH_ACTIONS), JSONL")
     replay.add_argument("--processes", type=int, default=None,

@@ -125,6 +125,16 @@ class BudgetSetting(BaseModel):
         return self.budget or f"{scope}-{self.period}"
 
 
+class TierPolicySetting(BaseModel):
+    """One entry of `SPENDWATCH_TIER_POLICY`: the model tiers a team, or one of its endpoints, may use."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    team: str = Field(min_length=1)
+    endpoint: str | None = Field(None, min_length=1)
+    allow: tuple[str, ...]
+
+
 Executor = Literal["litellm", "kubernetes", "webhook"]
 
 
@@ -182,6 +192,8 @@ class Settings(BaseSettings):
     runs_topic: str = Field("ai.training-runs", description="training-run lifecycle events")
     alerts_topic: str = Field("spendwatch.alerts", description="every alert raised or resolved")
     dead_letter_topic: str = Field("spendwatch.dead-letter", description="rejected input, untouched, with the reason")
+    outcomes_topic: str = Field("ai.outcomes", description="business outcomes (a ticket resolved, a document "
+                                "summarised) that spend is judged against")
 
     # Accounting
     window_seconds: int = Field(60, ge=1, le=86400, description="window length")
@@ -228,6 +240,23 @@ class Settings(BaseSettings):
         "[50, 80, 100]), timezone (default UTC)")
     training_buffer: float = Field(0.5, ge=0, description="contingency over a run's estimate")
     training_ceiling_usd: float = Field(100_000.0, gt=0, description="ceiling for runs without ceiling_usd")
+    outcome_period_seconds: int = Field(3600, ge=60, le=7 * 86400, description="cost per outcome is judged over "
+                                        "periods this long (UTC-aligned)")
+    unit_cost_ratio: float = Field(2.0, gt=1, description="unit_cost_spike: cost per outcome at least this many "
+                                   "times its learned level (and more than chance explains)")
+    model_tiers: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict, description='model tiers: {"premium": ["gpt-4o", "claude-*-opus*"], "economy": '
+        '["gpt-4o-mini"]}; glob patterns over model names, dated variants in their model\'s tier, the most specific '
+        "pattern wins; a model none matches is in tier default")
+    tier_policy: tuple[TierPolicySetting, ...] = Field(
+        (), description='the tiers a team or endpoint may use: [{"team": "support", "allow": ["economy"]}, '
+        '{"team": "support", "endpoint": "escalations", "allow": ["economy", "premium"]}]; no entry: unrestricted')
+    gpu_idle_utilization: float = Field(10.0, ge=0, le=100, description="gpu_idle: a run's or serving endpoint's "
+                                        "GPUs averaging under this utilization (percent)...")
+    gpu_idle_minutes: float = Field(60.0, ge=5, le=7 * 1440, description="... for this many minutes, most of them "
+                                    "covered by samples (a scrape gap is not idleness)")
+    tier_violation_quiet_seconds: float = Field(3600.0, gt=0, description="a model_tier_violation is resolved "
+                                                "once its endpoint has made no call to that model this long")
     thresholds: dict[str, dict[str, float]] = Field(
         default_factory=dict, description='per team or team/endpoint overrides, e.g. {"search": {"spike_ratio": 15}}')
 
@@ -302,6 +331,14 @@ class Settings(BaseSettings):
                                    "label naming a GPU's team (namespace with its Kubernetes pod mapping)")
     scrape_run_label: str = Field("pod", min_length=1, description="spendwatch scrape: the label naming the "
                                   "training run or job (pod, or a job label)")
+    scrape_serving_label: str = Field("container", min_length=1, description="spendwatch scrape: the label that "
+                                      "tells a serving GPU from a training one")
+    scrape_serving_values: tuple[str, ...] = Field(
+        ("vllm*", "tgi*", "text-generation-inference*", "triton*", "sglang*", "kserve-container", "*-serving*",
+         "*inference*"), description="spendwatch scrape: glob patterns of that label's values that mean serving; "
+        "[] counts every GPU as a training run's")
+    scrape_endpoint_label: str = Field("pod", min_length=1, description="spendwatch scrape: the label naming a "
+                                       "serving GPU's endpoint (a pod name less its Deployment's suffixes)")
 
     # HTTP
     http_host: str = Field("127.0.0.1", description="address the HTTP API binds to")
@@ -397,6 +434,19 @@ class Settings(BaseSettings):
         if repeated:
             raise ValueError(f"two budgets are named {repeated[0]!r}; give each its own 'budget' name")
         return budgets
+
+    @model_validator(mode="after")
+    def _policy_names_known_tiers(self) -> Settings:
+        known = set(self.model_tiers) | {"default"}
+        for at, entry in enumerate(self.tier_policy):
+            unknown = sorted(set(entry.allow) - known)
+            if unknown:
+                raise ValueError(f"SPENDWATCH_TIER_POLICY[{at}] allows tier {unknown[0]!r}, which "
+                                 f"SPENDWATCH_MODEL_TIERS does not define (tiers: {', '.join(sorted(known))})")
+        scopes = [(entry.team, entry.endpoint) for entry in self.tier_policy]
+        if len(set(scopes)) != len(scopes):
+            raise ValueError("SPENDWATCH_TIER_POLICY names one team (and endpoint) twice")
+        return self
 
     @model_validator(mode="after")
     def _bot_token_needs_channel(self) -> Settings:

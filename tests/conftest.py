@@ -55,6 +55,7 @@ class Topics:
             "SPENDWATCH_USAGE_TOPIC": f"{self.prefix}.token-usage",
             "SPENDWATCH_GPU_TOPIC": f"{self.prefix}.gpu-metrics",
             "SPENDWATCH_RUNS_TOPIC": f"{self.prefix}.training-runs",
+            "SPENDWATCH_OUTCOMES_TOPIC": f"{self.prefix}.outcomes",
             "SPENDWATCH_ALERTS_TOPIC": f"{self.prefix}.alerts",
             "SPENDWATCH_DEAD_LETTER_TOPIC": f"{self.prefix}.dead-letter",
         }

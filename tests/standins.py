@@ -8,7 +8,7 @@ check each request against the public API rules and can be told to fail. Fakes, 
 - PagerDuty: Events API v2 (`POST /v2/enqueue`): routing key, event_action, dedup_key,
   payload fields and their limits, 202 on success.
 - LiteLLM's admin API: `POST /team/block` and `/team/unblock`, the master key and
-  `{"team_id": str}` (its BlockTeamRequest).
+  `{"team_id": str}` (its BlockTeamRequest); `POST /team/update` with `{"team_id", "models"}`.
 - Kubernetes: `GET /apis/batch/v1/namespaces/{ns}/jobs?labelSelector=k=v[,k2=v2]` (a JobList) and
   `PATCH .../jobs/{name}` as a JSON merge patch, with the bearer token.
 """
@@ -105,6 +105,7 @@ class StandIn:
             app.router.add_post("/api/{method}", self._slack_api)
             app.router.add_post("/v2/enqueue", self._pagerduty)
             app.router.add_post("/team/{verb:block|unblock}", self._litellm_team)
+            app.router.add_post("/team/update", self._litellm_team_update)
             app.router.add_get("/apis/batch/v1/namespaces/{namespace}/jobs", self._k8s_list_jobs)
             app.router.add_patch("/apis/batch/v1/namespaces/{namespace}/jobs/{name}", self._k8s_patch_job)
             self._runner = web.AppRunner(app, access_log=None)
@@ -317,6 +318,19 @@ class StandIn:
         self.accepted_at.append(time.monotonic())
         return web.json_response({"team_id": body["team_id"], "blocked": request.match_info["verb"] == "block"})
 
+    async def _litellm_team_update(self, request: web.Request) -> web.Response:
+        """LiteLLM's POST /team/update: the master key, and an UpdateTeamRequest body (team_id, and here models)."""
+        if request.headers.get("Authorization") != f"Bearer {self.litellm_master_key}":
+            return web.json_response({"error": {"message": "Authentication Error", "code": "401"}}, status=401)
+        body = orjson.loads(await request.read())
+        models = body.get("models")
+        if not isinstance(body.get("team_id"), str) or not body["team_id"] or not isinstance(models, list) \
+                or not all(isinstance(m, str) and m for m in models):
+            self.violations.append("litellm /team/update: body must be {'team_id': str, 'models': [str, ...]}")
+            return web.json_response({"detail": [{"msg": "team_id or models invalid"}]}, status=422)
+        self.accepted.append(("litellm:update", body))
+        self.accepted_at.append(time.monotonic())
+        return web.json_response({"team_id": body["team_id"], "data": {"models": models}})
 
     def _k8s_authorized(self, request: web.Request) -> web.Response | None:
         if request.headers.get("Authorization") != f"Bearer {self.k8s_token}":

@@ -8,9 +8,10 @@ dead-lettered, and the agent goes on (streams/worker/actions.py).
 ...               b' "alert_id": "x", "dry_run": false, "ts": "2026-12-01T10:00:00Z"}')["action"]
 'block_team'
 >>> parse_command(b'{"action_id": "a1", "action": "format_disk", "team": "ads", "dry_run": true, "ts": "t"}')
+... # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-streams.errors.RejectedEvent: bad_command: action must be one of block_team, stop_run, throttle_endpoint, unblock_team
+streams.errors.RejectedEvent: bad_command: action must be one of block_team, restrict_models, stop_run, ...
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from streams.errors import RejectedEvent
 from streams.input.events import _CONTROL, MAX_NAME_CHARS
 
 #: The actions an executor can carry out (alerting/actions.py describes each).
-ACTIONS = frozenset({"block_team", "unblock_team", "stop_run", "throttle_endpoint"})
+ACTIONS = frozenset({"block_team", "unblock_team", "stop_run", "throttle_endpoint", "restrict_models"})
+#: The most models a restrict_models command may list.
+MAX_MODELS = 1000
 #: Free text a command carries (its reason): longer is cut, never refused.
 MAX_REASON_CHARS = 2000
 
@@ -61,6 +64,12 @@ def parse_command(value: bytes | None) -> Command:
         _name(command, "run_id")
     if command["action"] == "throttle_endpoint":
         _name(command, "endpoint")
+    if command["action"] == "restrict_models":
+        models = command.get("models")
+        if not isinstance(models, list) or len(models) > MAX_MODELS:
+            raise RejectedEvent("bad_command", f"models must be a list of at most {MAX_MODELS} model names")
+        for at in range(len(models)):
+            _name({"models": models[at]}, "models")
     reason = command.get("reason", "")
     command["reason"] = (reason if isinstance(reason, str) else "")[:MAX_REASON_CHARS]
     return command

@@ -87,12 +87,13 @@ class UsageEvent:
 class GpuSample:
     ts: float
     team: str
-    run_id: str
+    run_id: str | None  # a training run's GPU
     gpu_id: str
     gpu_type: str | None
     price_per_gpu_hour_usd: float | None
     interval_s: float | None
     utilization: float | None
+    endpoint: str | None = None  # or a serving endpoint's (CONTRACT, third round): one of the two
 
 
 @dataclass(slots=True)
@@ -109,6 +110,16 @@ class RunEvent:
 
 
 @dataclass(slots=True)
+class OutcomeEvent:
+    ts: float
+    team: str
+    endpoint: str
+    outcome: str
+    count: int
+    event_id: str | None
+
+
+@dataclass(slots=True)
 class Rejection:
     """One input that cannot be counted: the bytes to dead-letter and why."""
 
@@ -118,7 +129,7 @@ class Rejection:
     index: int | None  # position inside an array message; None for the whole message
 
 
-Event = TypeVar("Event", UsageEvent, GpuSample, RunEvent)
+Event = TypeVar("Event", UsageEvent, GpuSample, RunEvent, OutcomeEvent)
 Parser = Callable[[dict[str, Any], float, float, InputLimits], Event]
 
 
@@ -200,6 +211,16 @@ def _amount(obj: dict[str, Any], name: str, most: float = math.inf, positive: bo
     return float(value)
 
 
+def _event_id(obj: dict[str, Any]) -> str | None:
+    event_id = obj.get("event_id")
+    if event_id is not None and (isinstance(event_id, bool) or not isinstance(event_id, (str, int))):
+        raise RejectedEvent("wrong_type", "event_id must be a string or an integer")
+    if event_id is not None and len(str(event_id)) > MAX_EVENT_ID_CHARS:
+        raise RejectedEvent("out_of_range", f"event_id is {len(str(event_id))} characters; "
+                            f"at most {MAX_EVENT_ID_CHARS}")
+    return None if event_id is None else str(event_id)
+
+
 def parse_usage(obj: dict[str, Any], now: float, future_tolerance_s: float = DEFAULT_FUTURE_TOLERANCE_S,
                 limits: InputLimits = DEFAULT_LIMITS) -> UsageEvent:
     """One token-usage event; raises `RejectedEvent` with the reason for the first check that fails."""
@@ -213,12 +234,7 @@ def parse_usage(obj: dict[str, Any], now: float, future_tolerance_s: float = DEF
     cost = _amount(obj, "cost_usd", limits.max_event_cost_usd)
     if cost is None and (prompt is None or completion is None):
         raise RejectedEvent("missing_field", "prompt_tokens and completion_tokens are required without cost_usd")
-    event_id = obj.get("event_id")
-    if event_id is not None and (isinstance(event_id, bool) or not isinstance(event_id, (str, int))):
-        raise RejectedEvent("wrong_type", "event_id must be a string or an integer")
-    if event_id is not None and len(str(event_id)) > MAX_EVENT_ID_CHARS:
-        raise RejectedEvent("out_of_range", f"event_id is {len(str(event_id))} characters; "
-                            f"at most {MAX_EVENT_ID_CHARS}")
+    event_id = _event_id(obj)
     provider = _text(obj, "provider", required=False)
     if model is not None and "/" in model:  # CONTRACT: named as the price catalog names it
         model, provider = split_model(model, provider)
@@ -230,7 +246,7 @@ def parse_usage(obj: dict[str, Any], now: float, future_tolerance_s: float = DEF
         prompt_tokens=prompt or 0,
         completion_tokens=completion or 0,
         cost_usd=cost,
-        event_id=None if event_id is None else str(event_id),
+        event_id=event_id,
         provider=provider,
         user=_text(obj, "user", required=False),
         service=_text(obj, "service", required=False),
@@ -240,9 +256,13 @@ def parse_usage(obj: dict[str, Any], now: float, future_tolerance_s: float = DEF
 
 def parse_gpu(obj: dict[str, Any], now: float, future_tolerance_s: float = DEFAULT_FUTURE_TOLERANCE_S,
               limits: InputLimits = DEFAULT_LIMITS) -> GpuSample:
-    """One GPU sample; raises `RejectedEvent` with a reason code."""
+    """One GPU sample, of a training run (`run_id`) or a serving endpoint (`endpoint`, which wins where both are
+    given); raises `RejectedEvent` with a reason code."""
     team = _text(obj, "team")
-    run_id = _text(obj, "run_id")
+    endpoint = _text(obj, "endpoint", required=False)
+    run_id = None if endpoint is not None else _text(obj, "run_id", required=False)
+    if endpoint is None and run_id is None:
+        raise RejectedEvent("missing_field", "run_id (a training run's GPU) or endpoint (a serving GPU) is required")
     gpu_id = obj.get("gpu_id")
     if gpu_id is None or gpu_id == "":
         raise RejectedEvent("missing_field", "gpu_id is required")
@@ -256,12 +276,13 @@ def parse_gpu(obj: dict[str, Any], now: float, future_tolerance_s: float = DEFAU
     return GpuSample(
         ts=parse_ts(obj["ts"], now, future_tolerance_s),
         team=team,  # type: ignore[arg-type]
-        run_id=run_id,  # type: ignore[arg-type]
+        run_id=run_id,
         gpu_id=_name("gpu_id", str(gpu_id)),
         gpu_type=_text(obj, "gpu_type", required=False),
         price_per_gpu_hour_usd=_amount(obj, "price_per_gpu_hour_usd", MAX_GPU_HOUR_PRICE_USD),
         interval_s=_amount(obj, "interval_s", MAX_INTERVAL_S),
         utilization=utilization,
+        endpoint=endpoint,
     )
 
 
@@ -288,6 +309,26 @@ def parse_run(obj: dict[str, Any], now: float, future_tolerance_s: float = DEFAU
         gpus=gpus,
         gpu_type=_text(obj, "gpu_type", required=False),
         expected_hours=_amount(obj, "expected_hours", MAX_RUN_HOURS, positive=True),
+    )
+
+
+def parse_outcome(obj: dict[str, Any], now: float, future_tolerance_s: float = DEFAULT_FUTURE_TOLERANCE_S,
+                  limits: InputLimits = DEFAULT_LIMITS) -> OutcomeEvent:
+    """One business outcome (CONTRACT, third round); raises `RejectedEvent` with a reason code."""
+    team = _text(obj, "team")
+    outcome = _text(obj, "outcome")
+    if "ts" not in obj:
+        raise RejectedEvent("missing_field", "ts is required")
+    count = _count(obj, "count")
+    if count is not None and count < 1:
+        raise RejectedEvent("out_of_range", "count must be at least 1 (leave it out for one)")
+    return OutcomeEvent(
+        ts=parse_ts(obj["ts"], now, future_tolerance_s),
+        team=team,  # type: ignore[arg-type]
+        endpoint=_text(obj, "endpoint", required=False, default="default"),  # type: ignore[arg-type]
+        outcome=outcome,  # type: ignore[arg-type]
+        count=1 if count is None else count,
+        event_id=_event_id(obj),
     )
 
 

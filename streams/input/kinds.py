@@ -24,14 +24,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from streams.input.events import InputLimits, parse_gpu, parse_run, parse_usage
-from streams.input.rows import GpuRow, RowContext, RunRow, UsageRow, UsageTuple, gpu_row, run_row, usage_row
+from streams.input.events import InputLimits, parse_gpu, parse_outcome, parse_run, parse_usage
+from streams.input.rows import (
+    GpuRow,
+    OutcomeRow,
+    RowContext,
+    RunRow,
+    UsageRow,
+    UsageTuple,
+    gpu_row,
+    outcome_row,
+    run_row,
+    usage_row,
+)
 
-Row = UsageRow | UsageTuple | GpuRow | RunRow
+Row = UsageRow | UsageTuple | GpuRow | RunRow | OutcomeRow
 
-USAGE, GPU, RUNS = "usage", "gpu", "runs"
-#: At equal event times a run's lifecycle goes first, then GPU samples, then usage.
-RUNS_ORDER, GPU_ORDER, USAGE_ORDER = 0, 1, 2
+USAGE, GPU, RUNS, OUTCOMES = "usage", "gpu", "runs", "outcomes"
+#: At equal event times a run's lifecycle goes first, then GPU samples, then usage, then outcomes (an outcome
+#: is the result of the calls before it).
+RUNS_ORDER, GPU_ORDER, USAGE_ORDER, OUTCOMES_ORDER = 0, 1, 2, 3
 RUN_STATUS_ORDER = {"started": 0, "finished": 1, "failed": 2, "cancelled": 3}
 
 #: Bits of a position that hold the index inside the message (arrays of up to 16M events).
@@ -61,8 +73,8 @@ def usage_key(row: UsageRow | UsageTuple) -> tuple[Any, ...]:
 
 
 def gpu_key(row: GpuRow) -> tuple[Any, ...]:
-    _position, run_id, gpu_id, ts, gpu_type, price_per_gpu_hour, interval_s, utilization = row
-    return (ts, GPU_ORDER, run_id, gpu_id, price_per_gpu_hour, _number(interval_s), _number(utilization),
+    _position, run_id, gpu_id, ts, gpu_type, price_per_gpu_hour, interval_s, utilization, endpoint = row
+    return (ts, GPU_ORDER, run_id, endpoint, gpu_id, price_per_gpu_hour, _number(interval_s), _number(utilization),
             gpu_type or "")
 
 
@@ -70,6 +82,11 @@ def run_key(row: RunRow) -> tuple[Any, ...]:
     _position, run_id, status, ts, estimated_cost_usd, ceiling_usd, gpus, gpu_type, expected_hours = row
     return (ts, RUNS_ORDER, run_id, RUN_STATUS_ORDER[status], _number(estimated_cost_usd), _number(ceiling_usd),
             _number(gpus), gpu_type or "", _number(expected_hours))
+
+
+def outcome_key(row: OutcomeRow) -> tuple[Any, ...]:
+    _position, endpoint, ts, outcome, count, hashed = row
+    return (ts, OUTCOMES_ORDER, endpoint, outcome, count, hashed)
 
 
 @dataclass(frozen=True)
@@ -81,7 +98,7 @@ class InputKind:
     topic_setting: str  # the Settings field naming its topic
     # (decoded JSON object, now, future tolerance in seconds, limits) -> its event; raises RejectedEvent
     parse: Callable[[dict[str, Any], float, float, InputLimits], Any]
-    row_type: type[UsageRow | GpuRow | RunRow]  # its fields, in order (rows travel and are stored as arrays)
+    row_type: type[UsageRow | GpuRow | RunRow | OutcomeRow]  # its fields, in order (rows travel as arrays)
     to_row: Callable[[int, Any, RowContext], Row]  # (position, event, context) -> row
     release_key: Callable[[Any], tuple[Any, ...]]  # (row) -> (event time, kind order, content...)
     time_field: int  # where its rows hold the event time (the release key's first field)
@@ -95,6 +112,7 @@ KINDS: dict[str, InputKind] = {kind.name: kind for kind in (
     InputKind(USAGE, USAGE_ORDER, "usage_topic", parse_usage, UsageRow, usage_row, usage_key, 2),
     InputKind(GPU, GPU_ORDER, "gpu_topic", parse_gpu, GpuRow, gpu_row, gpu_key, 3),
     InputKind(RUNS, RUNS_ORDER, "runs_topic", parse_run, RunRow, run_row, run_key, 3),
+    InputKind(OUTCOMES, OUTCOMES_ORDER, "outcomes_topic", parse_outcome, OutcomeRow, outcome_row, outcome_key, 2),
 )}
 KIND_OF_ORDER = {kind.order: name for name, kind in KINDS.items()}
 

@@ -21,7 +21,7 @@ from typing import NamedTuple
 import xxhash
 
 from streams.errors import RejectedEvent
-from streams.input.events import GpuSample, PlainUsage, RunEvent, UsageEvent
+from streams.input.events import GpuSample, OutcomeEvent, PlainUsage, RunEvent, UsageEvent
 from streams.input.pricing import estimate_cost
 
 
@@ -60,13 +60,14 @@ class UsageRow(NamedTuple):
 
 class GpuRow(NamedTuple):
     position: int
-    run_id: str
+    run_id: str  # "" for a serving GPU
     gpu_id: str
     ts: float
     gpu_type: str | None
     price_per_gpu_hour: float  # the event's, or the catalog's for its GPU type
     interval_s: float | None
     utilization: float | None
+    endpoint: str  # the serving endpoint; "" for a training run's GPU
 
 
 class RunRow(NamedTuple):
@@ -79,6 +80,15 @@ class RunRow(NamedTuple):
     gpus: int | None
     gpu_type: str | None
     expected_hours: float | None
+
+
+class OutcomeRow(NamedTuple):
+    position: int
+    endpoint: str
+    ts: float
+    outcome: str
+    quantity: int  # the event's `count` (a NamedTuple field may not be called count: tuples have a count())
+    id_hash: int  # of the event_id, in a space of its own (an outcome's id never repeats a call's); 0: none
 
 
 @dataclass
@@ -113,10 +123,15 @@ def gpu_row(at: int, event: GpuSample, context: RowContext) -> GpuRow:
     price = event.price_per_gpu_hour_usd
     if price is None:
         price = context.gpu_prices.get(event.gpu_type or "", context.gpu_prices["default"])
-    return GpuRow(at, event.run_id, event.gpu_id, event.ts, event.gpu_type, price, event.interval_s,
-                  event.utilization)
+    return GpuRow(at, event.run_id or "", event.gpu_id, event.ts, event.gpu_type, price, event.interval_s,
+                  event.utilization, event.endpoint or "")
 
 
 def run_row(at: int, event: RunEvent, context: RowContext) -> RunRow:
     return RunRow(at, event.run_id, event.status, event.ts, event.estimated_cost_usd, event.ceiling_usd,
                   event.gpus, event.gpu_type, event.expected_hours)
+
+
+def outcome_row(at: int, event: OutcomeEvent, context: RowContext) -> OutcomeRow:
+    hashed = id_hash("outcome\x1f" + event.event_id) if event.event_id is not None else 0
+    return OutcomeRow(at, event.endpoint, event.ts, event.outcome, event.count, hashed)

@@ -84,6 +84,10 @@ def _split(parts: Sequence[Part], rows_first: int) -> tuple[list[Part], list[Par
     return first, second
 
 
+#: Fields of a GPU row before GPUs could serve an endpoint (streams/input/rows.py's `GpuRow` less `endpoint`).
+GPU_ROW_BEFORE_SERVING = 8
+
+
 def decode_delta(value: bytes) -> list[Part]:
     """The parts of a delta, in order; usage rows an earlier version packed as columns come back as tuples."""
     return [_decode_part(part) for part in _decoder.decode(value)["parts"]]
@@ -95,6 +99,8 @@ def _decode_part(part: dict[str, Any]) -> Part:
         # An earlier version's usage row: 8 fields, a number third (a GPU row has 8 too, with a name there).
         if rows and len(rows[0]) == ATTRIBUTION and not isinstance(rows[0][2], str):
             rows = [(*row, *NO_ATTRIBUTION) for row in rows]
+        elif rows and len(rows[0]) == GPU_ROW_BEFORE_SERVING and isinstance(rows[0][2], str):
+            rows = [(*row, "") for row in rows]  # an earlier version's GPU row: a training run's, no endpoint
         return part["source"], rows
     names = part.get("names") or part["endpoints"]  # "endpoints": an earlier version's, endpoints only
     columns: list[Iterable[Any]] = []

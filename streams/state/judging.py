@@ -10,19 +10,28 @@ travels in the same changelog record as the figures and survives restarts and re
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from functools import lru_cache
+from statistics import median
 from typing import Any
 
 from alerting.actions import commands_for
 from alerting.model import make_alert, rfc3339
 from detectors.budget import BudgetRule, BudgetTracker
+from detectors.gpu_idle import GpuIdleDetector, IdleRule
+from detectors.serving_price import DAY, ServingPriceDay, judge_day
 from detectors.spike import FlashSpikeDetector, SpikeRule
+from detectors.tiers import TierCatalog, TierPolicy, TierViolations
 from detectors.training import RunSnapshot, TrainingRule, judge_run
+from detectors.unit_cost import UnitCostRule
 from detectors.verdict import Verdict
+from streams.input.kinds import GPU, OUTCOMES
+from streams.input.pricing import estimate_cost
 from streams.input.rows import ATTRIBUTION
 from streams.settings import Settings
 from streams.state.dedup import EventIdIndex
 from streams.state.ledger import Applied, Ledger, WindowPolicy, apply_in_order, burn_rate_usd_per_hour
+from streams.state.unit_costs import UnitCostWatch
 
 #: Alert fields that are times: given as Unix times by the detectors, written RFC 3339 (CONTRACT.md).
 TIMES = frozenset({"period_start", "period_end"})
@@ -41,6 +50,13 @@ class RuleBook:
             self.budgets.setdefault(budget.team, []).append(BudgetRule(
                 name=budget.name, team=budget.team, period=budget.period, amount_usd=budget.amount_usd,
                 endpoint=budget.endpoint, model=budget.model, thresholds=budget.thresholds, timezone=budget.timezone))
+        self.tier_catalog = TierCatalog(settings.model_tiers)
+        self.tier_policy = TierPolicy((entry.team, entry.endpoint, entry.allow) for entry in settings.tier_policy)
+        #: Whether calls are told by tier at all: with neither setting every model is tier `default`.
+        self.watch_tiers = bool(self.tier_catalog or self.tier_policy)
+        self.idle_rule = IdleRule(utilization_pct=settings.gpu_idle_utilization, minutes=settings.gpu_idle_minutes,
+                                  max_interval_s=settings.gpu_max_interval_s)
+        self.unit_cost_rule = UnitCostRule(period_s=settings.outcome_period_seconds, ratio=settings.unit_cost_ratio)
 
     def _spike_rule(self, team: str, endpoint: str) -> SpikeRule:
         s = self.settings
@@ -63,6 +79,8 @@ class TeamWatch:
         self.ledger, self.team, self.rules, self.policy = ledger, team, rules, policy
         self.state = ledger.setdefault("detect", {"clock": 0.0, "spikes": {}})
         self.spikes: dict[str, FlashSpikeDetector] = {}
+        self.serving_spikes: dict[str, FlashSpikeDetector] = {}  # a serving endpoint's GPU dollars
+        self.idle: dict[str, GpuIdleDetector] = {}  # "run:<id>" or "endpoint:<name>"
         self.verdicts: list[Verdict] = []
         self.window_s = rules.settings.window_seconds
         self.clock: float = self.state["clock"]  # the team's newest event time; written back by close()
@@ -71,6 +89,12 @@ class TeamWatch:
         states = ledger.setdefault("budgets", {}) if rules_of_team else {}
         # Their state is the ledger's own dicts: written in place, nothing to copy back.
         self.budgets = [BudgetTracker(rule, states.setdefault(rule.name, {})) for rule in rules_of_team]
+        self.tiers = TierViolations(team, rules.tier_catalog, rules.tier_policy,
+                                    rules.settings.tier_violation_quiet_seconds,
+                                    ledger.setdefault("tiers", {})) if rules.watch_tiers else None
+        # Only a team that has sent outcomes has a figure to keep: the others pay nothing per call for it.
+        self.unit_costs = UnitCostWatch(team, rules.unit_cost_rule, rules.settle_s, ledger["unit_costs"]) \
+            if "unit_costs" in ledger else None
 
     def _spike(self, endpoint: str) -> FlashSpikeDetector:
         detector = self.spikes.get(endpoint)
@@ -93,6 +117,19 @@ class TeamWatch:
         if (ts - settle) // self.window_s != (before - settle) // self.window_s:
             for endpoint in list(self.state["spikes"]) + [e for e in self.spikes if e not in self.state["spikes"]]:
                 self.verdicts.extend(self._spike(endpoint).advance(ts))
+            for endpoint in list(self.state.get("serving", {})) + [e for e in self.serving_spikes
+                                                                  if e not in self.state.get("serving", {})]:
+                self.verdicts.extend(self._serving(endpoint, self._serving_spike(endpoint).advance(ts)))
+            for key in list(self.state.get("idle", {})) + [k for k in self.idle if k not in self.state.get("idle", {})]:
+                verdict = self._idle(key).advance(ts)
+                if verdict is not None:
+                    self.verdicts.append(verdict)
+            if "serving_price" in self.state:
+                self._close_serving_days(ts)
+            if self.tiers is not None:
+                self.verdicts.extend(self.tiers.advance(ts))
+            if self.unit_costs is not None and self.unit_costs.next_close() <= ts:
+                self.verdicts.extend(self.unit_costs.close_through(ts))
         self.judge_from = self._next_judgement()
 
     def on_usage(self, row: Sequence[Any]) -> None:
@@ -106,10 +143,123 @@ class TeamWatch:
         verdict = detector.observe(ts, prompt + completion, cost, row[ATTRIBUTION:])
         if verdict is not None:
             self.verdicts.append(verdict)
+        if self.unit_costs is not None:
+            self.unit_costs.on_spend(ts, endpoint, cost)
+        if "serving" in self.ledger and endpoint in self.ledger["serving"]:
+            self._tally_served(ts, endpoint, prompt + completion, row)
+        if self.tiers is not None:
+            verdict = self.tiers.observe(ts, endpoint, row[ATTRIBUTION], cost)
+            if verdict is not None:
+                self.verdicts.append(verdict)
         for budget in self.budgets:
             # A call outside the budget still moves the team's clock, and so its periods, on.
             self.verdicts += budget.observe(ts, cost) if budget.rule.covers(endpoint, row[ATTRIBUTION]) \
                 else budget.advance(ts)
+
+    def on_other(self, kind: str, row: Sequence[Any]) -> None:
+        """After a row of a kind other than usage."""
+        if kind == OUTCOMES:
+            self.on_outcome(row)
+            return
+        if kind == GPU:
+            _position, run_id, gpu_id, ts, _type, price, _interval, utilization, endpoint = row
+            verdict = self._idle(f"endpoint:{endpoint}" if endpoint else f"run:{run_id}").observe(
+                ts, gpu_id, utilization, price)
+            if verdict is not None:
+                self.verdicts.append(verdict)
+            if endpoint:
+                self.on_serving(row)
+                return
+        self.on_run(row)
+
+    def _idle(self, key: str) -> GpuIdleDetector:
+        detector = self.idle.get(key)
+        if detector is None:
+            what, name = key.split(":", 1)
+            subject = {"team": self.team, "endpoint": name if what == "endpoint" else None,
+                       "run_id": name if what == "run" else None}
+            detector = self.idle[key] = GpuIdleDetector(subject, self.rules.idle_rule,
+                                                        self.state.setdefault("idle", {}).get(key))
+        return detector
+
+    def _serving_spike(self, endpoint: str) -> FlashSpikeDetector:
+        detector = self.serving_spikes.get(endpoint)
+        if detector is None:
+            detector = FlashSpikeDetector(self.team, endpoint, self.rules.spike_rule(self.team, endpoint),
+                                          self.state.setdefault("serving", {}).get(endpoint))
+            self.serving_spikes[endpoint] = detector
+        return detector
+
+    def on_serving(self, row: Sequence[Any]) -> None:
+        """A serving GPU's sample: its dollars go through the endpoint's own spike detector, as calls' do."""
+        endpoint, ts = row[8], row[3]
+        if ts > self.clock:
+            if ts >= self.judge_from:
+                self._tick(ts)
+            else:
+                self.clock = ts
+        usd = self.ledger["serving"][endpoint]["last_sample_usd"]
+        verdict = self._serving_spike(endpoint).observe(ts, 0, usd)
+        if verdict is not None:
+            self.verdicts.extend(self._serving(endpoint, [verdict]))
+
+    def _tally_served(self, ts: float, endpoint: str, tokens: int, row: Sequence[Any]) -> None:
+        """A call served by an endpoint with serving GPUs: its tokens, and what they would cost at the API's price."""
+        tallies = self.state.setdefault("serving_price", {})
+        tally = tallies.get(endpoint)
+        if tally is None:
+            # The day under way when the first call came is only part of a day: counted, never judged.
+            tally = tallies[endpoint] = {"day": ts // DAY * DAY, "partial": True, "tokens": 0, "api_usd": 0.0,
+                                         "priced_tokens": 0, "open": None,
+                                         "usd_at_start": self.ledger["serving"][endpoint]["cost_usd"]}
+        tally["tokens"] += tokens
+        api = estimate_cost(row[ATTRIBUTION], row[3], row[4], row[ATTRIBUTION + 4] or None)
+        if api is not None:
+            tally["api_usd"] += api
+            tally["priced_tokens"] += tokens
+
+    def _close_serving_days(self, ts: float) -> None:
+        """At the first judgement after a UTC day ends: each serving endpoint's price per token that day."""
+        for endpoint, tally in self.state["serving_price"].items():
+            if tally["day"] + DAY + self.rules.settle_s > ts:
+                continue
+            cost_now = self.ledger["serving"][endpoint]["cost_usd"]
+            if not tally["partial"]:
+                day = ServingPriceDay(cost_now - tally["usd_at_start"], tally["tokens"], tally["api_usd"],
+                                      tally["priced_tokens"])
+                verdicts = judge_day(self.team, endpoint, tally["day"], day, tally["open"], ts)
+                tally["open"] = next((v.since for v in verdicts if v.status == "firing"), None)
+                self.verdicts.extend(verdicts)
+            tally.update(day=(ts - self.rules.settle_s) // DAY * DAY, partial=False, tokens=0, api_usd=0.0,
+                         priced_tokens=0, usd_at_start=cost_now)
+
+    def _serving(self, endpoint: str, verdicts: list[Verdict]) -> list[Verdict]:
+        """A serving spike is a flash spike with cause `gpus` and the GPUs before and after; `incident` keeps it
+        apart from a spike of the same endpoint's calls."""
+        if not verdicts:
+            return verdicts
+        serving = self.ledger["serving"][endpoint]
+        out = []
+        for verdict in verdicts:
+            before, after = gpus_before_and_after(serving, verdict.since, verdict.ts, self.window_s,
+                                                  self.policy.gpu_max_interval_s)
+            summary = (f"{self.team}/{endpoint}: serving GPUs cost {verdict.ratio:,.1f}x the usual, "
+                       f"{before:g} -> {after} GPUs" if verdict.status == "firing" else verdict.summary)
+            out.append(replace(verdict, cause="gpus", contributors=[], cause_figures=None, incident="gpus",
+                               summary=summary, details={"gpus_before": before, "gpus_after": after}))
+        return out
+
+    def on_outcome(self, row: Sequence[Any]) -> None:
+        _position, endpoint, ts, outcome, count, _hashed = row
+        if ts > self.clock:
+            if ts >= self.judge_from:
+                self._tick(ts)
+            else:
+                self.clock = ts
+        if self.unit_costs is None:
+            self.unit_costs = UnitCostWatch(self.team, self.rules.unit_cost_rule, self.rules.settle_s,
+                                            self.ledger.setdefault("unit_costs", {}))
+        self.unit_costs.on_outcome(ts, endpoint, outcome, count)
 
     def on_run(self, row: Sequence[Any]) -> None:
         """After a GPU sample or a lifecycle event: is the run heading past its limit?"""
@@ -133,7 +283,23 @@ class TeamWatch:
         self.state["clock"] = self.clock
         for endpoint, detector in self.spikes.items():
             self.state["spikes"][endpoint] = detector.to_state()
+        for endpoint, detector in self.serving_spikes.items():
+            self.state["serving"][endpoint] = detector.to_state()
+        for key, idle in self.idle.items():
+            self.state["idle"][key] = idle.to_state()
+        if self.unit_costs is not None:
+            self.unit_costs.close()
         return self.verdicts
+
+
+def gpus_before_and_after(serving: dict[str, Any], since: float, now: float, window_s: int,
+                          max_interval_s: float) -> tuple[float, int]:
+    """A serving endpoint's usual GPUs (the median window's average, the window before `since` left out: a scale-out
+    may have begun in it), and those heard from lately."""
+    before = [hours for start, _usd, hours in serving["windows"] if start + 2 * window_s <= since]
+    average = round(median(before) * 3600 / window_s, 1) if before else 0.0
+    after = sum(1 for last_ts, _price in serving["gpu_last"].values() if last_ts >= now - max_interval_s)
+    return average, after
 
 
 def apply_and_judge(ledger: Ledger, team: str, entries: Iterable[tuple[str, Sequence[Any]]], rules: RuleBook,
@@ -141,7 +307,7 @@ def apply_and_judge(ledger: Ledger, team: str, entries: Iterable[tuple[str, Sequ
                     with_accounts: bool = True) -> tuple[Applied, list[Verdict], int]:
     """Apply rows in release order and run the detectors over them: (what was applied, verdicts, windows judged)."""
     watch = TeamWatch(ledger, team, rules, policy)
-    applied = apply_in_order(ledger, team, entries, policy, ids, on_usage=watch.on_usage, on_run=watch.on_run,
+    applied = apply_in_order(ledger, team, entries, policy, ids, on_usage=watch.on_usage, on_other=watch.on_other,
                              with_accounts=with_accounts)
     return applied, watch.close(), watch.windows_judged
 

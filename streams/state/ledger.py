@@ -26,16 +26,26 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from alerting.model import rfc3339
-from streams.input.kinds import GPU, RUNS, USAGE
-from streams.input.rows import GpuRow, RunRow
+from streams.input.kinds import GPU, OUTCOMES, RUNS, USAGE
+from streams.input.rows import GpuRow, OutcomeRow, RunRow
+from streams.state.categories import (
+    INFERENCE_SERVING,
+    TRAINING,
+    SpendParts,
+    add_cost,
+    category_total,
+    category_windows,
+    new_cost_account,
+)
 from streams.state.dedup import EventIdIndex
-from streams.state.windows import Account, add_calls, figures, new_account, total_figures
+from streams.state.windows import Account, add_calls, new_account
 
 if TYPE_CHECKING:
     from streams.settings import Settings
 
 Ledger = dict[str, Any]
 RowHook = Callable[[Sequence[Any]], None]  # called with each row as it is counted (the detectors)
+KindRowHook = Callable[[str, Sequence[Any]], None]  # the same for the other kinds, with the row's kind
 TEAM_ACCOUNT = ""  # the endpoints' key under which the team as a whole is counted
 
 
@@ -95,7 +105,7 @@ def apply_in_order(
     policy: WindowPolicy,
     ids: EventIdIndex,
     on_usage: RowHook | None = None,
-    on_run: RowHook | None = None,
+    on_other: KindRowHook | None = None,
     with_accounts: bool = True,
 ) -> Applied:
     """Count (kind, row) entries, already in release order, into the ledger.
@@ -110,30 +120,36 @@ def apply_in_order(
     horizon, most_ids = ids.horizon_s, ids.max_ids_per_team
     newest = ledger["newest"] if ledger["newest"] is not None else -math.inf
     usage_rows: list[Sequence[Any]] = []  # counted into the accounts after the loop, a column at a time
+
+    def repeated(hashed: int, ts: float) -> bool:
+        """Whether an event id was seen within the horizon of this row's own time (not of when the index was last
+        pruned, so the answer never depends on how rows were batched); remembers it at this time if not."""
+        before = seen.get(hashed)
+        if before is None:
+            remembered(hashed)
+        elif before >= ts - horizon:
+            applied.duplicates += 1
+            return True
+        seen[hashed] = ts  # seen too long ago, if at all: counted (again), remembered at this time
+        new_ids.append((hashed, ts))
+        if len(seen) > most_ids:
+            team_ids.trim(most_ids)
+        return False
+
     for kind, row in entries:
         if kind == USAGE:
             ts = row[2]
-            hashed = row[7]
-            if hashed:
-                # Judged against this row's own time, not when the index was last pruned, so the
-                # outcome never depends on how rows were batched.
-                before = seen.get(hashed)
-                if before is None:
-                    remembered(hashed)
-                elif before >= ts - horizon:
-                    applied.duplicates += 1
-                    continue
-                seen[hashed] = ts  # seen too long ago, if at all: counted (again), remembered at this time
-                new_ids.append((hashed, ts))
-                if len(seen) > most_ids:
-                    team_ids.trim(most_ids)
+            if row[7] and repeated(row[7], ts):  # the event id's hash (streams/input/rows.py)
+                continue
             usage_rows.append(row)
             if on_usage is not None:
                 on_usage(row)
         else:
+            if kind == OUTCOMES and row[5] and repeated(row[5], row[2]):  # an outcome's id, as a call's
+                continue
             ts = APPLY[kind](ledger, row, policy)
-            if on_run is not None:
-                on_run(row)
+            if on_other is not None:
+                on_other(kind, row)
             counted[kind] += 1
         if ts < newest:
             applied.out_of_order += 1
@@ -217,25 +233,55 @@ def _apply_run(ledger: Ledger, row: RunRow) -> float:
     return ts
 
 
-def _apply_gpu(ledger: Ledger, row: GpuRow, policy: WindowPolicy) -> float:
-    """Accrue GPU-hours and cost: each sample pays for the time since that GPU's last one."""
-    _position, run_id, gpu_id, ts, _gpu_type, price, interval, utilization = row
-    run = ledger["runs"].setdefault(run_id, new_run(run_id))
-    last = run["gpu_last"].get(gpu_id)
+def _accrue(holder: dict[str, Any], gpu_id: str, ts: float, price: float, interval: float | None,
+            utilization: float | None, policy: WindowPolicy) -> tuple[float, float]:
+    """A sample pays for the time since that GPU's last one (capped): its (GPU-hours, USD), added to `holder`
+    (a run or a serving endpoint)."""
+    last = holder["gpu_last"].get(gpu_id)
     if interval is None:
         interval = 0.0 if last is None else min(max(ts - last[0], 0.0), policy.gpu_max_interval_s)
     hours = interval / 3600.0
-    run["gpu_hours"] += hours
-    run["cost_usd"] += hours * price
+    holder["gpu_hours"] += hours
+    holder["cost_usd"] += hours * price
     if utilization is not None and utilization < 5.0:
-        run["idle_gpu_hours"] += hours
+        holder["idle_gpu_hours"] += hours
     if last is None or ts >= last[0]:
-        run["gpu_last"][gpu_id] = [ts, price]
-    if run["status"] == "unknown":
-        run["status"] = "running"
-    if run["started"] is None or ts < run["started"]:
-        run["started"] = ts
-    run["high"] = max(run["high"], ts)
+        holder["gpu_last"][gpu_id] = [ts, price]
+    return hours, hours * price
+
+
+def new_serving(endpoint: str) -> dict[str, Any]:
+    return {**new_cost_account(), "endpoint": endpoint, "idle_gpu_hours": 0.0, "gpu_last": {}, "last_sample_usd": 0.0}
+
+
+def _apply_gpu(ledger: Ledger, row: GpuRow, policy: WindowPolicy) -> float:
+    """Accrue GPU-hours and cost to the sample's training run, or to its serving endpoint (`inference_serving`)."""
+    _position, run_id, gpu_id, ts, _gpu_type, price, interval, utilization, endpoint = row
+    if endpoint:
+        serving = ledger.setdefault("serving", {})
+        holder = serving.get(endpoint)
+        if holder is None:
+            holder = serving[endpoint] = new_serving(endpoint)
+        hours, usd = _accrue(holder, gpu_id, ts, price, interval, utilization, policy)
+        holder["last_sample_usd"] = usd  # what the serving spike detector counts (streams/state/judging.py)
+    else:
+        holder = ledger["runs"].setdefault(run_id, new_run(run_id))
+        hours, usd = _accrue(holder, gpu_id, ts, price, interval, utilization, policy)
+        if holder["status"] == "unknown":
+            holder["status"] = "running"
+        if holder["started"] is None or ts < holder["started"]:
+            holder["started"] = ts
+        # The team's training spend per window, beside its token and serving spend (`/spend`'s categories).
+        training = ledger.get("training")
+        if training is None:
+            training = ledger["training"] = new_cost_account()
+        training["cost_usd"] += usd
+        training["gpu_hours"] += hours
+        add_cost(training, ts, usd, hours, policy.window_s, policy.windows_kept, policy.late_grace_s)
+    if endpoint:
+        add_cost(holder, ts, usd, hours, policy.window_s, policy.windows_kept, policy.late_grace_s)
+    else:
+        holder["high"] = max(holder["high"], ts)
     return ts
 
 
@@ -248,22 +294,50 @@ def burn_rate_usd_per_hour(run: dict[str, Any], policy: WindowPolicy) -> float:
 def spend_view(ledger: dict[str, Any], team: str, endpoint: str | None, window_s: int) -> dict[str, Any] | None:
     """CONTRACT's spend object for a team (endpoint None) or one of its endpoints; None when unseen.
 
-    A team's view also lists its endpoints with their totals, largest first, so a user need not know
-    their names to ask for one."""
-    account = ledger["accounts"].get(TEAM_ACCOUNT if endpoint is None else endpoint)
-    if account is None:
+    Every dollar is in one category (`CATEGORIES`): each window and the total carry their
+    `categories`, and their `cost_usd` is the categories' sum. A team's view also lists its endpoints
+    with their totals, largest first, so a user need not know their names to ask for one."""
+    parts = spend_parts(ledger, endpoint)
+    if parts is None:
         return None
-    view = {
-        "team": team,
-        "endpoint": endpoint,
-        "windows": [figures(row, window_s) for row in account["windows"]],
-        "total": total_figures(account, window_s),
-    }
+    view = {"team": team, "endpoint": endpoint, "windows": category_windows(parts, window_s),
+            "total": category_total(parts, window_s)}
+    serving = ledger.get("serving", {}).get(endpoint) if endpoint is not None else None
+    tokens = parts.calls["total"][1] + parts.calls["total"][2] if parts.calls is not None else 0
+    if serving is not None and tokens:
+        # The true price of serving: what its GPUs cost per million tokens it served (detectors/serving_price.py).
+        view["serving_usd_per_million_tokens"] = round(serving["cost_usd"] / tokens * 1e6, 6)
     if endpoint is None:
-        endpoints = [{"endpoint": name, "total": total_figures(its, window_s)}
-                     for name, its in ledger["accounts"].items() if name != TEAM_ACCOUNT]
+        names = set(ledger["accounts"]) | set(ledger.get("serving", {}))
+        endpoints = [{"endpoint": name, "total": category_total(spend_parts(ledger, name), window_s)}  # type: ignore[arg-type]
+                     for name in names if name != TEAM_ACCOUNT]
         view["endpoints"] = sorted(endpoints, key=lambda e: (-e["total"]["cost_usd"], e["endpoint"]))
+        by_tier = ledger.get("tiers", {}).get("by_tier")
+        if by_tier:  # counted where calls are judged against the tier policy (detectors/tiers.py)
+            view["tiers"] = sorted(({"tier": tier, "requests": int(calls), "cost_usd": round(usd, 6)}
+                                    for tier, (calls, usd) in by_tier.items()),
+                                   key=lambda t: (-t["cost_usd"], t["tier"]))
     return view
+
+
+def team_total(ledger: dict[str, Any], window_s: int) -> dict[str, Any] | None:
+    """The team's total W, every category in it (`GET /spend`'s list, the page); None when nothing was counted."""
+    parts = spend_parts(ledger, None)
+    return None if parts is None else category_total(parts, window_s)
+
+
+def spend_parts(ledger: dict[str, Any], endpoint: str | None) -> SpendParts | None:
+    """The accounts behind a key's spend: its calls' account, and the cost windows of each GPU category."""
+    account = ledger["accounts"].get(TEAM_ACCOUNT if endpoint is None else endpoint)
+    serving = ledger.get("serving", {})
+    if endpoint is None:
+        gpus = {INFERENCE_SERVING: list(serving.values()),
+                TRAINING: [ledger["training"]] if "training" in ledger else []}
+    else:
+        gpus = {INFERENCE_SERVING: [serving[endpoint]] if endpoint in serving else [], TRAINING: []}
+    if account is None and not any(gpus.values()):
+        return None
+    return SpendParts(account, gpus)
 
 
 def run_view(run: dict[str, Any], team: str, policy: WindowPolicy) -> dict[str, Any]:
@@ -281,8 +355,23 @@ def run_view(run: dict[str, Any], team: str, policy: WindowPolicy) -> dict[str, 
     }
 
 
+def _apply_outcome(ledger: Ledger, row: OutcomeRow) -> float:
+    """Outcomes counted per endpoint and outcome since first seen (cost per outcome is judged in
+    streams/state/judging.py, per period)."""
+    _position, endpoint, ts, outcome, count, _hashed = row
+    totals = ledger.setdefault("outcomes", {})
+    key = f"{endpoint}{OUTCOME_SEP}{outcome}"
+    totals[key] = totals.get(key, 0) + count
+    return ts
+
+
+#: Between an endpoint and an outcome's name in a key (a control character: names never hold one).
+OUTCOME_SEP = "\x1f"
+
+
 #: How a row of each kind other than usage changes the ledger: (ledger, row, policy) -> the row's event time.
 APPLY: dict[str, Callable[[Ledger, Any, WindowPolicy], float]] = {
     GPU: lambda ledger, row, policy: _apply_gpu(ledger, row, policy),
     RUNS: lambda ledger, row, policy: _apply_run(ledger, row),
+    OUTCOMES: lambda ledger, row, policy: _apply_outcome(ledger, row),
 }

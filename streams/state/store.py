@@ -39,9 +39,8 @@ from streams.input.kinds import KINDS, sort_in_release_order
 from streams.state.dedup import EventIdIndex
 from streams.state.deltas import decode_delta, encode_deltas
 from streams.state.judging import RuleBook, apply_and_judge
-from streams.state.ledger import TEAM_ACCOUNT, Applied, Ledger, WindowPolicy, new_ledger, take_fresh
+from streams.state.ledger import Applied, Ledger, WindowPolicy, new_ledger, take_fresh, team_total
 from streams.state.watermarks import PROGRESS_KEY, Watermark
-from streams.state.windows import COST
 
 SEP = "\x00"
 _header = msgspec.msgpack.Encoder()
@@ -284,12 +283,12 @@ class LedgerStore:
         self._index(step.team, step.partition, step.ledger)
 
     def _index(self, team: str, partition: int, ledger: Ledger) -> None:
-        account = ledger["accounts"].get(TEAM_ACCOUNT)
-        if account is not None:
-            # Rounded as `/spend` shows it, so cursors match; kept by partition so a listing of the
+        total = team_total(ledger, 60)  # only its cost is kept: the window length does not change it
+        if total is not None:
+            # As `/spend` shows it, so cursors match; kept by partition so a listing of the
             # partitions a worker owns never hashes 20,000 team names.
-            self.spend.setdefault(partition, {})[team] = round(account["total"][COST], 12)
-            self.endpoints[team] = len(ledger["accounts"]) - 1
+            self.spend.setdefault(partition, {})[team] = total["cost_usd"]
+            self.endpoints[team] = max(0, len(ledger["accounts"]) - 1)
 
     def releasable(self, partition: int, watermark: float) -> list[str]:
         """Teams of a deltas partition with rows the watermark has passed."""

@@ -1,5 +1,7 @@
 """Simulated traffic for `spendwatch run --simulate`: several teams, endpoints and models, a daily
-cycle, one flash spike, and a training run that burns past its estimate.
+cycle, one flash spike, a training run that burns past its estimate, resolved tickets whose cost
+per ticket jumps while spend stays flat (a prompt change), and a team calling a model tier its
+policy does not allow.
 
 Each call names a user and a service, as a gateway's logs do. The spike is an agent stuck in
 a loop: its extra calls all come from one user (`SPIKE_USER`), whom the alert names.
@@ -21,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from streams.settings import Settings
+from streams.settings import Settings, TierPolicySetting
 from streams.state.ledger import spend_view
 from streams.tools.producer import start_producer
 from streams.worker.pipeline import Pipeline
@@ -56,6 +58,17 @@ SPIKE_FACTOR = 15.0
 SPIKE_USER = "eval-agent-7"
 USERS = ("ana", "ben", "chen", "dara", "eli", "fay")
 SERVICES = ("web", "batch", "slack-bot")
+#: support/assistant resolves a ticket every TICKET_EVERY calls, then (a prompt change) every REGRESSED_EVERY:
+#: the same spend buys 2.5x fewer tickets.
+OUTCOME_KEY = KEYS[2]
+TICKET_EVERY, REGRESSED_EVERY = 4.0, 10.0
+REGRESSION_AFTER_S = 240.0
+#: growth may use the economy tier only; for two minutes one call in five goes to a premium model.
+TIER_KEY, PREMIUM_MODEL = KEYS[3], "gpt-4o-2024-08-06"
+TIER_AFTER_S, TIER_FOR_S = 60.0, 120.0
+DEMO_TIERS = {"premium": ["gpt-4o", "claude-*-opus*"], "economy": ["gpt-4o-mini"]}
+DEMO_POLICY = [{"team": "growth", "allow": ["economy"]}]
+DEMO_OUTCOME_PERIOD_S = 60  # cost per ticket judged each minute, so the demo shows it within minutes
 MAX_EVENTS = 2_000_000  # the embedded broker keeps everything: stop long before it matters
 HISTORY_S = 90 * 60  # published first, so the detectors have learned what normal looks like
 
@@ -66,6 +79,27 @@ def daily_factor(ts: float) -> float:
     return 1.0 + 0.5 * math.cos((hour - 14) / 24 * 2 * math.pi)
 
 
+def demo_settings(settings: Settings) -> Settings:
+    """The demo's tier policy and outcome period, where the user set none of their own."""
+    given = settings.model_fields_set
+    update: dict[str, Any] = {}
+    if "model_tiers" not in given and "tier_policy" not in given:
+        update["model_tiers"] = {tier: tuple(patterns) for tier, patterns in DEMO_TIERS.items()}
+        update["tier_policy"] = tuple(TierPolicySetting.model_validate(entry) for entry in DEMO_POLICY)
+    if "outcome_period_seconds" not in given:
+        update["outcome_period_seconds"] = DEMO_OUTCOME_PERIOD_S
+    return settings.model_copy(update=update)
+
+
+def outcome_batch(now: float, elapsed: float, rng: random.Random, seconds: float) -> list[dict[str, Any]]:
+    """support/assistant's resolved tickets: a share of its calls, smaller after the regression."""
+    every = REGRESSED_EVERY if elapsed >= REGRESSION_AFTER_S else TICKET_EVERY
+    rate = OUTCOME_KEY.calls_per_s * daily_factor(now) / every
+    return [{"ts": now - rng.uniform(0, seconds), "team": OUTCOME_KEY.team, "endpoint": OUTCOME_KEY.endpoint,
+             "outcome": "ticket_resolved", "event_id": f"sim-o-{rng.getrandbits(64):016x}"}
+            for _ in range(_poisson(rng, rate * seconds))]
+
+
 def usage_batch(now: float, elapsed: float, rng: random.Random, seconds: float) -> list[dict[str, Any]]:
     events = []
     for key in KEYS:
@@ -73,11 +107,12 @@ def usage_batch(now: float, elapsed: float, rng: random.Random, seconds: float) 
         spiking = key is SPIKE_KEY and SPIKE_AFTER_S <= elapsed < SPIKE_AFTER_S + SPIKE_FOR_S
         if spiking:
             rate *= SPIKE_FACTOR
+        off_tier = key is TIER_KEY and TIER_AFTER_S <= elapsed < TIER_AFTER_S + TIER_FOR_S
         for _ in range(_poisson(rng, rate * seconds)):
             looping = spiking and rng.random() < 1 - 1 / SPIKE_FACTOR
             event: dict[str, Any] = {
                 "ts": now - rng.uniform(0, seconds), "team": key.team, "endpoint": key.endpoint,
-                "model": key.model, "provider": None,
+                "model": PREMIUM_MODEL if off_tier and rng.random() < 0.2 else key.model, "provider": None,
                 "user": SPIKE_USER if looping else f"{rng.choice(USERS)}@{key.team}",
                 "service": "batch" if looping else rng.choice(SERVICES),
                 "prompt_tokens": max(1, int(rng.gauss(key.prompt_tokens, key.prompt_tokens * 0.3))),
@@ -120,21 +155,33 @@ async def publish_traffic(brokers: str, settings: Settings, seed: int = 7) -> in
             "ts": started, "team": "research", "run_id": "llama-finetune-7", "status": "started",
             "estimated_cost_usd": 40.0, "gpus": 8, "gpu_type": "H100", "expected_hours": 1.0}))
         history: list[dict[str, Any]] = []
+        tickets: list[dict[str, Any]] = []
         for second in range(HISTORY_S, 0, -10):
             history.extend(usage_batch(started - second, -1.0, rng, 10.0))
+            tickets.extend(outcome_batch(started - second, -1.0, rng, 10.0))
         history.sort(key=lambda e: e["ts"])
+        tickets.sort(key=lambda e: e["ts"])
         for i in range(0, len(history), 500):
             await producer.send(settings.usage_topic, orjson.dumps(history[i:i + 500]))
+        for i in range(0, len(tickets), 500):
+            await producer.send(settings.outcomes_topic, orjson.dumps(tickets[i:i + 500]))
         sent += len(history)
-        print(f"spendwatch simulator: published {len(history)} calls of history; live traffic now, "
-              f"a {SPIKE_FACTOR:.0f}x spike on {SPIKE_KEY.team}/{SPIKE_KEY.endpoint} in {SPIKE_AFTER_S:.0f}s",
-              flush=True)
+        print(f"spendwatch simulator: published {len(history)} calls and {len(tickets)} resolved tickets of "
+              f"history; live traffic now. Coming: in {TIER_AFTER_S:.0f}s {TIER_KEY.team}/{TIER_KEY.endpoint} "
+              f"calls {PREMIUM_MODEL}, a tier its policy does not allow (model_tier_violation); in "
+              f"{SPIKE_AFTER_S:.0f}s a {SPIKE_FACTOR:.0f}x spike on {SPIKE_KEY.team}/{SPIKE_KEY.endpoint} "
+              f"(flash_spike); in {REGRESSION_AFTER_S:.0f}s {OUTCOME_KEY.team}/{OUTCOME_KEY.endpoint} resolves "
+              f"{REGRESSED_EVERY / TICKET_EVERY:.1f}x fewer tickets for the same spend (unit_cost_spike); "
+              "the training run doubles its GPUs after 2 minutes (runaway_training)", flush=True)
         while sent < MAX_EVENTS:
             await asyncio.sleep(1.0)
             now, elapsed = time.time(), time.time() - started
             events = usage_batch(now, elapsed, rng, 1.0)
             for i in range(0, len(events), 100):
                 await producer.send(settings.usage_topic, orjson.dumps(events[i:i + 100]))
+            resolved = outcome_batch(now, elapsed, rng, 1.0)
+            if resolved:
+                await producer.send(settings.outcomes_topic, orjson.dumps(resolved))
             if int(elapsed) % 10 == 0:
                 await producer.send(settings.gpu_topic, orjson.dumps(gpu_batch(now, elapsed)))
             sent += len(events)

@@ -38,9 +38,10 @@ from alerting.model import rfc3339
 from alerting.silences import TooManySilences, parse_silence
 from streams.input.events import MAX_NAME_CHARS
 from streams.state.budgets import budget_view
-from streams.state.ledger import TEAM_ACCOUNT, run_view, spend_view
+from streams.state.ledger import TEAM_ACCOUNT, run_view, spend_view, team_total
 from streams.state.store import SEP, LedgerStore
-from streams.state.windows import COST, total_figures
+from streams.state.unit_costs import unit_cost_views
+from streams.state.windows import COST
 from streams.worker import page
 from streams.worker.faust_patches import guard_http
 from streams.worker.pipeline import RECENT_ALERTS, Pipeline
@@ -50,8 +51,10 @@ log = logging.getLogger("spendwatch.web")
 
 PEER_TIMEOUT = aiohttp.ClientTimeout(total=5)
 #: Path prefixes spendwatch serves; anything else (Faust's own pages) is 404.
-SERVED = ("/spend", "/runs/", "/alerts", "/budgets", "/silences", "/slack/interactions", "/ingest/litellm", "/healthz",
-          "/metrics")
+SERVED = ("/spend", "/runs/", "/alerts", "/budgets", "/unit-costs", "/silences", "/slack/interactions",
+          "/ingest/litellm", "/healthz", "/metrics")
+#: Most entries `GET /unit-costs` lists without `?team=` (each team's own list is whole).
+MAX_UNIT_COSTS = 10_000
 #: The page (streams/worker/page.py), served at this exact path only.
 PAGE = "/"
 #: Served without the bearer token: probes and the Prometheus scrape (no secrets, no team names in metrics),
@@ -155,8 +158,9 @@ class SpendListing:
             page = []
             for _, name in after(self.order, cursor, limit):
                 ledger = self.store.load(name)
-                if ledger is not None and TEAM_ACCOUNT in ledger["accounts"]:
-                    page.append({"team": name, "total": total_figures(ledger["accounts"][TEAM_ACCOUNT], self.window_s)})
+                total = team_total(ledger, self.window_s) if ledger is not None else None
+                if total is not None:
+                    page.append({"team": name, "total": total})
             if len(self.pages) < MAX_CACHED_PAGES:
                 self.pages[(cursor, limit)] = page
         return page
@@ -399,6 +403,37 @@ def attach(pipeline: Pipeline, shared_silences: SharedSilences) -> None:
                     views.extend(answer["budgets"])
             views.sort(key=lambda view: (view["team"], view["budget"]))
             return self.json({"budgets": views})
+
+    @app.page("/unit-costs")
+    class UnitCosts(View):
+        """Cost per outcome per (team, endpoint, outcome): a team from its owner; with no team, every worker's."""
+
+        async def get(self, request: Request) -> Response:
+            team = request.query.get("team")
+            rule = pipeline.rules.unit_cost_rule
+            if team is not None:
+                owner = peers.forward_to(request, team)
+                if owner is not None:
+                    answer = await peers.forward(request, owner)
+                    if answer is None:
+                        return self.json({"error": f"the worker holding team={team!r} did not answer"}, status=503)
+                    status, content_type, body = answer
+                    return self.bytes(body, content_type=content_type, status=status)
+                return self.json({"unit_costs": unit_cost_views(team, (store.load(team) or {}).get("unit_costs"),
+                                                                rule)})
+            views: list[dict[str, Any]] = []
+            listing.page(None, 1)  # refreshes the listing's order of this worker's teams when it is stale
+            for _, name in listing.order:
+                ledger = store.load(name)
+                if ledger and "unit_costs" in ledger:
+                    views.extend(unit_cost_views(name, ledger["unit_costs"], rule))
+                    if len(views) >= MAX_UNIT_COSTS:
+                        break
+            if not local_only(request):
+                for answer in await peers.answers("/unit-costs"):
+                    views.extend(answer["unit_costs"])
+            views.sort(key=lambda view: (view["team"], view["endpoint"], view["outcome"]))
+            return self.json({"unit_costs": views[:MAX_UNIT_COSTS]})
 
     @app.page("/silences")
     class Silences(View):

@@ -13,7 +13,7 @@ from streams.settings import Settings, env_example
 from tests.conftest import ROOT
 
 SETTING_NAMES = {f"SPENDWATCH_{name.upper()}" for name in Settings.model_fields}
-CONTRACT_TOPICS = {"ai.token-usage", "ai.gpu-metrics", "ai.training-runs", "spendwatch.alerts",
+CONTRACT_TOPICS = {"ai.token-usage", "ai.gpu-metrics", "ai.training-runs", "ai.outcomes", "spendwatch.alerts",
                    "spendwatch.dead-letter"}
 
 

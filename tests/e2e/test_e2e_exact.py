@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 
 from streams.settings import Settings
-from streams.state.ledger import TEAM_ACCOUNT
-from streams.state.windows import figures, total_figures
+from streams.state.ledger import TEAM_ACCOUNT, spend_view
 from tests.backlog import Backlog, expected, generate
 from tests.conftest import wait_for
 from tests.e2e.test_e2e_ingest import metric
@@ -34,14 +33,15 @@ def publish_backlog(broker: Any, topics: Any, backlog: Backlog, seed: int) -> No
 
 
 def spend_views(ledgers: dict[str, Any]) -> dict[tuple[str, str | None], dict[str, Any]]:
-    """What `/spend` must show for every key: the total and the recent windows."""
+    """What `/spend` must show for every key (replay's ledgers through the view `/spend` uses): the total, with
+    its categories, and the recent windows."""
     window_s = SETTINGS.window_seconds
     views = {}
     for team, ledger in ledgers.items():
-        for endpoint, account in ledger["accounts"].items():
+        for endpoint in ledger["accounts"]:
             key = (team, None if endpoint == TEAM_ACCOUNT else endpoint)
-            views[key] = {"total": total_figures(account, window_s),
-                          "windows": [figures(row, window_s) for row in account["windows"]]}
+            view = spend_view(ledger, team, key[1], window_s)
+            views[key] = {"total": view["total"], "windows": view["windows"]}
     return views
 
 

@@ -14,7 +14,8 @@ NOW = 1_764_000_000.0
 
 def test_every_kind_has_a_topic_a_distinct_order_and_a_way_into_the_ledger():
     settings = Settings(_env_file=None)
-    assert kind_of_topic(settings) == {"ai.token-usage": "usage", "ai.gpu-metrics": "gpu", "ai.training-runs": "runs"}
+    assert kind_of_topic(settings) == {"ai.token-usage": "usage", "ai.gpu-metrics": "gpu", "ai.training-runs": "runs",
+                                       "ai.outcomes": "outcomes"}
     assert sorted(KIND_OF_ORDER) == list(range(len(KINDS)))
     assert set(APPLY) | {USAGE} == set(KINDS)  # usage rows are applied inline, the hot path
 
@@ -25,6 +26,7 @@ def built_rows():
         "usage": make_usage(ts=NOW),
         "gpu": {"ts": NOW, "team": "research", "run_id": "r1", "gpu_id": "g0", "utilization": 0.9},
         "runs": {"ts": NOW, "team": "research", "run_id": "r1", "status": "started"},
+        "outcomes": {"ts": NOW, "team": "support", "outcome": "ticket_resolved", "count": 2, "event_id": "o-1"},
     }
     context = RowContext({"default": 2.0})
     limits = InputLimits.from_settings(Settings(_env_file=None))

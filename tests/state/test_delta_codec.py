@@ -37,7 +37,7 @@ def test_a_count_too_big_to_carry_is_rejected_not_a_crash() -> None:
 
 
 def test_parts_of_every_kind_keep_their_order() -> None:
-    gpu = [[5, "run-1", "gpu-0", 1700000000.0, "H100", 3.5, 60.0, 97.0]]
+    gpu = [[5, "run-1", "gpu-0", 1700000000.0, "H100", 3.5, 60.0, 97.0, ""]]
     usage = [[n, "chat", 1700000000.0 + n, 1, 1, 0.1, 0, n, "m", "u", "s", "p", "v"] for n in range(MANY)]
     runs = [[2, "run-1", "started", 1700000000.0, 400.0, None, 8, "H100", 10.0]]
     sent = [("u:1", usage), ("g:0", gpu), ("r:3", runs), ("u:0", usage[:2])]
@@ -50,7 +50,7 @@ def test_a_delta_too_big_for_one_message_is_split_in_order() -> None:
     """50,000 events of one message and team, with long names: every message under the cap, nothing lost."""
     usage = [[n, f"endpoint-{n % 300:03d}-" + "x" * 200, 1700000000.0 + n, 1, 1, 0.1, 0, n, f"model-{n % 7}",
               f"user-{n % 1000}", "", "", "provider"] for n in range(50_000)]
-    gpu = [[n, "run-" + "r" * 250, f"gpu-{n}", 1700000000.0, "H100", 3.5, 60.0, 97.0] for n in range(3_000)]
+    gpu = [[n, "run-" + "r" * 250, f"gpu-{n}", 1700000000.0, "H100", 3.5, 60.0, 97.0, ""] for n in range(3_000)]
     messages = encode_deltas([("u:1", usage), ("g:0", gpu)], max_bytes=200_000)
     assert len(messages) > 2 and all(len(m) <= 200_000 for m in messages)
     got: dict[str, list] = {}
@@ -67,7 +67,7 @@ def test_rows_of_an_earlier_version_come_back_saying_nothing_of_their_attributio
     import msgspec
 
     old = [[n, "chat", 1700000000.0 + n, 10, 2, 0.5, 0, n] for n in range(MANY)]
-    gpu = [[5, "run-1", "gpu-0", 1700000000.0, "H100", 3.5, 60.0, 97.0]]  # eight fields too, and left alone
+    gpu = [[5, "run-1", "gpu-0", 1700000000.0, "H100", 3.5, 60.0, 97.0]]  # eight fields too: a training GPU
     plain = msgspec.msgpack.encode({"parts": [{"source": "u:0", "rows": old[:2]}, {"source": "g:0", "rows": gpu}]})
     codes = ("q", "I", "d", "q", "q", "d", "b", "q")
     columns = [array(code, [0 if code == "I" else row[at] for row in old]).tobytes() for at, code in enumerate(codes)]
@@ -76,7 +76,7 @@ def test_rows_of_an_earlier_version_come_back_saying_nothing_of_their_attributio
     [(_, packed_rows)] = decode_delta(packed)
     assert [list(row) for row in plain_rows] == [row + [""] * 5 for row in old[:2]]
     assert [list(row) for row in packed_rows] == [row + [""] * 5 for row in old]
-    assert [list(row) for row in gpu_rows] == gpu
+    assert [list(row) for row in gpu_rows] == [[*row, ""] for row in gpu]  # no serving endpoint
 
 
 def test_usage_columns_an_earlier_version_packed_come_back_as_rows() -> None:

@@ -154,7 +154,7 @@ def test_an_id_remembered_again_keeps_its_place_and_takes_its_new_time():
 def test_gpu_samples_accrue_hours_and_cost_per_run():
     ledger = new_ledger()
     apply_runs(ledger, [[0, "r1", "started", 0.0, 100.0, 500.0, 2, "H100", 10.0]])
-    rows = [[i, "r1", gpu, 60.0 * i, "H100", 4.0, None, 95.0] for i, gpu in enumerate(["0", "1"] * 3)]
+    rows = [[i, "r1", gpu, 60.0 * i, "H100", 4.0, None, 95.0, ""] for i, gpu in enumerate(["0", "1"] * 3)]
     # Samples at 0,60,120,180,240,300 alternating GPUs: each GPU pays for the gap since its last sample.
     apply_gpu(ledger, rows)
     run = ledger["runs"]["r1"]
@@ -169,9 +169,9 @@ def test_gpu_samples_accrue_hours_and_cost_per_run():
 
 def test_interval_s_overrides_the_gap_and_gaps_are_capped():
     ledger = new_ledger()
-    apply_gpu(ledger, [[0, "r", "0", 0.0, None, 3.6, None, None],
-                       [1, "r", "0", 10_000.0, None, 3.6, None, None],
-                       [2, "r", "0", 10_010.0, None, 3.6, 30.0, 1.0]])
+    apply_gpu(ledger, [[0, "r", "0", 0.0, None, 3.6, None, None, ""],
+                       [1, "r", "0", 10_000.0, None, 3.6, None, None, ""],
+                       [2, "r", "0", 10_010.0, None, 3.6, 30.0, 1.0, ""]])
     run = ledger["runs"]["r"]
     assert run["gpu_hours"] == pytest.approx((300 + 30) / 3600)
     assert run["idle_gpu_hours"] == pytest.approx(30 / 3600)

@@ -1,0 +1,44 @@
+"""`make run`'s simulator announces a tier violation, a flash spike, a cost-per-outcome regression and a
+runaway run: its traffic, replayed with the demo's settings, raises each of them."""
+
+from __future__ import annotations
+
+import io
+import random
+
+import orjson
+
+from streams.settings import Settings
+from streams.tools import simulator
+from streams.tools.replay import replay
+
+START = 1_765_000_000.0
+
+
+def test_the_simulated_traffic_raises_every_alert_the_banner_announces():
+    rng = random.Random(7)
+    usage, outcomes, gpu = [], [], []
+    runs = [{"ts": START, "team": "research", "run_id": "llama-finetune-7", "status": "started",
+             "estimated_cost_usd": 40.0, "gpus": 8, "gpu_type": "H100", "expected_hours": 1.0}]
+    for second in range(simulator.HISTORY_S, 0, -10):
+        usage += simulator.usage_batch(START - second, -1.0, rng, 10.0)
+        outcomes += simulator.outcome_batch(START - second, -1.0, rng, 10.0)
+    for elapsed in range(1, 480):
+        usage += simulator.usage_batch(START + elapsed, float(elapsed), rng, 1.0)
+        outcomes += simulator.outcome_batch(START + elapsed, float(elapsed), rng, 1.0)
+        if elapsed % 10 == 0:
+            gpu += simulator.gpu_batch(START + elapsed, float(elapsed))
+    settings = simulator.demo_settings(Settings(_env_file=None))
+    out = io.BytesIO()
+    replay({"usage": io.BytesIO(b"\n".join(map(orjson.dumps, usage))),
+            "outcomes": io.BytesIO(b"\n".join(map(orjson.dumps, outcomes))),
+            "gpu": io.BytesIO(b"\n".join(map(orjson.dumps, gpu))),
+            "runs": io.BytesIO(b"\n".join(map(orjson.dumps, runs)))}, out, settings, now=START + 600)
+    alerts = [orjson.loads(line) for line in out.getvalue().splitlines()]
+    firing = {(a["kind"], a["team"], a["endpoint"]) for a in alerts if a["status"] == "firing"}
+    assert ("model_tier_violation", simulator.TIER_KEY.team, simulator.TIER_KEY.endpoint) in firing
+    assert ("flash_spike", simulator.SPIKE_KEY.team, simulator.SPIKE_KEY.endpoint) in firing
+    assert ("unit_cost_spike", simulator.OUTCOME_KEY.team, simulator.OUTCOME_KEY.endpoint) in firing
+    assert ("runaway_training", "research", None) in firing
+    assert {kind for kind, _, _ in firing} == {"model_tier_violation", "flash_spike", "unit_cost_spike",
+                                               "runaway_training"}

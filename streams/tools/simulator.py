@@ -66,6 +66,11 @@ REGRESSION_AFTER_S = 240.0
 #: growth may use the economy tier only; for two minutes one call in five goes to a premium model.
 TIER_KEY, PREMIUM_MODEL = KEYS[3], "gpt-4o-2024-08-06"
 TIER_AFTER_S, TIER_FOR_S = 60.0, 120.0
+#: search's self-hosted embedding endpoint: 2 H100s that scale out 12x for three minutes (a launch), and a
+#: reranker's 3 A100s that nobody calls (idle all along: gpu_idle, "could scale down").
+SERVING_TEAM, SERVING_ENDPOINT, IDLE_ENDPOINT = "search", "embed-serving", "rerank-gpu"
+SERVING_GPUS, SERVING_FACTOR, IDLE_GPUS = 2, 12, 3
+SERVING_AFTER_S, SERVING_FOR_S = 200.0, 180.0
 DEMO_TIERS = {"premium": ["gpt-4o", "claude-*-opus*"], "economy": ["gpt-4o-mini"]}
 DEMO_POLICY = [{"team": "growth", "allow": ["economy"]}]
 DEMO_OUTCOME_PERIOD_S = 60  # cost per ticket judged each minute, so the demo shows it within minutes
@@ -128,10 +133,21 @@ def usage_batch(now: float, elapsed: float, rng: random.Random, seconds: float) 
 
 
 def gpu_batch(now: float, elapsed: float) -> list[dict[str, Any]]:
-    """A fine-tune planned for 8 GPUs that doubles to 16 after two minutes."""
+    """A fine-tune planned for 8 GPUs that doubles to 16 after two minutes, and the serving GPUs."""
     gpus = 8 if elapsed < 120 else 16
     return [{"ts": now, "team": "research", "run_id": "llama-finetune-7", "gpu_id": f"gpu-{i}", "gpu_type": "H100",
-             "utilization": 93.0, "interval_s": 10.0} for i in range(gpus)]
+             "utilization": 93.0, "interval_s": 10.0} for i in range(gpus)] + serving_batch(now, elapsed, 10.0)
+
+
+def serving_batch(now: float, elapsed: float, interval_s: float) -> list[dict[str, Any]]:
+    """Two serving endpoints: one that scales out 12x for three minutes (a launch), one whose GPUs sit idle."""
+    scaled = SERVING_FACTOR if SERVING_AFTER_S <= elapsed < SERVING_AFTER_S + SERVING_FOR_S else 1
+    busy = [{"ts": now, "team": SERVING_TEAM, "endpoint": SERVING_ENDPOINT, "gpu_id": f"{SERVING_ENDPOINT}-{i}",
+             "gpu_type": "H100", "utilization": 71.0, "interval_s": interval_s}
+            for i in range(SERVING_GPUS * scaled)]
+    idle = [{"ts": now, "team": SERVING_TEAM, "endpoint": IDLE_ENDPOINT, "gpu_id": f"{IDLE_ENDPOINT}-{i}",
+             "gpu_type": "A100", "utilization": 2.0, "interval_s": interval_s} for i in range(IDLE_GPUS)]
+    return busy + idle
 
 
 def _poisson(rng: random.Random, mean: float) -> int:
@@ -156,15 +172,20 @@ async def publish_traffic(brokers: str, settings: Settings, seed: int = 7) -> in
             "estimated_cost_usd": 40.0, "gpus": 8, "gpu_type": "H100", "expected_hours": 1.0}))
         history: list[dict[str, Any]] = []
         tickets: list[dict[str, Any]] = []
+        serving: list[dict[str, Any]] = []
         for second in range(HISTORY_S, 0, -10):
             history.extend(usage_batch(started - second, -1.0, rng, 10.0))
             tickets.extend(outcome_batch(started - second, -1.0, rng, 10.0))
+            if second % 30 == 0:
+                serving.extend(serving_batch(started - second, -1.0, 30.0))
         history.sort(key=lambda e: e["ts"])
         tickets.sort(key=lambda e: e["ts"])
         for i in range(0, len(history), 500):
             await producer.send(settings.usage_topic, orjson.dumps(history[i:i + 500]))
         for i in range(0, len(tickets), 500):
             await producer.send(settings.outcomes_topic, orjson.dumps(tickets[i:i + 500]))
+        for i in range(0, len(serving), 500):
+            await producer.send(settings.gpu_topic, orjson.dumps(serving[i:i + 500]))
         sent += len(history)
         print(f"spendwatch simulator: published {len(history)} calls and {len(tickets)} resolved tickets of "
               f"history; live traffic now. Coming: in {TIER_AFTER_S:.0f}s {TIER_KEY.team}/{TIER_KEY.endpoint} "
@@ -172,7 +193,10 @@ async def publish_traffic(brokers: str, settings: Settings, seed: int = 7) -> in
               f"{SPIKE_AFTER_S:.0f}s a {SPIKE_FACTOR:.0f}x spike on {SPIKE_KEY.team}/{SPIKE_KEY.endpoint} "
               f"(flash_spike); in {REGRESSION_AFTER_S:.0f}s {OUTCOME_KEY.team}/{OUTCOME_KEY.endpoint} resolves "
               f"{REGRESSED_EVERY / TICKET_EVERY:.1f}x fewer tickets for the same spend (unit_cost_spike); "
-              "the training run doubles its GPUs after 2 minutes (runaway_training)", flush=True)
+              "the training run doubles its GPUs after 2 minutes (runaway_training); "
+              f"{SERVING_TEAM}/{SERVING_ENDPOINT} scales its serving GPUs out {SERVING_FACTOR}x in "
+              f"{SERVING_AFTER_S:.0f}s (flash_spike, cause gpus); {SERVING_TEAM}/{IDLE_ENDPOINT}'s GPUs sit idle "
+              "(gpu_idle)", flush=True)
         while sent < MAX_EVENTS:
             await asyncio.sleep(1.0)
             now, elapsed = time.time(), time.time() - started

@@ -1,5 +1,6 @@
 """`make run`'s simulator announces a tier violation, a flash spike, a cost-per-outcome regression and a
-runaway run: its traffic, replayed with the demo's settings, raises each of them."""
+runaway run, a serving scale-out and idle serving GPUs: its traffic, replayed with the demo's settings, raises
+each of them (the worker runs the same code on the same events)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ def test_the_simulated_traffic_raises_every_alert_the_banner_announces():
     for second in range(simulator.HISTORY_S, 0, -10):
         usage += simulator.usage_batch(START - second, -1.0, rng, 10.0)
         outcomes += simulator.outcome_batch(START - second, -1.0, rng, 10.0)
+        if second % 30 == 0:
+            gpu += simulator.serving_batch(START - second, -1.0, 30.0)
     for elapsed in range(1, 480):
         usage += simulator.usage_batch(START + elapsed, float(elapsed), rng, 1.0)
         outcomes += simulator.outcome_batch(START + elapsed, float(elapsed), rng, 1.0)
@@ -40,5 +43,8 @@ def test_the_simulated_traffic_raises_every_alert_the_banner_announces():
     assert ("flash_spike", simulator.SPIKE_KEY.team, simulator.SPIKE_KEY.endpoint) in firing
     assert ("unit_cost_spike", simulator.OUTCOME_KEY.team, simulator.OUTCOME_KEY.endpoint) in firing
     assert ("runaway_training", "research", None) in firing
+    assert ("gpu_idle", simulator.SERVING_TEAM, simulator.IDLE_ENDPOINT) in firing
+    serving = [a for a in alerts if a["status"] == "firing" and a["endpoint"] == simulator.SERVING_ENDPOINT]
+    assert [(a["kind"], a["cause"]) for a in serving] == [("flash_spike", "gpus")]
     assert {kind for kind, _, _ in firing} == {"model_tier_violation", "flash_spike", "unit_cost_spike",
-                                               "runaway_training"}
+                                               "runaway_training", "gpu_idle"}

@@ -28,6 +28,8 @@ run: $(STAMP)
 ## processes (each with its own embedded broker); the few that time a stop or a latency run alone after.
 PYTEST_WORKERS ?= 5
 test: lint
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || echo "make test: no chromium or \
+	chromedriver, so the browser test will be skipped (apt-get install chromium chromium-driver)"
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal -m "not serial"
 	$(BIN)/python -m pytest -m serial
 

@@ -31,6 +31,9 @@ DETAIL_FIELDS = ("kind", "team", "endpoint", "run_id", "observed", "baseline", "
                  "cause", "contributors", "cause_figures", "budget", "period_start", "period_end", "threshold_pct",
                  "forecast_low_usd", "forecast_high_usd", "crosses_on", "alert_id", "repeat")
 
+#: What a link is called in PagerDuty, where its name alone would not say (the incident's page, issue 37).
+LINK_TEXTS = {"page": "View incident in spendwatch"}
+
 
 def pagerduty_event(alert: Alert, routing_key: str) -> dict[str, Any]:
     """The Events v2 body for an alert (CONTRACT's fields go to custom_details).
@@ -58,7 +61,8 @@ def pagerduty_event(alert: Alert, routing_key: str) -> dict[str, Any]:
             "custom_details": {name: inert_values(alert[name]) for name in DETAIL_FIELDS
                                if alert.get(name) is not None},
         },
-        "links": [{"href": href, "text": name} for name, href in (alert.get("links") or {}).items()],
+        "links": [{"href": href, "text": LINK_TEXTS.get(name, name)}
+                  for name, href in (alert.get("links") or {}).items()],
     }
 
 

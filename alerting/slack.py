@@ -185,6 +185,11 @@ def incident_blocks(alert: Alert, resolved_note: str | None = None, buttons: boo
         blocks.append({"type": "section", "text": mrkdwn(escape(named(resolved_note)), TEXT_MAX)})
     elif buttons and alert["status"] == "firing":
         blocks.append(incident_buttons(alert))
+    page = (alert.get("links") or {}).get("page")
+    if page and len(page) <= 3000:  # a button's url: at most 3000 characters; a link button needs no click handler
+        blocks.append({"type": "actions", "block_id": "spendwatch-view", "elements": [
+            {"type": "button", "action_id": "view_incident", "text": {"type": "plain_text", "text": "View"},
+             "url": page}]})
     links = " · ".join(f"<{link_target(href)}|{escape(name)}>" for name, href in (alert.get("links") or {}).items())
     context = f"spendwatch · {alert['kind']} · incident {alert['dedup_key'][:12]}" + (f" · {links}" if links else "")
     blocks.append({"type": "context", "elements": [mrkdwn(context, TEXT_MAX)]})

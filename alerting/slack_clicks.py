@@ -54,6 +54,19 @@ class Click:
     incident: dict[str, Any]  # what the button carries: INCIDENT_FIELDS
 
 
+#: The View button (alerting/slack.py): a link Slack opens itself; it still posts the click, which asks nothing of us.
+VIEW = "view_incident"
+
+
+def is_view_click(form: bytes) -> bool:
+    """Whether a signed interaction is a click on View: answered 200 and otherwise ignored."""
+    try:
+        payload = orjson.loads(urllib.parse.parse_qs(form.decode(), strict_parsing=True)["payload"][0])
+        return payload["actions"][0]["action_id"] == VIEW
+    except Exception:  # noqa: BLE001 - anything else is judged by parse_click
+        return False
+
+
 def parse_click(form: bytes) -> Click:
     """The click a signed interaction request carries; ValueError when it is not one of our buttons.
 

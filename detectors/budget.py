@@ -42,9 +42,13 @@ class BudgetRule:
     model: str | None = None  # None: every model
     thresholds: tuple[int, ...] = (50, 80, 100)  # percent of the amount
     timezone: str = "UTC"
+    category: str | None = None  # api_tokens, inference_serving or training; None: every dollar
 
-    def covers(self, endpoint: str, model: str) -> bool:
-        return (self.endpoint is None or self.endpoint == endpoint) and (self.model is None or self.model == model)
+    def covers(self, endpoint: str, model: str, category: str = "api_tokens") -> bool:
+        """Whether a dollar of this endpoint, model and category counts (a GPU's dollar has no model, and a
+        training run's no endpoint)."""
+        return (self.endpoint is None or self.endpoint == endpoint) and (self.model is None or self.model == model) \
+            and (self.category is None or self.category == category)
 
 
 def period_bounds(ts: float, period: Period, timezone: str) -> tuple[float, float]:

@@ -98,6 +98,7 @@ class BudgetSetting(BaseModel):
     team: str = Field(min_length=1)
     endpoint: str | None = Field(None, min_length=1)
     model: str | None = Field(None, min_length=1)
+    category: Literal["api_tokens", "inference_serving", "training"] | None = None
     period: Literal["day", "week", "month"]
     amount_usd: float = Field(gt=0, le=1e12)
     thresholds: tuple[int, ...] = (50, 80, 100)
@@ -121,7 +122,8 @@ class BudgetSetting(BaseModel):
 
     @property
     def name(self) -> str:
-        scope = self.team + (f"/{self.endpoint}" if self.endpoint else "") + (f":{self.model}" if self.model else "")
+        scope = self.team + (f"/{self.endpoint}" if self.endpoint else "") + (f":{self.model}" if self.model else "") \
+            + (f"[{self.category}]" if self.category else "")
         return self.budget or f"{scope}-{self.period}"
 
 
@@ -236,7 +238,8 @@ class Settings(BaseSettings):
                                          "windows together; [] judges one window only")
     budgets: tuple[BudgetSetting, ...] = Field(
         (), description='spend budgets: [{"team": "search", "period": "month", "amount_usd": 10000}]; fields: '
-        "budget (name), team, endpoint, model, period (day, week, month), amount_usd, thresholds (percent, default "
+        "budget (name), team, endpoint, model, category (api_tokens, inference_serving, training; default every "
+        "dollar), period (day, week, month), amount_usd, thresholds (percent, default "
         "[50, 80, 100]), timezone (default UTC)")
     training_buffer: float = Field(0.5, ge=0, description="contingency over a run's estimate")
     training_ceiling_usd: float = Field(100_000.0, gt=0, description="ceiling for runs without ceiling_usd")

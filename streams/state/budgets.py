@@ -35,7 +35,7 @@ def budget_view(rule: BudgetRule, ledger: Ledger | None, now: float) -> dict[str
         "days_left": round(max(0.0, tracker.state["end"] - max(now, clock)) / 86400, 2),
         "forecast_learned_hours": tracker.forecaster.state["hours"],
     }
-    for name in ("endpoint", "model"):
+    for name in ("endpoint", "model", "category"):
         if getattr(rule, name) is not None:
             body[name] = getattr(rule, name)
     crosses_on = tracker.crosses_on(view)

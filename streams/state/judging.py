@@ -29,6 +29,7 @@ from streams.input.kinds import GPU, OUTCOMES
 from streams.input.pricing import estimate_cost
 from streams.input.rows import ATTRIBUTION
 from streams.settings import Settings
+from streams.state.categories import INFERENCE_SERVING, TRAINING
 from streams.state.dedup import EventIdIndex
 from streams.state.ledger import Applied, Ledger, WindowPolicy, apply_in_order, burn_rate_usd_per_hour
 from streams.state.unit_costs import UnitCostWatch
@@ -49,7 +50,8 @@ class RuleBook:
         for budget in settings.budgets:
             self.budgets.setdefault(budget.team, []).append(BudgetRule(
                 name=budget.name, team=budget.team, period=budget.period, amount_usd=budget.amount_usd,
-                endpoint=budget.endpoint, model=budget.model, thresholds=budget.thresholds, timezone=budget.timezone))
+                endpoint=budget.endpoint, model=budget.model, thresholds=budget.thresholds, timezone=budget.timezone,
+                category=budget.category))
         self.tier_catalog = TierCatalog(settings.model_tiers)
         self.tier_policy = TierPolicy((entry.team, entry.endpoint, entry.allow) for entry in settings.tier_policy)
         #: Whether calls are told by tier at all: with neither setting every model is tier `default`.
@@ -167,6 +169,12 @@ class TeamWatch:
                 ts, gpu_id, utilization, price)
             if verdict is not None:
                 self.verdicts.append(verdict)
+            if self.budgets:
+                holder = self.ledger["serving"][endpoint] if endpoint else self.ledger["runs"][run_id]
+                category = INFERENCE_SERVING if endpoint else TRAINING
+                for budget in self.budgets:
+                    self.verdicts += budget.observe(ts, holder["last_sample_usd"]) \
+                        if budget.rule.covers(endpoint, "", category) else budget.advance(ts)
             if endpoint:
                 self.on_serving(row)
                 return
@@ -312,8 +320,9 @@ def apply_and_judge(ledger: Ledger, team: str, entries: Iterable[tuple[str, Sequ
     return applied, watch.close(), watch.windows_judged
 
 
-def alert_from_verdict(verdict: Verdict, base_url: str) -> dict[str, Any]:
-    """The alert message for a verdict, with a link to the worker's figures behind it."""
+def alert_from_verdict(verdict: Verdict, base_url: str, page_url: str | None = None) -> dict[str, Any]:
+    """The alert message for a verdict, with a link to the worker's figures behind it, and to the incident's page
+    when `page_url` (SPENDWATCH_PUBLIC_URL: a worker address that people, not only workers, can reach) is set."""
     from urllib.parse import quote, urlencode
 
     if verdict.run_id is not None:
@@ -326,7 +335,11 @@ def alert_from_verdict(verdict: Verdict, base_url: str) -> dict[str, Any]:
     if fields["details"]:
         fields["details"] = {name: rfc3339(value) if name in TIMES else value
                              for name, value in fields["details"].items()}
-    return make_alert(**fields, links=links)
+    alert = make_alert(**fields, links=links)
+    if page_url is not None:
+        # The incident's page (issue 37): keyed by the fingerprint, known once the alert is made.
+        alert["links"]["page"] = f"{page_url.rstrip('/')}/?" + urlencode({"incident": alert["dedup_key"]})
+    return alert
 
 
 def commands_from_alert(alert: dict[str, Any], settings: Settings) -> list[dict[str, Any]]:

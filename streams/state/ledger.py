@@ -263,7 +263,6 @@ def _apply_gpu(ledger: Ledger, row: GpuRow, policy: WindowPolicy) -> float:
         if holder is None:
             holder = serving[endpoint] = new_serving(endpoint)
         hours, usd = _accrue(holder, gpu_id, ts, price, interval, utilization, policy)
-        holder["last_sample_usd"] = usd  # what the serving spike detector counts (streams/state/judging.py)
     else:
         holder = ledger["runs"].setdefault(run_id, new_run(run_id))
         hours, usd = _accrue(holder, gpu_id, ts, price, interval, utilization, policy)
@@ -282,6 +281,7 @@ def _apply_gpu(ledger: Ledger, row: GpuRow, policy: WindowPolicy) -> float:
         add_cost(holder, ts, usd, hours, policy.window_s, policy.windows_kept, policy.late_grace_s)
     else:
         holder["high"] = max(holder["high"], ts)
+    holder["last_sample_usd"] = usd  # what the serving spike detector and budgets count (streams/state/judging.py)
     return ts
 
 

@@ -192,7 +192,8 @@ def _detect_teams(by_team: TeamEntries, teams: Sequence[str], settings: Settings
         duplicates += applied.duplicates
         if ledgers is not None:
             ledgers[team] = ledger
-        alerts.extend((verdict.ts, team, alert_from_verdict(verdict, settings.base_url)) for verdict in verdicts)
+        alerts.extend((verdict.ts, team, alert_from_verdict(verdict, settings.base_url, settings.public_url))
+                      for verdict in verdicts)
     return alerts, duplicates, refused
 
 

@@ -215,7 +215,7 @@ async def publish_alert(pipeline: Pipeline, verdict: Verdict) -> None:
 
     Waits for the broker to have it: the ledger record that raised it is written after.
     """
-    alert = alert_from_verdict(verdict, pipeline.settings.base_url)
+    alert = alert_from_verdict(verdict, pipeline.settings.base_url, pipeline.settings.public_url)
     await silences_ready(pipeline)
     silence = pipeline.silences.silencing(alert, time.time())
     if silence is not None:  # raised, recorded and shown as ever; the route agent holds it back

@@ -22,7 +22,16 @@ from slack_sdk.signature import SignatureVerifier
 
 from alerting.silences import TooManySilences
 from alerting.slack import ACKNOWLEDGE, SlackBotNotifier, after_click
-from alerting.slack_clicks import AcceptedClicks, Click, acknowledgement, note, parse_click, refused, silence_for_click
+from alerting.slack_clicks import (
+    AcceptedClicks,
+    Click,
+    acknowledgement,
+    is_view_click,
+    note,
+    parse_click,
+    refused,
+    silence_for_click,
+)
 from streams.worker.delivery import Acknowledge
 from streams.worker.pipeline import Pipeline
 from streams.worker.silences import SharedSilences
@@ -60,6 +69,8 @@ def attach(pipeline: Pipeline, shared_silences: SharedSilences, acknowledge: Ack
             if not accepted.first_time(signature, stamp, now):
                 log.info("ignored a Slack click this worker already took (a replay)")
                 return self.bytes(b"", status=200)
+            if is_view_click(body):
+                return self.bytes(b"", status=200)  # Slack opened the incident's page; nothing to do here
             try:
                 click = parse_click(body)
             except ValueError as exc:

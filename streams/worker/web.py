@@ -26,15 +26,16 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import aiohttp
 import orjson
 from aiohttp import web as aioweb
+from faust.types import TableT
 from faust.web import Request, Response, View
 
-from alerting.model import rfc3339
+from alerting.model import matches, rfc3339
 from alerting.silences import TooManySilences, parse_silence
 from streams.input.events import MAX_NAME_CHARS
 from streams.state.budgets import budget_view
@@ -328,12 +329,37 @@ def attach(pipeline: Pipeline, shared_silences: SharedSilences) -> None:
             alerts.sort(key=lambda a: (a["ts"], a["alert_id"]))
         return alerts
 
+    def endpoint_row(team: str, ledger: dict[str, Any] | None, name: str) -> dict[str, Any] | None:
+        """An endpoint as the page draws it: spend per window against the spike detector's expected band."""
+        account = (ledger or {}).get("accounts", {}).get(name)
+        if account is None:
+            return None
+        starts, series = page.window_points(account["windows"], window_s, 1 + COST)
+        state = (ledger or {}).get("detect", {}).get("spikes", {}).get(name)
+        return {"endpoint": name, "cost_usd": account["total"][COST], "series": series, "starts": starts,
+                "bands": page.expected_band(state, pipeline.rules.spike_rule(team, name), starts)}
+
+    def incident_deliveries(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """What this worker's delivery tables say of these alerts (`receiver|alert_id` -> result, or pending)."""
+        status_of = {str(alert.get("alert_id")): str(alert.get("status")) for alert in alerts}
+        found = []
+        for name, result in (("deliveries", None), ("pending-deliveries", "pending")):
+            table = cast(TableT | None, app.tables.get(name))  # the delivery agents' tables (worker/delivery.py)
+            for key, value in (table.items() if table is not None else ()):
+                receiver, _, alert_id = str(key).rpartition("|")
+                if alert_id in status_of and value is not None:
+                    found.append({"receiver": receiver, "alert_id": alert_id, "status": status_of[alert_id],
+                                  "result": result or str(value)})
+        return found
+
     @app.page(PAGE)
     class Page(View):
         """The page (HTML). Asked with `local=1` (by a peer), the overview answers its rows as JSON instead."""
 
         async def get(self, request: Request) -> Response:
-            team = request.query.get("team")
+            team, incident = request.query.get("team"), request.query.get("incident")
+            if incident is not None:
+                return await self.incident(request, incident)
             if team is not None:
                 return await self.team(request, team)
             rows, teams_total = page_rows()
@@ -354,13 +380,32 @@ def attach(pipeline: Pipeline, shared_silences: SharedSilences) -> None:
                     status, content_type, body = answer
                     return self.bytes(body, content_type=content_type, status=status)
             ledger, now = store.load(team), time.time()
-            endpoints = [{"endpoint": name, "cost_usd": account["total"][COST],
-                          "series": page.window_series(account["windows"], window_s, 1 + COST)}
-                         for name, account in (ledger or {}).get("accounts", {}).items() if name != TEAM_ACCOUNT]
+            endpoints = [row for name in (ledger or {}).get("accounts", {})
+                         if name != TEAM_ACCOUNT and (row := endpoint_row(team, ledger, name)) is not None]
             alerts = [alert for alert in await every_alert(request) if alert.get("team") == team]
             budgets = [budget_view(rule, ledger, now) for rule in pipeline.rules.budgets.get(team, [])]
-            return self.html(page.render_team(team, endpoints, alerts, budgets, rfc3339(now)),
+            return self.html(page.render_team(team, endpoints, alerts, budgets, rfc3339(now), window_s),
                              status=200 if ledger else 404)
+
+        async def incident(self, request: Request, key: str) -> Response:
+            """From the team's owner, which raised it and holds its windows; here if the owner does not know it."""
+            alerts = [alert for alert in await every_alert(request) if alert.get("dedup_key") == key]
+            team = str(alerts[0].get("team")) if alerts else None
+            owner = peers.forward_to(request, team) if team is not None else None
+            if owner is not None:
+                answer = await peers.forward(request, owner)
+                if answer is not None and answer[0] == 200:
+                    status, content_type, body = answer
+                    return self.bytes(body, content_type=content_type, status=status)
+            endpoint = None
+            if team is not None and alerts[0].get("endpoint"):
+                endpoint = endpoint_row(team, store.load(team), str(alerts[0]["endpoint"]))
+            now = time.time()
+            silences = [silence.to_json(now) for silence in pipeline.silences
+                        if silence.active(now) and matches(silence.match, alerts[-1])] if alerts else []
+            html = page.render_incident(key, alerts, endpoint, incident_deliveries(alerts), silences, rfc3339(now),
+                                        window_s)
+            return self.html(html, status=200 if alerts else 404)
 
     @app.page("/runs/{run_id}")
     class Runs(View):

@@ -148,3 +148,14 @@ def test_a_refused_click_says_why_on_the_message_and_keeps_the_buttons():
     texts = [e.get("text") for b in again if b["type"] == "context" for e in b["elements"]]
     assert [t for t in texts if t.startswith(REFUSED)] == [f"{REFUSED}: still full"]  # one note, the latest
     assert [e["action_id"] for b in again if b["type"] == "actions" for e in b["elements"]] == [ACKNOWLEDGE, SILENCE]
+
+
+def test_a_click_on_view_is_told_apart_and_asks_nothing():
+    from urllib.parse import urlencode
+
+    from alerting.slack_clicks import is_view_click
+
+    view = {"type": "block_actions", "actions": [{"action_id": "view_incident", "type": "button",
+                                                  "url": "https://spendwatch.example.com/?incident=abc"}]}
+    assert is_view_click(urlencode({"payload": orjson.dumps(view).decode()}).encode())
+    assert not is_view_click(b"payload=%7B%7D") and not is_view_click(b"\xff")

@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import make_usage, wait_for
 from tests.kafka_helpers import publish
+from tests.spiky_traffic import WINDOW_S, recent_start, spiky_usage
 
 pytestmark = pytest.mark.e2e
 
@@ -36,3 +37,40 @@ def test_the_page_lists_each_team_and_shows_a_hostile_name_as_text(broker, topic
     team = worker.get("/", team=HOSTILE)
     assert team.status_code == 200 and "<script" not in team.text and "chat-api" in team.text
     assert worker.get("/table/").status_code == 404
+
+
+def spiky_worker(broker, topics, make_worker, **settings: str):
+    """A worker fed the spiky workload (tests/spiky_traffic.py) with its spike in the windows the ledger keeps,
+    plus a little spend by a team with a hostile name; returns (worker, the spike's firing alert)."""
+    worker = make_worker(SPENDWATCH_WINDOW_SECONDS=str(WINDOW_S), **settings)
+    start = recent_start(12)
+    usage = spiky_usage(start, spike_at_s=600)  # the ledger keeps the last 15 windows: 570 s to 720 s
+    usage += [make_usage(ts=start + 60 * i, team=HOSTILE, endpoint=HOSTILE, cost_usd=0.5, event_id=f"h-{i}")
+              for i in range(1, 6)]
+    usage.sort(key=lambda e: e["ts"])
+    publish(broker.bootstrap, topics.usage, [(0, orjson.dumps(usage[i:i + 50])) for i in range(0, len(usage), 50)])
+
+    def spike() -> dict | None:
+        alerts = worker.get("/alerts").json()["alerts"]
+        return next((a for a in alerts if a["kind"] == "flash_spike" and a["status"] == "firing"
+                     and a["team"] == "search" and a["endpoint"] == "chat-api"), None)
+
+    return worker, wait_for(spike, timeout=180, what="the spike's alert")
+
+
+def test_the_team_page_draws_the_spike_above_its_band_and_the_incident_page_tells_it(broker, topics, make_worker):
+    worker, alert = spiky_worker(broker, topics, make_worker, SPENDWATCH_PUBLIC_URL="http://spendwatch.test")
+    assert alert["links"]["page"] == f"http://spendwatch.test/?incident={alert['dedup_key']}"
+    team = worker.get("/", team="search").text
+    chat = team[team.index("<td>chat-api</td>"):]
+    chat = chat[:chat.index("</tr>")]
+    assert 'class="band"' in chat and 'class="above-band"' in chat and f'data-incident="{alert["dedup_key"]}"' in chat
+    assert f'href="/?incident={alert["dedup_key"]}"' in team and f"<td class=cause>{alert['cause']}</td>" in team
+
+    incident = worker.get("/", incident=alert["dedup_key"])
+    assert incident.status_code == 200 and incident.headers["content-type"].startswith("text/html")
+    html = incident.text
+    assert alert["cause"] in html and 'class="above-band"' in html and "Silences that hold it" in html
+    delivery = html[html.index("<h2>Delivery"):html.index("<h2>Silences")]
+    assert ">delivered<" in delivery  # to the console, the only receiver set here
+    assert worker.get("/", incident="0" * 32).status_code == 404

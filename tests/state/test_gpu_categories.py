@@ -19,7 +19,8 @@ SCRAPE = 30.0
 
 
 def run(gpu: list[dict[str, Any]], usage: list[dict[str, Any]] | None = None,
-        runs: list[dict[str, Any]] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        runs: list[dict[str, Any]] | None = None,
+        settings: Settings | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     inputs = {"gpu": io.BytesIO(b"\n".join(map(orjson.dumps, gpu)))}
     if usage:
         inputs["usage"] = io.BytesIO(b"\n".join(map(orjson.dumps, usage)))
@@ -34,7 +35,7 @@ def run(gpu: list[dict[str, Any]], usage: list[dict[str, Any]] | None = None,
     out = io.BytesIO()
     replay_module.detect = keeping_ledgers
     try:
-        replay(inputs, out, Settings(_env_file=None), now=T0 + 10 * 86400)
+        replay(inputs, out, settings or Settings(_env_file=None), now=T0 + 10 * 86400)
     finally:
         replay_module.detect = original
     return [orjson.loads(line) for line in out.getvalue().splitlines()], ledgers
@@ -118,3 +119,20 @@ def test_an_endpoint_whose_gpus_cost_more_per_token_than_the_api_is_flagged_once
     assert chat["serving_usd_per_million_tokens"] == round(
         chat["total"]["categories"]["inference_serving"] / (chat["total"]["prompt_tokens"]
                                                              + chat["total"]["completion_tokens"]) * 1e6, 6)
+
+
+def test_a_budget_counts_every_dollar_or_only_the_category_it_names():
+    gpu = samples(T0, 120, 2, 70.0, endpoint="chat") + samples(T0, 120, 4, 90.0, run_id="ft-1")
+    usage = [{"ts": T0 + n * 10, "team": "ml", "endpoint": "chat", "model": "gpt-4o-mini", "cost_usd": 0.003}
+             for n in range(700)]
+    budgets = [{"budget": "all", "team": "ml", "period": "day", "amount_usd": 1000.0},
+               {"budget": "training", "team": "ml", "period": "day", "amount_usd": 1000.0, "category": "training"},
+               {"budget": "chat", "team": "ml", "endpoint": "chat", "period": "day", "amount_usd": 1000.0}]
+    _, ledgers = run(gpu, usage, settings=Settings(_env_file=None, budgets=budgets))
+    ledger = ledgers["ml"]
+    spent = {name: state["spent"] for name, state in ledger["budgets"].items()}
+    categories = spend_view(ledger, "ml", None, 60)["total"]["categories"]
+    chat = spend_view(ledger, "ml", "chat", 60)["total"]["categories"]
+    assert abs(spent["all"] - sum(categories.values())) < 1e-9
+    assert abs(spent["training"] - categories["training"]) < 1e-9
+    assert abs(spent["chat"] - chat["api_tokens"] - chat["inference_serving"]) < 1e-9

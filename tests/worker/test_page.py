@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from alerting.model import rfc3339
+from alerting.silences import parse_silence
+from detectors.spike import SpikeRule
 from streams.worker import page
 from tests.worker.served import Served, serve
 
@@ -134,3 +138,99 @@ async def test_the_page_wants_the_read_token_when_one_is_set(served):
     assert (await get(f"{worker.url}/"))[0] == 401
     assert (await get(f"{worker.url}/?team=search"))[0] == 401
     assert (await get(f"{worker.url}/", {"Authorization": f"Bearer {TOKEN}"}))[0] == 200
+
+
+# -- the expected band, the chart and the incident page (issue 37, second part) -------------------------
+
+RULE = SpikeRule(window_s=60, ratio=10.0, min_usd=1.0, grace_period=2)
+
+
+def a_state(cost: float = 0.5, learned: int = 5, calls: float = 20.0) -> dict:
+    return {"b": [learned, [calls, 20_000.0, cost], [1.0] * 24]}
+
+
+def test_the_band_is_the_detectors_expectation_and_spike_bar_or_none_while_it_warms_up():
+    assert page.expected_band(a_state(), RULE, [0, 60]) == [(0.5, 0.0, 5.0)] * 2
+    assert page.expected_band(a_state(cost=0.01), RULE, [0]) == [(0.01, 0.0, 1.0)]  # never under min_usd
+    assert page.expected_band(a_state(learned=1), RULE, [0]) == [None]
+    assert page.expected_band(None, RULE, [0, 60]) == [None, None]
+    # A quiet key: the Poisson bar, not the ratio, sets the band's top.
+    [(level, _, high)] = page.expected_band(a_state(calls=0.2, cost=0.02), RULE, [0])
+    assert level == 0.02 and high > 10 * 0.02
+    # A window still open keeps what was fixed when it opened.
+    state = dict(a_state(), open=[[120, 3, 100, 0.3, 1e5, 7.0, 20.0, 20_000.0, 0.6]])
+    assert page.expected_band(state, RULE, [60, 120])[1] == (0.6, 0.0, 7.0)
+    state = a_state()
+    page.expected_band(state, RULE, [0])
+    assert state == a_state()  # read only
+
+
+def test_the_chart_draws_the_band_a_spike_above_it_and_the_incident_where_it_began_and_ended():
+    starts = [0, 60, 120, 180, 240]
+    spans = [{"key": "k1", "kind": "flash_spike", "cause": "traffic", "began": 125.0, "ended": 200.0}]
+    svg = page.band_chart(starts, [0.5, 0.4, 9.0, 0.6, 0.5], [(0.5, 0.0, 5.0)] * 5, spans, 60, HOSTILE)
+    assert svg.count('class="band"') == 5 and svg.count('class="expected"') == 5
+    assert svg.count('class="above-band"') == 1 and 'data-incident="k1"' in svg
+    assert svg.count('class="incident-edge"') == 2  # began and ended
+    assert "<script" not in svg and "nan" not in svg.lower()
+    still_open = page.band_chart(starts, [1] * 5, [None] * 5, [dict(spans[0], ended=None)], 60, "x")
+    assert still_open.count('class="incident-edge"') == 1 and 'class="band"' not in still_open
+    assert "no windows yet" in page.band_chart([], [], [], spans, 60, "x")
+
+
+def test_incident_spans_pair_a_firing_with_its_resolve():
+    alerts = [an_alert("a", "firing", "k1", since="2026-12-07T04:00:00Z"),
+              an_alert("a", "firing", "k2", endpoint="rerank"),
+              an_alert("a", "resolved", "k1", ts="2026-12-07T04:09:00Z")]
+    spans = page.incident_spans(alerts, "chat-api")
+    assert [(s["key"], s["ended"] - s["began"]) for s in spans] == [("k1", 540.0)]
+    assert [s["ended"] for s in page.incident_spans(alerts, "rerank")] == [None]
+
+
+def test_the_team_page_draws_each_endpoint_against_its_band_and_links_its_incidents():
+    alerts = [an_alert("search", "firing", "k1", cause="traffic", since="1970-01-01T00:02:05Z")]
+    row = {"endpoint": "chat-api", "cost_usd": 3.0, "series": [0.5, 9.0], "starts": [60, 120],
+           "bands": [(0.5, 0.0, 5.0)] * 2}
+    html = page.render_team("search", [row], alerts, [], "now")
+    assert 'class="above-band"' in html and 'data-incident="k1"' in html
+    assert 'href="/?incident=k1"' in html
+
+
+def test_the_incident_page_shows_figures_windows_delivery_and_silences_all_escaped():
+    alerts = [an_alert(HOSTILE, "firing", "k1", endpoint=HOSTILE, cause="traffic", observed=9.0, baseline=0.5,
+                       ratio=18.0, unit="usd", severity="error", window={"start": "a", "end": "b"},
+                       contributors=[{"dimension": "user", "value": HOSTILE, "share": 0.9}]),
+              an_alert(HOSTILE, "resolved", "k1", ts="2026-12-07T04:09:00Z")]
+    row = {"endpoint": HOSTILE, "cost_usd": 3.0, "series": [0.5, 9.0], "starts": [14400, 14460],
+           "bands": [(0.5, 0.0, 5.0)] * 2}
+    deliveries = [{"receiver": HOSTILE, "alert_id": "k1-firing", "status": "firing", "result": "delivered"}]
+    silences = [{"id": "s1", "ends_at": "later", "created_by": HOSTILE, "comment": HOSTILE}]
+    html = page.render_incident("k1", alerts, row, deliveries, silences, "now")
+    assert "<script" not in html and html.count("&lt;script&gt;") >= 5
+    assert "18.0x" in html and "traffic" in html and ">resolved<" in html and "delivered" in html and "s1" in html
+    assert 'class="above-band"' in html
+    bare = page.render_incident("k1", alerts[:1], None, [], [], "now")
+    assert "knows of no delivery" in bare and "No windows kept" in bare and ">open<" in bare
+    assert "No alert with this key" in page.render_incident("nope", [], None, [], [], "now")
+
+
+async def test_the_incident_page_is_served_behind_the_token_with_its_silences(served):
+    worker = await served(http_token=TOKEN)
+    alert = an_alert("search", "firing", "k1", severity="error", observed=9.0, baseline=0.5, ratio=18.0, unit="usd")
+    worker.pipeline.recent_alerts.append(alert)
+    worker.pipeline.silences.put(parse_silence({"match": {"team": "search"}, "comment": "deploy", "created_by": "ana",
+                                                "ends_at": rfc3339(time.time() + 3600)}, now=time.time()))
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    assert (await get(f"{worker.url}/?incident=k1"))[0] == 401
+    status, content_type, html = await get(f"{worker.url}/?incident=k1", auth)
+    assert (status, content_type) == (200, "text/html")
+    assert "deploy" in html and "18.0x" in html and "knows of no delivery" in html
+    assert (await get(f"{worker.url}/?incident=nope", auth))[0] == 404
+
+
+def test_a_thousand_teams_render_well_under_a_second():
+    rows = [a_row(f"team-{i:04d}", float(i), series=[float(i % 7)] * 15) for i in range(1000)]
+    incidents = [an_alert(f"team-{i:04d}", "firing", f"k{i}") for i in range(0, 1000, 10)]
+    started = time.perf_counter()
+    page.render_overview(rows, incidents, len(rows), "now")
+    assert time.perf_counter() - started < 1.0

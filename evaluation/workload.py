@@ -277,7 +277,7 @@ def _emit_run(workload: Workload, rng: np.random.Generator, run_id: str, fate: s
         active = gpus * 2 if fate == "doubled" and change_at is not None and t >= change_at else gpus
         for gpu in range(active):
             workload.rows.append((t, GPU_ORDER, gpu, "research",
-                                  [0, run_id, f"gpu-{gpu}", t, "H100", price, None, 95.0]))
+                                  [0, run_id, f"gpu-{gpu}", t, "H100", price, None, 95.0, ""]))
         if t > start:
             cost += active * price * step / 3600
         curve.append((t, cost))

@@ -285,8 +285,9 @@ class UnitCostDetector:
 
 
 def _span(seconds: float) -> str:
-    """'hour', '2 hours', '15 minutes': the words after "in the last"."""
+    """'hour', '2 hours', 'minute', '15 minutes': the words after "in the last"."""
     if seconds % 3600 == 0:
         hours = int(seconds // 3600)
         return "hour" if hours == 1 else f"{hours} hours"
-    return f"{seconds / 60:.0f} minutes"
+    minutes = round(seconds / 60)
+    return "minute" if minutes == 1 else f"{minutes} minutes"

@@ -150,6 +150,24 @@ def serving_batch(now: float, elapsed: float, interval_s: float) -> list[dict[st
     return busy + idle
 
 
+def banner(calls: int, tickets: int) -> str:
+    """What the simulator is about to do, one line each: what a newcomer should see fire, and when."""
+    return "\n".join([
+        f"spendwatch simulator: published {calls} calls and {tickets} resolved tickets of history; live traffic now.",
+        "  coming (seconds from now):",
+        f"  {TIER_AFTER_S:>5.0f}  {TIER_KEY.team}/{TIER_KEY.endpoint} calls {PREMIUM_MODEL}, a tier its policy does "
+        "not allow: model_tier_violation",
+        "   ~120  the training run llama-finetune-7 doubles its GPUs: runaway_training",
+        f"  {SPIKE_AFTER_S:>5.0f}  a {SPIKE_FACTOR:.0f}x spike on {SPIKE_KEY.team}/{SPIKE_KEY.endpoint} (an agent in "
+        "a loop): flash_spike",
+        f"  {SERVING_AFTER_S:>5.0f}  {SERVING_TEAM}/{SERVING_ENDPOINT} scales its serving GPUs out {SERVING_FACTOR}x: "
+        "flash_spike, cause gpus",
+        f"  {REGRESSION_AFTER_S:>5.0f}  {OUTCOME_KEY.team}/{OUTCOME_KEY.endpoint} resolves "
+        f"{REGRESSED_EVERY / TICKET_EVERY:.1f}x fewer tickets for the same spend: unit_cost_spike",
+        f"  already: {SERVING_TEAM}/{IDLE_ENDPOINT}'s {IDLE_GPUS} serving GPUs sit idle: gpu_idle",
+    ])
+
+
 def _poisson(rng: random.Random, mean: float) -> int:
     if mean > 50:
         return max(0, int(rng.gauss(mean, math.sqrt(mean))))
@@ -187,16 +205,7 @@ async def publish_traffic(brokers: str, settings: Settings, seed: int = 7) -> in
         for i in range(0, len(serving), 500):
             await producer.send(settings.gpu_topic, orjson.dumps(serving[i:i + 500]))
         sent += len(history)
-        print(f"spendwatch simulator: published {len(history)} calls and {len(tickets)} resolved tickets of "
-              f"history; live traffic now. Coming: in {TIER_AFTER_S:.0f}s {TIER_KEY.team}/{TIER_KEY.endpoint} "
-              f"calls {PREMIUM_MODEL}, a tier its policy does not allow (model_tier_violation); in "
-              f"{SPIKE_AFTER_S:.0f}s a {SPIKE_FACTOR:.0f}x spike on {SPIKE_KEY.team}/{SPIKE_KEY.endpoint} "
-              f"(flash_spike); in {REGRESSION_AFTER_S:.0f}s {OUTCOME_KEY.team}/{OUTCOME_KEY.endpoint} resolves "
-              f"{REGRESSED_EVERY / TICKET_EVERY:.1f}x fewer tickets for the same spend (unit_cost_spike); "
-              "the training run doubles its GPUs after 2 minutes (runaway_training); "
-              f"{SERVING_TEAM}/{SERVING_ENDPOINT} scales its serving GPUs out {SERVING_FACTOR}x in "
-              f"{SERVING_AFTER_S:.0f}s (flash_spike, cause gpus); {SERVING_TEAM}/{IDLE_ENDPOINT}'s GPUs sit idle "
-              "(gpu_idle)", flush=True)
+        print(banner(len(history), len(tickets)), flush=True)
         while sent < MAX_EVENTS:
             await asyncio.sleep(1.0)
             now, elapsed = time.time(), time.time() - started

@@ -48,3 +48,11 @@ def test_the_simulated_traffic_raises_every_alert_the_banner_announces():
     assert [(a["kind"], a["cause"]) for a in serving] == [("flash_spike", "gpus")]
     assert {kind for kind, _, _ in firing} == {"model_tier_violation", "flash_spike", "unit_cost_spike",
                                                "runaway_training", "gpu_idle"}
+
+
+def test_the_banner_announces_each_alert_the_traffic_raises():
+    text = simulator.banner(1000, 50)
+    for kind in ("model_tier_violation", "runaway_training", "flash_spike", "cause gpus", "unit_cost_spike",
+                 "gpu_idle"):
+        assert kind in text
+    assert len(text.splitlines()) == 8

@@ -98,23 +98,35 @@ def category_windows(parts: SpendParts, window_s: int) -> list[dict[str, Any]]:
     return out
 
 
+def category_costs(parts: SpendParts) -> dict[str, float]:
+    """Each category's dollars since first seen, rounded as shown; `total_cost` is their sum."""
+    calls = parts.calls
+    categories = {API_TOKENS: round(calls["total"][COST], DIGITS) if calls is not None else 0.0}
+    for category in (INFERENCE_SERVING, TRAINING):
+        accounts = parts.gpus.get(category)
+        categories[category] = round(sum(a["cost_usd"] for a in accounts), DIGITS) if accounts else 0.0
+    return categories
+
+
+def total_cost(parts: SpendParts) -> float:
+    """The key's dollars since first seen, as its total W shows them (the `/spend` listing sorts by it)."""
+    return _summed(category_costs(parts))
+
+
 def category_total(parts: SpendParts, window_s: int) -> dict[str, Any]:
     """The running total as a W object from first seen to the end of the newest window, with its categories."""
     calls = parts.calls
     w = figures(calls["total"] if calls is not None else [0, 0, 0, 0.0, 0])
-    categories = {API_TOKENS: round(calls["total"][COST], DIGITS) if calls is not None else 0.0}
+    categories = category_costs(parts)
     firsts = [calls["first"]] if calls is not None and calls["first"] is not None else []
     highs = [calls["high"]] if calls is not None else []
     gpu_hours = 0.0
     for category in (INFERENCE_SERVING, TRAINING):
-        usd = 0.0
         for account in parts.gpus.get(category, []):
-            usd += account["cost_usd"]
             gpu_hours += account["gpu_hours"]
             if account["first"] is not None:
                 firsts.append(account["first"])
             highs.append(account["high"])
-        categories[category] = round(usd, DIGITS)
     w["cost_usd"], w["categories"] = _summed(categories), categories
     if any(parts.gpus.values()):
         w["gpu_hours"] = round(gpu_hours, DIGITS)

@@ -36,9 +36,10 @@ from streams.state.categories import (
     category_total,
     category_windows,
     new_cost_account,
+    total_cost,
 )
 from streams.state.dedup import EventIdIndex
-from streams.state.windows import Account, add_calls, new_account
+from streams.state.windows import Account, add_calls, history, new_account
 
 if TYPE_CHECKING:
     from streams.settings import Settings
@@ -291,12 +292,15 @@ def burn_rate_usd_per_hour(run: dict[str, Any], policy: WindowPolicy) -> float:
     return sum(price for last_ts, price in run["gpu_last"].values() if last_ts >= recent)
 
 
-def spend_view(ledger: dict[str, Any], team: str, endpoint: str | None, window_s: int) -> dict[str, Any] | None:
+def spend_view(ledger: dict[str, Any], team: str, endpoint: str | None, window_s: int,
+               with_history: bool = False) -> dict[str, Any] | None:
     """CONTRACT's spend object for a team (endpoint None) or one of its endpoints; None when unseen.
 
     Every dollar is in one category (`CATEGORIES`): each window and the total carry their
     `categories`, and their `cost_usd` is the categories' sum. A team's view also lists its endpoints
-    with their totals, largest first, so a user need not know their names to ask for one."""
+    with their totals, largest first, so a user need not know their names to ask for one.
+    `with_history` adds `history`: the calls' cost (`api_tokens`) per window for the last hours and per
+    hour for the last week (streams/state/windows.py `history`), starts as RFC 3339."""
     parts = spend_parts(ledger, endpoint)
     if parts is None:
         return None
@@ -317,7 +321,18 @@ def spend_view(ledger: dict[str, Any], team: str, endpoint: str | None, window_s
             view["tiers"] = sorted(({"tier": tier, "requests": int(calls), "cost_usd": round(usd, 6)}
                                     for tier, (calls, usd) in by_tier.items()),
                                    key=lambda t: (-t["cost_usd"], t["tier"]))
+    if with_history:
+        series = history(parts.calls, window_s)
+        view["history"] = {"category": "api_tokens", **{
+            name: {**one, "start": rfc3339(one["start"]) if one["start"] is not None else None}
+            for name, one in series.items()}}
     return view
+
+
+def team_cost_usd(ledger: dict[str, Any]) -> float | None:
+    """The team's dollars, every category, as its total W shows them; None when nothing was counted."""
+    parts = spend_parts(ledger, None)
+    return None if parts is None else total_cost(parts)
 
 
 def team_total(ledger: dict[str, Any], window_s: int) -> dict[str, Any] | None:

@@ -39,7 +39,7 @@ from streams.input.kinds import KINDS, sort_in_release_order
 from streams.state.dedup import EventIdIndex
 from streams.state.deltas import decode_delta, encode_deltas
 from streams.state.judging import RuleBook, apply_and_judge
-from streams.state.ledger import Applied, Ledger, WindowPolicy, new_ledger, take_fresh, team_total
+from streams.state.ledger import Applied, Ledger, WindowPolicy, new_ledger, take_fresh, team_cost_usd
 from streams.state.watermarks import PROGRESS_KEY, Watermark
 
 SEP = "\x00"
@@ -283,11 +283,11 @@ class LedgerStore:
         self._index(step.team, step.partition, step.ledger)
 
     def _index(self, team: str, partition: int, ledger: Ledger) -> None:
-        total = team_total(ledger, 60)  # only its cost is kept: the window length does not change it
-        if total is not None:
+        cost = team_cost_usd(ledger)
+        if cost is not None:
             # As `/spend` shows it, so cursors match; kept by partition so a listing of the
             # partitions a worker owns never hashes 20,000 team names.
-            self.spend.setdefault(partition, {})[team] = total["cost_usd"]
+            self.spend.setdefault(partition, {})[team] = cost
             self.endpoints[team] = max(0, len(ledger["accounts"]) - 1)
 
     def releasable(self, partition: int, watermark: float) -> list[str]:

@@ -12,6 +12,19 @@ Windows are kept oldest first, at most `windows_kept` of them. An event later th
 `late_grace_s` behind the key's clock still counts in the total but no longer opens or
 changes a window: its window has already been judged.
 
+History worth a chart (issue 37): a window's cost, as it leaves the kept windows, moves into two
+coarser series held in the same account (so they travel in the ledger's changelog record):
+
+    "minutes": [start, cost, cost, ...]   # one value per window, the last `MINUTES_KEPT` windows
+    "hours":   [start, cost, cost, ...]   # one value per hour, the last `HOURS_KEPT` hours
+
+A start and a flat list, each closed value rounded to `DIGITS` significant digits (an int when
+whole: an idle window is `0`), so a full history is about 1.3 KB of JSON. The newest hour stays
+exact until the next one opens (rounding a running sum would lose the small windows after a big
+one). Both are made only from windows that leave, so `add_usage` and `add_calls` fill them alike,
+and a call too late for its window (total only) is too late for the history too. `history` joins
+them with the windows still kept, for a view.
+
 >>> account = new_account()
 >>> keep = dict(window_s=60, windows_kept=3, late_grace_s=60)
 >>> add_usage([account], ts=125.0, prompt=10, completion=2, cost=0.5, unpriced=0, **keep)
@@ -36,6 +49,14 @@ Account = dict[str, Any]
 
 # Positions inside a window row and a total.
 REQUESTS, PROMPT, COMPLETION, COST, UNPRICED = range(5)
+
+#: Windows kept in the history past the kept windows (with 15 kept one-minute windows: the last hour).
+MINUTES_KEPT = 45
+#: Hours kept in the history (a week).
+HOURS_KEPT = 168
+HOUR_S = 3600
+#: Significant digits of a closed history value: 0.5% at worst, finer than a chart draws.
+DIGITS = 3
 
 
 def new_account() -> Account:
@@ -81,7 +102,7 @@ def add_usage(
         elif windows and windows[-1][0] == start:
             row = windows[-1]  # the usual case: the newest window
         else:
-            row = _window_row(windows, start, windows_kept)
+            row = _window_row(windows, start, windows_kept, account, window_s)
         if row is None:
             if account is main_account:
                 in_window = False
@@ -139,7 +160,8 @@ def add_calls(
         start = window_start(ts[at], window_s)
         # The same start as each call's own (`window_start` is monotonic): the window's calls end where it changes.
         end = bisect_right(ts, start, at, count, key=lambda t: window_start(t, window_s))
-        row = windows[-1] if windows and windows[-1][0] == start else _window_row(windows, start, windows_kept)
+        row = windows[-1] if windows and windows[-1][0] == start else \
+            _window_row(windows, start, windows_kept, account, window_s)
         if row is None:
             late += end - at
         else:
@@ -152,8 +174,10 @@ def add_calls(
     return late
 
 
-def _window_row(windows: list[list[Any]], start: int, windows_kept: int) -> list[Any] | None:
-    """The row for `start`, created in order; None when it is older than every kept window."""
+def _window_row(windows: list[list[Any]], start: int, windows_kept: int, account: Account | None = None,
+                window_s: int = 60) -> list[Any] | None:
+    """The row for `start`, created in order; None when it is older than every kept window. Rows that leave
+    go to `account`'s history (a usage account's; a GPU cost account keeps none)."""
     at = len(windows)
     while at and windows[at - 1][0] > start:  # from the newest back: a late event is a window or two back
         at -= 1
@@ -164,8 +188,103 @@ def _window_row(windows: list[list[Any]], start: int, windows_kept: int) -> list
     row: list[Any] = [start, 0, 0, 0, 0.0, 0]
     windows.insert(at, row)
     if len(windows) > windows_kept:
-        del windows[: len(windows) - windows_kept]
+        gone = len(windows) - windows_kept
+        if account is not None:
+            for old in windows[:gone]:  # oldest first: they leave in time order, once full never older
+                retire(account, old[0], old[1 + COST], window_s)
+        del windows[:gone]
     return row
+
+
+def compact(value: float) -> float:
+    """`value` to `DIGITS` significant digits, as an int when whole (`0`, not `0.0`: two bytes fewer).
+
+    >>> compact(0.0061234), compact(123.456), compact(0.0), compact(12345.6)
+    (0.00612, 123, 0, 12300)
+    """
+    rounded = float(f"{value:.{DIGITS}g}")
+    return int(rounded) if rounded.is_integer() and abs(rounded) < 2**53 else rounded
+
+
+def retire(account: Account, start: int, cost: float, window_s: int) -> None:
+    """Move a leaving window's cost into the account's history: its own minute value, and its hour's sum.
+
+    >>> account = new_account()
+    >>> for start, cost in ((3300, 0.5), (3360, 0.25), (3480, 1.0), (3600, 2.0)):
+    ...     retire(account, start, cost, 60)
+    >>> account["minutes"], account["hours"]
+    ([3300, 0.5, 0.25, 0, 1, 0, 2], [0, 1.75, 2.0])
+    """
+    minutes = account.get("minutes")
+    at = 0 if minutes is None else (start - minutes[0]) // window_s + 1  # its index in the list, start first
+    if minutes is None or at >= len(minutes) + MINUTES_KEPT:  # the first, or after a gap longer than the list
+        account["minutes"] = [start, compact(cost)]
+    elif at >= len(minutes):
+        minutes.extend([0] * (at - len(minutes)))
+        minutes.append(compact(cost))
+        if len(minutes) > MINUTES_KEPT + 1:
+            drop = len(minutes) - MINUTES_KEPT - 1
+            del minutes[1:1 + drop]
+            minutes[0] += drop * window_s
+    elif at >= 1:  # not expected (windows leave in order), but a changed window size must not break a key
+        minutes[at] = compact(minutes[at] + cost)
+    hour = int(start // HOUR_S) * HOUR_S
+    hours = account.get("hours")
+    at = 0 if hours is None else (hour - hours[0]) // HOUR_S + 1
+    if hours is None or at >= len(hours) + HOURS_KEPT:
+        account["hours"] = [hour, cost]
+    elif at == len(hours) - 1:
+        hours[-1] += cost  # the open hour: exact until the next one opens
+    elif at >= len(hours):
+        hours[-1] = compact(hours[-1])
+        hours.extend([0] * (at - len(hours)))
+        hours.append(cost)
+        if len(hours) > HOURS_KEPT + 1:
+            drop = len(hours) - HOURS_KEPT - 1
+            del hours[1:1 + drop]
+            hours[0] += drop * HOUR_S
+    elif at >= 1:
+        hours[at] = compact(hours[at] + cost)
+
+
+def history(account: Account | None, window_s: int) -> dict[str, Any]:
+    """A key's cost history for a view: per window for the last hours (the history's windows, then the kept
+    ones) and per hour for the last week (the kept windows added to their hours), each value to `DIGITS`
+    digits, a window or hour nobody spent in as 0. Starts are Unix seconds (None: nothing yet).
+
+    >>> account = new_account()
+    >>> for ts in (0, 60, 1200, 1260, 3600):
+    ...     _ = add_usage([account], ts, 1, 1, 0.5, 0, window_s=60, windows_kept=2, late_grace_s=60)
+    >>> history(account, 60)["minutes"]["cost_usd"][-3:], history(account, 60)["hours"]
+    ([0, 0, 0.5], {'start': 0, 'step_s': 3600, 'cost_usd': [2, 0.5]})
+    """
+    account = account or new_account()
+    by_minute: dict[int, float] = {}
+    stored = account.get("minutes")
+    if stored:
+        by_minute = {stored[0] + i * window_s: value for i, value in enumerate(stored[1:])}
+    windows = account["windows"]
+    for row in windows:
+        by_minute[row[0]] = by_minute.get(row[0], 0) + row[1 + COST]
+    by_hour: dict[int, float] = {}
+    stored = account.get("hours")
+    if stored:
+        by_hour = {stored[0] + i * HOUR_S: value for i, value in enumerate(stored[1:])}
+    for row in windows:
+        hour = int(row[0] // HOUR_S) * HOUR_S
+        by_hour[hour] = by_hour.get(hour, 0) + row[1 + COST]
+    return {"minutes": _series(by_minute, window_s, MINUTES_KEPT + len(windows)),
+            "hours": _series(by_hour, HOUR_S, HOURS_KEPT)}
+
+
+def _series(values: dict[int, float], step_s: int, most: int) -> dict[str, Any]:
+    """The last `most` steps up to the newest value, dense, gaps as 0."""
+    if not values:
+        return {"start": None, "step_s": step_s, "cost_usd": []}
+    last = max(values)
+    first = max(min(values), last - (most - 1) * step_s)
+    return {"start": first, "step_s": step_s,
+            "cost_usd": [compact(values.get(start, 0)) for start in range(first, last + step_s, step_s)]}
 
 
 def figures(row: list[Any], window_s: int | None = None) -> dict[str, Any]:

@@ -124,9 +124,9 @@ def incident_cell(incidents: Sequence[dict[str, Any]]) -> str:
 
 def render_overview(rows: Sequence[dict[str, Any]], incidents: Sequence[dict[str, Any]], teams_total: int,
                     as_of: str) -> str:
-    """The teams, largest spend first: total, recent windows, open incidents, budgets.
+    """The teams, largest spend first: total, the last hours, open incidents, budgets.
 
-    `rows`: {"team", "cost_usd", "requests", "series" (cost per window), "budgets" (budget views)};
+    `rows`: {"team", "cost_usd", "requests", "series" (cost per window, the last hours), "budgets" (budget views)};
     only the first `TOP_TEAMS` are drawn. `incidents`: open incidents of every team."""
     by_team: dict[str, list[dict[str, Any]]] = {}
     for alert in incidents:
@@ -137,12 +137,12 @@ def render_overview(rows: Sequence[dict[str, Any]], incidents: Sequence[dict[str
     if not shown:
         return page("spendwatch", head + "<p>No spend seen yet. Publish token-usage events to see teams here.</p>")
     lines = ["<table><tr><th>team</th><th class=num>spend</th><th class=num>calls</th>"
-             "<th>recent windows</th><th>open incidents</th><th>budgets</th></tr>"]
+             "<th>last hours</th><th>open incidents</th><th>budgets</th></tr>"]
     for row in shown:
         team = str(row.get("team"))
         lines.append(f"<tr><td>{team_link(team)}</td><td class=num>{usd(row.get('cost_usd'))}</td>"
                      f"<td class=num>{int(finite(row.get('requests'))):,}</td>"
-                     f"<td>{sparkline(row.get('series') or [], label=f'{team}: spend per window')}</td>"
+                     f"<td>{sparkline(row.get('series') or [], label=f'{team}: spend per window, last hours')}</td>"
                      f"<td>{incident_cell(by_team.get(team, []))}</td>"
                      f"<td>{budget_cell(row.get('budgets') or [])}</td></tr>")
     lines.append("</table>")
@@ -171,13 +171,27 @@ def endpoint_chart(row: dict[str, Any], spans: Sequence[dict[str, Any]], window_
     return band_chart(starts, series, bands, spans, window_s, f"{row.get('endpoint')}: spend per window")
 
 
+def history_cell(row: dict[str, Any]) -> str:
+    """An endpoint's history as two small lines: per window for the last hours, per hour for the last week."""
+    name = row.get("endpoint")
+    cells = []
+    for key, text in (("minutes", "last hours"), ("hours", "last week")):
+        values = row.get(key) or []
+        peak = max((finite(v) for v in values), default=0.0)
+        cells.append(f'<div class="history-{key}"><span class="muted">{text}</span><br>'
+                     f"{sparkline(values, 160, 24, label=f'{name}: spend per {key[:-1]}, {text}')}"
+                     f' <span class="muted">peak {usd(peak)}</span></div>')
+    return "".join(cells)
+
+
 def render_team(team: str, endpoints: Sequence[dict[str, Any]], alerts: Sequence[dict[str, Any]],
                 budgets: Sequence[dict[str, Any]], as_of: str, window_s: int = 60) -> str:
     """One team: each endpoint's spend per window against its expected band, its incidents drawn where they
     began and ended, and each incident's cause and contributors.
 
-    `endpoints`: {"endpoint", "cost_usd", "series", "starts" (window starts), "bands" (`expected_band`)};
-    `alerts`: the team's alerts in time order."""
+    `endpoints`: {"endpoint", "cost_usd", "series", "starts" (window starts), "bands" (`expected_band`),
+    "minutes" (cost per window, the last hours), "hours" (cost per hour, the last week)}; `alerts`: the team's
+    alerts in time order."""
     open_keys = {a.get("dedup_key") for a in open_incidents(alerts)}
     parts = [f'<p><a href="/">all teams</a></p><h1>{esc(team)}</h1><p class="muted">as of {esc(as_of)}; '
              f"refreshes every {REFRESH_S} s; the shaded band is where the spike detector stays quiet, the dashed "
@@ -185,7 +199,8 @@ def render_team(team: str, endpoints: Sequence[dict[str, Any]], alerts: Sequence
     if not endpoints:
         parts.append("<p>No spend seen for this team.</p>")
     else:
-        parts.append("<table><tr><th>endpoint</th><th class=num>spend</th><th>spend per window</th></tr>")
+        parts.append("<table><tr><th>endpoint</th><th class=num>spend</th><th>spend per window</th>"
+                     "<th>history</th></tr>")
         for row in sorted(endpoints, key=lambda r: (-finite(r.get("cost_usd")), str(r.get("endpoint")))):
             series = row.get("series") or []
             peak = max((finite(v) for v in series), default=0.0)
@@ -193,7 +208,7 @@ def render_team(team: str, endpoints: Sequence[dict[str, Any]], alerts: Sequence
             parts.append(f'<tr class="endpoint"><td>{esc(row.get("endpoint"))}</td>'
                          f"<td class=num>{usd(row.get('cost_usd'))}</td>"
                          f"<td>{endpoint_chart(row, spans, window_s)}"
-                         f' <span class="muted">peak {usd(peak)}</span></td></tr>')
+                         f' <span class="muted">peak {usd(peak)}</span></td><td>{history_cell(row)}</td></tr>')
         parts.append("</table>")
     parts.append("<h2>Budgets</h2>" + budget_cell(budgets))
     parts.append("<h2>Incidents</h2>")

@@ -42,7 +42,7 @@ from streams.state.budgets import budget_view
 from streams.state.ledger import TEAM_ACCOUNT, run_view, spend_view, team_total
 from streams.state.store import SEP, LedgerStore
 from streams.state.unit_costs import unit_cost_views
-from streams.state.windows import COST
+from streams.state.windows import COST, history
 from streams.worker import page
 from streams.worker.faust_patches import guard_http
 from streams.worker.pipeline import RECENT_ALERTS, Pipeline
@@ -280,7 +280,8 @@ def attach(pipeline: Pipeline, shared_silences: SharedSilences) -> None:
                 return self.json({"error": f"the worker holding team={team!r} did not answer"}, status=503)
             endpoint = request.query.get("endpoint")
             ledger = store.load(team)
-            view = spend_view(ledger, team, endpoint, window_s) if ledger else None
+            with_history = request.query.get("history", "0").lower() in ("1", "true", "yes")
+            view = spend_view(ledger, team, endpoint, window_s, with_history) if ledger else None
             if view is None:
                 return self.json({"error": f"no spend seen for team={team!r} endpoint={endpoint!r}"}, status=404)
             return self.json(view)
@@ -317,7 +318,7 @@ def attach(pipeline: Pipeline, shared_silences: SharedSilences) -> None:
             ledger = store.load(team)
             account = (ledger or {}).get("accounts", {}).get(TEAM_ACCOUNT)
             rows.append({"team": team, "cost_usd": entry["total"]["cost_usd"], "requests": entry["total"]["requests"],
-                         "series": page.window_series(account["windows"] if account else [], window_s, 1 + COST),
+                         "series": history(account, window_s)["minutes"]["cost_usd"],  # the last hours
                          "budgets": [budget_view(rule, ledger, now) for rule in pipeline.rules.budgets.get(team, [])]})
         return rows, len(listing.order)
 
@@ -336,8 +337,10 @@ def attach(pipeline: Pipeline, shared_silences: SharedSilences) -> None:
             return None
         starts, series = page.window_points(account["windows"], window_s, 1 + COST)
         state = (ledger or {}).get("detect", {}).get("spikes", {}).get(name)
+        past = history(account, window_s)
         return {"endpoint": name, "cost_usd": account["total"][COST], "series": series, "starts": starts,
-                "bands": page.expected_band(state, pipeline.rules.spike_rule(team, name), starts)}
+                "bands": page.expected_band(state, pipeline.rules.spike_rule(team, name), starts),
+                "minutes": past["minutes"]["cost_usd"], "hours": past["hours"]["cost_usd"]}
 
     def incident_deliveries(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """What this worker's delivery tables say of these alerts (`receiver|alert_id` -> result, or pending)."""

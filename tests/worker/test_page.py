@@ -234,3 +234,22 @@ def test_a_thousand_teams_render_well_under_a_second():
     started = time.perf_counter()
     page.render_overview(rows, incidents, len(rows), "now")
     assert time.perf_counter() - started < 1.0
+
+
+def test_the_team_page_draws_each_endpoints_last_hours_and_last_week():
+    """Issue 37, "History worth a chart": two small lines per endpoint from the ledger's history."""
+    row = {"endpoint": HOSTILE, "cost_usd": 3.0, "series": [1.0, 2.0], "minutes": [0.5] * 135 + [9.0],
+           "hours": [30, 0, 30, math.nan]}
+    html = page.render_team("t", [row], [], [], "now")
+    assert "<script" not in html
+    for key, text, peak in (("minutes", "last hours", "$9.00"), ("hours", "last week", "$30.00")):
+        cell = re.search(rf'<div class="history-{key}">(.*?)</div>', html)
+        assert cell is not None and text in cell.group(1) and f"peak {peak}" in cell.group(1)
+        assert cell.group(1).count("<polyline") == 1 and "nan" not in cell.group(1).lower()
+    empty = page.render_team("t", [{"endpoint": "e", "cost_usd": 0.0, "series": []}], [], [], "now")
+    assert empty.count('class="history-') == 2  # an endpoint with no history yet: empty boxes, no error
+
+
+def test_the_teams_list_draws_the_last_hours():
+    html = page.render_overview([a_row("a", 2.0, series=[0.5] * 135)], [], 1, "now")
+    assert "<th>last hours</th>" in html and "a: spend per window, last hours" in html

@@ -1,12 +1,13 @@
 """Where each event's microseconds go in the worker's own code, without Kafka or Faust.
 
 `python -m evaluation.hotpath [EVENTS]` runs the pure stages the worker and replay run per
-event, on `make bench`'s data, best of three: `take_in` (decode, validate, price, group
-into deltas), the ledger stage (take each delta in, release rows at each progress report,
-apply them with windows, de-duplication and detection, and write the records as the table
-does), and `spendwatch replay`. A profiling
-aid for docs/benchmarks.md: the worker's figure in `make bench` is this plus Faust,
-aiokafka and the broker.
+event, best of three, on two workloads: `make bench`'s (200 keys, an hour: sparse per key) and
+issue 38's busy keys (evaluation/busy_keys.py: 16 keys at about 170 calls a minute, a surge and
+a model switch among them), where a call's detection work is the largest. The stages: `take_in`
+(decode, validate, price, group into deltas), the ledger stage (take each delta in, release rows
+at each progress report, apply them with windows, de-duplication and detection, and write the
+records as the table does), and `spendwatch replay`. A profiling aid for docs/benchmarks.md: the
+worker's figure in `make bench` is this plus Faust, aiokafka and the broker.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable
 import orjson
 
 from evaluation.bench import events
+from evaluation.busy_keys import busy_events
 from streams import gc_tuning
 from streams.input.intake import Intake, RawMessage, parts_by_team, take_in
 from streams.input.kinds import USAGE
@@ -43,10 +45,13 @@ def best_of(runs: int, stage: Callable[[], None]) -> float:
     return best
 
 
-def stage_timings(count: int = 300_000, verbose: bool = False) -> dict[str, float]:
-    """Microseconds per event of each stage, best of three."""
+WORKLOADS = {"sparse": events, "busy": busy_events}
+
+
+def stage_timings(count: int = 300_000, verbose: bool = False, workload: str = "sparse") -> dict[str, float]:
+    """Microseconds per event of each stage on one of `WORKLOADS`, best of three."""
     settings = Settings(_env_file=None)
-    batched = events(count, seed=1)
+    batched = WORKLOADS[workload](count, seed=1)
     payloads = [orjson.dumps(batched[i:i + 100]) for i in range(0, count, 100)]
     messages = [RawMessage("usage", i % 4, i // 4, payload) for i, payload in enumerate(payloads)]
     policy = WindowPolicy.from_settings(settings)
@@ -81,7 +86,7 @@ def stage_timings(count: int = 300_000, verbose: bool = False) -> dict[str, floa
 
     gc_tuning.tune_for_worker()  # as the worker runs
     if verbose:
-        print(f"{count:,} events, 100 per message, {len(deltas):,} deltas")
+        print(f"{workload} keys: {count:,} events, 100 per message, {len(deltas):,} deltas")
     timings = {}
     for name, stage in (("take_in", ingest), ("ledger", ledger), ("replay", replayed)):
         seconds = best_of(3, stage)
@@ -91,5 +96,15 @@ def stage_timings(count: int = 300_000, verbose: bool = False) -> dict[str, floa
     return timings
 
 
+def compared(count: int = 300_000, verbose: bool = False) -> dict[str, dict[str, float]]:
+    """Both workloads' stage timings, and each stage's busy-to-sparse ratio (issue 38: within 1.5x)."""
+    timings = {workload: stage_timings(count, verbose, workload) for workload in WORKLOADS}
+    if verbose:
+        ratios = ", ".join(f"{name} {timings['busy'][name] / timings['sparse'][name]:.2f}x"
+                           for name in timings["sparse"])
+        print(f"busy keys against sparse, per event: {ratios}")
+    return timings
+
+
 if __name__ == "__main__":
-    stage_timings(int(sys.argv[1]) if len(sys.argv) > 1 else 300_000, verbose=True)
+    compared(int(sys.argv[1]) if len(sys.argv) > 1 else 300_000, verbose=True)

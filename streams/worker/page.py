@@ -33,7 +33,9 @@ th{font-weight:600}.num{text-align:right;font-variant-numeric:tabular-nums}
 svg{vertical-align:middle}a{color:#0b57d0}.chart text{font-size:10px;fill:#555}
 .band{fill:#e3f2e5}.expected{stroke:#2e7d32;stroke-dasharray:4 3}.spend{stroke:#0b57d0}
 .above-band{fill:#b00020}.incident{fill:#b00020;fill-opacity:.12}.incident-edge{stroke:#b00020}
-dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weight:600}dd{margin:0}"""
+dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weight:600}dd{margin:0}
+.cone{fill:#0b57d0;fill-opacity:.15}.limit{stroke:#b00020;stroke-dasharray:2 2}.bar{fill:#0b57d0}
+.bar-serving{fill:#7b1fa2}.bar-training{fill:#c77700}.over{fill:#b00020}"""
 
 
 def esc(value: Any) -> str:
@@ -184,14 +186,56 @@ def history_cell(row: dict[str, Any]) -> str:
     return "".join(cells)
 
 
+def budget_cone(budget: dict[str, Any], width: int = 360, height: int = 90) -> str:
+    """A budget's period as a chart: spend so far (a line from nothing at the start to now), the month-end
+    forecast as a cone from now to the end (low to high, the expected dashed), and the amount (red dots).
+
+    `budget`: a `/budgets` view (`period_start`, `period_end`, `days_left`, `spent_usd`, `amount_usd`,
+    `forecast_usd`, `forecast_low_usd`, `forecast_high_usd`)."""
+    start, end = parse_time(budget.get("period_start")), parse_time(budget.get("period_end"))
+    label = f"{budget.get('budget')}: spend against its amount, and the forecast to the period's end"
+    box = (f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" role="img"><title>{esc(label)}</title>')
+    if start is None or end is None or end <= start:
+        return box + "</svg>"
+    now = min(max(end - finite(budget.get("days_left")) * 86400, start), end)
+    spent, amount = finite(budget.get("spent_usd")), finite(budget.get("amount_usd"))
+    low, expected, high = (finite(budget.get(f"forecast{part}_usd")) for part in ("_low", "", "_high"))
+    peak = max(spent, amount, high, expected, 0.0) * 1.08 or 1.0
+    left, right, top, bottom = 56, 8, 6, 16
+    plot_w, plot_h = width - left - right, height - top - bottom
+
+    def x(ts: float) -> float:
+        return left + (ts - start) / (end - start) * plot_w
+
+    def y(value: float) -> float:
+        return top + plot_h - min(max(value, 0.0), peak) / peak * plot_h
+
+    day = datetime.fromtimestamp
+    return (box + f'<text x="{left - 4}" y="{top + 8}" text-anchor="end">{usd(peak)}</text>'
+            f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end">$0</text>'
+            f'<text x="{left}" y="{height - 3}">{esc(day(start, tz=UTC).strftime("%b %d"))}</text>'
+            f'<text x="{width - right}" y="{height - 3}" text-anchor="end">'
+            f'{esc(day(end - 1, tz=UTC).strftime("%b %d"))}</text>'
+            f'<polygon class="cone" points="{x(now):.1f},{y(spent):.1f} {x(end):.1f},{y(high):.1f} '
+            f'{x(end):.1f},{y(low):.1f}"><title>forecast {usd(low)} to {usd(high)}</title></polygon>'
+            f'<line class="expected" x1="{x(now):.1f}" y1="{y(spent):.1f}" x2="{x(end):.1f}" y2="{y(expected):.1f}"/>'
+            f'<line class="spend" stroke-width="2" x1="{x(start):.1f}" y1="{y(0.0):.1f}" x2="{x(now):.1f}" '
+            f'y2="{y(spent):.1f}"/>'
+            f'<line class="limit" x1="{left}" y1="{y(amount):.1f}" x2="{width - right}" y2="{y(amount):.1f}">'
+            f'<title>amount {usd(amount)}</title></line></svg>')
+
+
 def render_team(team: str, endpoints: Sequence[dict[str, Any]], alerts: Sequence[dict[str, Any]],
-                budgets: Sequence[dict[str, Any]], as_of: str, window_s: int = 60) -> str:
+                budgets: Sequence[dict[str, Any]], as_of: str, window_s: int = 60,
+                sections: Sequence[tuple[str, str]] = ()) -> str:
     """One team: each endpoint's spend per window against its expected band, its incidents drawn where they
     began and ended, and each incident's cause and contributors.
 
     `endpoints`: {"endpoint", "cost_usd", "series", "starts" (window starts), "bands" (`expected_band`),
     "minutes" (cost per window, the last hours), "hours" (cost per hour, the last week)}; `alerts`: the team's
-    alerts in time order."""
+    alerts in time order; `sections`: (heading, HTML) drawn after the budgets (streams/worker/page_sections.py:
+    categories, tiers, cost per outcome, training runs)."""
     open_keys = {a.get("dedup_key") for a in open_incidents(alerts)}
     parts = [f'<p><a href="/">all teams</a></p><h1>{esc(team)}</h1><p class="muted">as of {esc(as_of)}; '
              f"refreshes every {REFRESH_S} s; the shaded band is where the spike detector stays quiet, the dashed "
@@ -211,6 +255,8 @@ def render_team(team: str, endpoints: Sequence[dict[str, Any]], alerts: Sequence
                          f' <span class="muted">peak {usd(peak)}</span></td><td>{history_cell(row)}</td></tr>')
         parts.append("</table>")
     parts.append("<h2>Budgets</h2>" + budget_cell(budgets))
+    parts.extend(f'<div class="budget-cone">{budget_cone(budget)}</div>' for budget in budgets)
+    parts.extend(f"<h2>{esc(heading)}</h2>{html}" for heading, html in sections)
     parts.append("<h2>Incidents</h2>")
     if not alerts:
         parts.append('<p class="ok">none</p>')

@@ -43,7 +43,7 @@ from streams.state.ledger import TEAM_ACCOUNT, run_view, spend_view, team_total
 from streams.state.store import SEP, LedgerStore
 from streams.state.unit_costs import unit_cost_views
 from streams.state.windows import COST, history
-from streams.worker import page
+from streams.worker import page, page_sections
 from streams.worker.faust_patches import guard_http
 from streams.worker.pipeline import RECENT_ALERTS, Pipeline
 from streams.worker.silences import SharedSilences, silences_ready
@@ -342,6 +342,22 @@ def attach(pipeline: Pipeline, shared_silences: SharedSilences) -> None:
                 "bands": page.expected_band(state, pipeline.rules.spike_rule(team, name), starts),
                 "minutes": past["minutes"]["cost_usd"], "hours": past["hours"]["cost_usd"]}
 
+    def team_sections(team: str, ledger: dict[str, Any] | None) -> list[tuple[str, str]]:
+        """The team page's governance sections, from the same views as `/spend`, `/unit-costs` and `/runs`."""
+        if not ledger:
+            return []
+        view = spend_view(ledger, team, None, window_s) or {}
+        sections = [("Spend by category", page_sections.categories(view.get("total") or {}))]
+        if view.get("tiers"):
+            sections.append(("Spend by model tier", page_sections.tiers(view["tiers"])))
+        sections.append(("Cost per outcome", page_sections.unit_costs(
+            unit_cost_views(team, ledger.get("unit_costs"), pipeline.rules.unit_cost_rule))))
+        runs = [run_view(run, team, pipeline.policy) for run in ledger.get("runs", {}).values()
+                if run.get("started") or run.get("cost_usd")]
+        if runs:
+            sections.append(("Training runs", page_sections.runs(sorted(runs, key=lambda r: r["run_id"]))))
+        return sections
+
     def incident_deliveries(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """What this worker's delivery tables say of these alerts (`receiver|alert_id` -> result, or pending)."""
         status_of = {str(alert.get("alert_id")): str(alert.get("status")) for alert in alerts}
@@ -387,8 +403,8 @@ def attach(pipeline: Pipeline, shared_silences: SharedSilences) -> None:
                          if name != TEAM_ACCOUNT and (row := endpoint_row(team, ledger, name)) is not None]
             alerts = [alert for alert in await every_alert(request) if alert.get("team") == team]
             budgets = [budget_view(rule, ledger, now) for rule in pipeline.rules.budgets.get(team, [])]
-            return self.html(page.render_team(team, endpoints, alerts, budgets, rfc3339(now), window_s),
-                             status=200 if ledger else 404)
+            return self.html(page.render_team(team, endpoints, alerts, budgets, rfc3339(now), window_s,
+                                              team_sections(team, ledger)), status=200 if ledger else 404)
 
         async def incident(self, request: Request, key: str) -> Response:
             """From the team's owner, which raised it and holds its windows; here if the owner does not know it."""

@@ -36,6 +36,9 @@ def test_the_page_lists_each_team_and_shows_a_hostile_name_as_text(broker, topic
 
     team = worker.get("/", team=HOSTILE)
     assert team.status_code == 200 and "<script" not in team.text and "chat-api" in team.text
+    # Where the team's money went, from the worker's own ledger: every dollar here was a call's.
+    assert "<h2>Spend by category</h2>" in team.text and "<td>api_tokens</td>" in team.text
+    assert "<td class=num>100%</td>" in team.text and "<h2>Cost per outcome</h2>" in team.text
     assert worker.get("/table/").status_code == 404
 
 

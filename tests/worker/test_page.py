@@ -253,3 +253,39 @@ def test_the_team_page_draws_each_endpoints_last_hours_and_last_week():
 def test_the_teams_list_draws_the_last_hours():
     html = page.render_overview([a_row("a", 2.0, series=[0.5] * 135)], [], 1, "now")
     assert "<th>last hours</th>" in html and "a: spend per window, last hours" in html
+
+
+def test_the_team_page_shows_categories_tiers_cost_per_outcome_runs_and_the_budget_cone_as_text():
+    from streams.worker import page_sections
+
+    sections = [
+        ("Spend by category", page_sections.categories(
+            {"cost_usd": 10.0, "gpu_hours": 2.5,
+             "categories": {"api_tokens": 2.0, "inference_serving": 5.0, "training": 3.0}})),
+        ("Spend by model tier", page_sections.tiers([{"tier": HOSTILE, "requests": 3, "cost_usd": 6.0},
+                                                     {"tier": "economy", "requests": 9, "cost_usd": 2.0}])),
+        ("Cost per outcome", page_sections.unit_costs([
+            {"endpoint": "bot", "outcome": HOSTILE, "spend_usd": 9.0, "outcomes": 3, "usd_per_outcome": 3.0,
+             "expected_usd_per_outcome": 1.0, "previous": {"usd_per_outcome": None}},
+            {"endpoint": "bot", "outcome": "quiet", "spend_usd": 1.0, "outcomes": 0, "usd_per_outcome": None,
+             "expected_usd_per_outcome": None, "previous": None}])),
+        ("Training runs", page_sections.runs([
+            {"run_id": HOSTILE, "status": "started", "cost_usd": 130.0, "estimated_cost_usd": 100.0,
+             "ceiling_usd": 120.0, "burn_rate_usd_per_hour": 40.0, "gpus_active": 8, "gpus_planned": 8}])),
+    ]
+    budget = {"budget": "monthly", "amount_usd": 100.0, "spent_usd": 40.0, "forecast_usd": 90.0,
+              "forecast_low_usd": 70.0, "forecast_high_usd": 120.0, "period_start": "2026-12-01T00:00:00Z",
+              "period_end": "2027-01-01T00:00:00Z", "days_left": 24.0}
+    html = page.render_team("search", [], [], [budget], "now", sections=sections)
+    assert "<script" not in html and html.count("&lt;script&gt;") == 3
+    assert [h for h in re.findall(r"<h2>(.*?)</h2>", html) if h not in ("Endpoints", "Budgets", "Incidents")] == \
+        ["Spend by category", "Spend by model tier", "Cost per outcome", "Training runs"]
+    assert "50%" in html and "2.5 GPU hours" in html  # serving is half the team's money
+    assert "75%" in html  # the premium tier's share of tiered spend
+    assert '<td class="num firing">$3.00</td>' in html  # 3x its expected cost per outcome
+    assert "no outcomes" in html and "$0.00</td><td class=num>$0" not in html  # none is not $0
+    assert 'class="over"' in html  # the run is past its ceiling
+    cone = re.search(r'<polygon class="cone" points="([^"]+)"', html)
+    assert cone is not None
+    (now_x, now_y), (end_x, high_y), (_, low_y) = [tuple(map(float, p.split(","))) for p in cone.group(1).split()]
+    assert now_x < end_x and high_y < low_y < now_y  # fanning out from today's spend, higher is up

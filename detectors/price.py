@@ -5,8 +5,10 @@ of calls, so the Poisson count test (which proves traffic) cannot see it. Here e
 the log of its cost per call, per model (a key that mixes a cheap and a dear model would
 otherwise look like one very noisy price): an exponentially weighted mean and variance, as
 `detectors/spread.py` learns a window's spend. A call of a model the key has not used is judged
-against the key's usual call: the mean over its models weighted by use, with the spread of all
-its calls.
+against the key's usual call: the mean over its models weighted by their share of its recent calls,
+with the spread of all its calls. Such a model's dear calls in a row are not learned as its own
+price (else, on a busy key, a jump's first 20 calls would make the new model's price the usual one
+before they proved it); a dear call that comes alone is (a dear model used now and then is no jump).
 
 Each call's excess `d = ln(cost) - mean` and its variance `var` are kept for the newest
 `RUN_CALLS` calls. The test looks at the newest n of them, n at least `MIN_CALLS` and at least a
@@ -45,7 +47,7 @@ MIN_CALLS = 2
 MODEL_GRACE = 20
 #: Calls of the key learned before any is judged: its usual call must know the models it uses now and then.
 KEY_GRACE = 200
-#: Models learned per key; the least used goes when a new one comes.
+#: Models learned per key; the least used of late goes when a new one comes.
 MAX_MODELS = 4
 #: The least spread a price is given: a fixed-price key's calls still vary with their tokens.
 MIN_SD = 0.15
@@ -70,10 +72,12 @@ class CallPrice:
 
     def __init__(self, state: dict[str, Any] | None = None) -> None:
         state = state or {}
+        # Per model: [calls learned (capped), mean ln(cost), its variance, share of the key's recent calls].
         self.models: dict[str, list[float]] = state.get("m", {})
+        _add_shares(self.models)
         # [ts, excess d, its variance, tokens, cost] per call, newest last.
         self.recent: list[list[float]] = state.get("r", [])
-        self.streak: int = state.get("s", 0)  # dear calls in a row not learned
+        self.streak: int = state.get("s", 0)  # dear calls in a row (not learned, but a new model's first)
 
     def to_state(self) -> dict[str, Any] | None:
         if not self.models:
@@ -90,12 +94,16 @@ class CallPrice:
         learned = self.models.get(model)
         if learned is not None and learned[0] >= MODEL_GRACE:
             return learned[1], max(learned[2], MIN_SD ** 2)
-        total = sum(entry[0] for entry in self.models.values())
-        if total < KEY_GRACE:
+        if sum(entry[0] for entry in self.models.values()) < KEY_GRACE:
             return None
-        mean = sum(entry[0] * entry[1] for entry in self.models.values()) / total
+        # Weighted by each model's share of the key's recent calls, not by calls learned: those are capped, so a
+        # busy key's usual and now-and-then models would weigh the same (a 50/50 mix where the key's is 85/15).
+        total = sum(entry[3] for entry in self.models.values())
+        if total <= 0:
+            return None
+        mean = sum(entry[3] * entry[1] for entry in self.models.values()) / total
         # The spread of the key's calls over all its models: a call of a model it uses now and then is no jump.
-        spread = sum(entry[0] * (entry[2] + (entry[1] - mean) ** 2) for entry in self.models.values()) / total
+        spread = sum(entry[3] * (entry[2] + (entry[1] - mean) ** 2) for entry in self.models.values()) / total
         return mean, max(spread, MIN_SD ** 2)
 
     def trusted(self, model: str) -> bool:
@@ -119,10 +127,12 @@ class CallPrice:
                                 float(f"{cost:.6g}")])
             del self.recent[:-RUN_CALLS]
             # A call at half the bar (in the log) or dearer is not learned: a jump must not become the usual price.
-            # A model not yet trusted is learned all the same: else a dear model the key uses now and then never is.
-            if excess >= math.log(ratio) / 2 and self.trusted(model):
+            # A model not yet trusted is learned all the same when its dear call comes alone (else a dear model the
+            # key uses now and then never is), but not a second in a row: a new model the key moved to must not be
+            # learned into its own usual price (trusted after `MODEL_GRACE` calls) before the jump is proven.
+            if excess >= math.log(ratio) / 2:
                 self.streak += 1
-                if self.streak < ADAPT_CALLS:
+                if (self.streak > 1 or self.trusted(model)) and self.streak < ADAPT_CALLS:
                     return True
             else:
                 self.streak = 0
@@ -168,20 +178,34 @@ class CallPrice:
         entry = self.models.get(model)
         if entry is None:
             if len(self.models) >= MAX_MODELS:
-                del self.models[min(self.models, key=lambda name: self.models[name][0])]
-            entry = self.models[model] = [0, price, 0.0]
-        learned, mean, variance = entry
+                # The least used of late (by calls learned, capped, one used long ago would never go).
+                del self.models[min(self.models, key=lambda name: self.models[name][3])]
+            entry = self.models[model] = [0, price, 0.0, 0.0]
+        for other in self.models.values():
+            other[3] = float(f"{other[3] * (1 - SHARE_FADING):.6g}")
+        learned, mean, variance, share = entry
         rate = max(FADING, 1 / (learned + 1))
         change = price - mean
         mean += rate * change
         variance = (1 - rate) * (variance + rate * change * change)
         # Six significant digits, as learned: the same in memory and restored from state. The count is capped
-        # (it weighs models against each other and sets the learning rate, nothing past that).
-        entry[:] = [min(learned + 1, 1000), float(f"{mean:.6g}"), float(f"{variance:.6g}")]
+        # (it sets the learning rate and the grace periods, nothing past that: the shares weigh the models).
+        entry[:] = [min(learned + 1, 1000), float(f"{mean:.6g}"), float(f"{variance:.6g}"),
+                    float(f"{share + SHARE_FADING:.6g}")]
 
 
 #: Per call: a key's price follows its last 50 or so calls.
 FADING = 0.02
+#: Per call: a model's share of the key's calls follows its last 100 or so calls.
+SHARE_FADING = 0.01
+
+
+def _add_shares(models: dict[str, list[float]]) -> None:
+    """A state from before shares were kept: each model's share is its part of the calls learned."""
+    total = sum(entry[0] for entry in models.values())
+    for entry in models.values():
+        if len(entry) < 4:
+            entry.append(entry[0] / total if total else 0.0)
 
 
 def _normal_quantile(alpha: float) -> float:

@@ -121,6 +121,9 @@ class OpenWindow:
     # On a lumpy key (detectors/spread.py), the spread of its spend as the window opened; None elsewhere.
     amount_mean: float | None = None
     amount_sd: float | None = None
+    # On a meter (regular calls) judged in the log, lumpy or with bursts of its own (detectors/spread.py): the fewest
+    # windows a jump must hold to fire, one more than its longest burst (1: no bursts). 0 elsewhere.
+    hold: int = 0
 
     def to_state(self) -> list[Any]:
         state: list[Any] = [self.start, self.calls, self.tokens, self.cost, self.threshold_tokens, self.threshold_cost,
@@ -129,6 +132,8 @@ class OpenWindow:
             state.append(self.tally)
         if self.calls_bar or self.amount_sd is not None:
             state += [self.calls_bar, self.amount_mean, self.amount_sd]
+        if self.hold:
+            state.append(self.hold)
         return state
 
     @classmethod
@@ -139,6 +144,8 @@ class OpenWindow:
             window.tally = state[9]
         if len(state) > 10:
             window.calls_bar, window.amount_mean, window.amount_sd = state[10:13]
+        if len(state) > 13:
+            window.hold = state[13]
         return window, len(state) > 10
 
 
@@ -250,7 +257,11 @@ class FlashSpikeDetector:
         # On a quiet key the calls must prove the surge too: else one costly call passes the spend bar alone.
         # On a lumpy key the amount must pass its own spread-aware test too (`SpanFigures.amount_passes`).
         if window.calls >= window.calls_bar:
-            if window.threshold_cost is not None and window.cost >= window.threshold_cost:
+            if window.hold:
+                # A meter's: sized in the log; where it has shown bursts, a single window is one of them.
+                if window.hold == 1 and self._holds(alone := self._alone(window)):
+                    return self._fire(ts, window, "usd", alone)
+            elif window.threshold_cost is not None and window.cost >= window.threshold_cost:
                 alone = self._alone(window)
                 if alone.amount_passes():
                     return self._fire(ts, window, "usd", alone)
@@ -268,8 +279,13 @@ class FlashSpikeDetector:
         for base in self._span_bases(window):
             # The span's figures are made only when a bar is passed: most calls pass none, and making them
             # for every call cost 6% of the ledger.
-            _windows, calls, tokens, cost, _z_sum, _z_count, calls_bar, bar_tokens, bar_cost, *_ = base
+            windows, calls, tokens, cost, _z_sum, z_count, calls_bar, bar_tokens, bar_cost, *_ = base
             if calls + window.calls < calls_bar:
+                continue
+            if window.hold:
+                # Judged in the log, so only over whole spans (no money bar stands in for windows not kept).
+                if windows >= window.hold and z_count == windows - 1 and self._holds(span := self._span(window, base)):
+                    return self._fire(ts, window, "usd", span)
                 continue
             if (bar_cost is None or cost + window.cost < bar_cost) and \
                     (bar_tokens is None or tokens + window.tokens < bar_tokens):
@@ -280,6 +296,29 @@ class FlashSpikeDetector:
             if span.threshold_tokens is not None and span.tokens >= span.threshold_tokens:
                 return self._fire(ts, window, "tokens", span)
         return None
+
+    def _holds(self, span: SpanFigures) -> bool:
+        """A meter's jump over a span longer than its bursts, sized in the log: its mean z at least `ratio` times
+        the usual z (the typical period's level), besides the spread's bar.
+
+        Its expected spend is a mean, raised by the bursts it learned and by the lognormal's own skew: a 10x step
+        on a bursty hourly meter's typical period read 6-7x against it, and went unseen.
+        """
+        return (span.amount_bar is not None and span.amount_passes()
+                and span.amount_z >= span.amount_mean + math.log(self.rule.ratio)
+                and span.cost >= self.rule.min_usd * span.windows)
+
+    def _high(self, window: OpenWindow) -> bool:
+        """A window far above a meter's usual z: at least sqrt(`ratio`) times its typical period, and halfway
+        (`protect_fraction`) to the single window's amount bar. A run of them is a burst, or a jump; once begun it
+        goes on down to half that level (a jump's periods dip now and then: a dip must not cut it in two bursts)."""
+        if not window.calls or window.expected_cost <= 0:
+            return False
+        spread = self.spread
+        level = max(math.log(self.rule.ratio) / 2, self.rule.protect_fraction * self._amount_margin(spread.sd))
+        if spread.run:
+            level /= 2
+        return amount_z(window.cost, window.expected_cost) - spread.mean >= level
 
     def _spans(self, window: OpenWindow) -> list[SpanFigures]:
         """The spans ending with `window` (none unless the key is quiet or lumpy), each with its oldest window's bar.
@@ -358,6 +397,12 @@ class FlashSpikeDetector:
                 and spread.mean + self._amount_margin(spread.sd) > math.log(self.rule.ratio)):
             # Lumpy: its bar is above the ratio's. Rounded as the window opens (it is state).
             window.amount_mean, window.amount_sd = spread.mean, float(f"{spread.sd:.6g}")
+        if (not window.calls_bar and window.threshold_cost is not None and spread.learned >= self.rule.grace_period
+                and spread.regular and (window.amount_sd is not None or spread.burst >= 1)):
+            # A meter, lumpy or with bursts of its own: sized in the log against its typical period, and its
+            # bursts are its normal life: a jump must hold longer than they do.
+            window.hold = min(math.ceil(spread.burst) + 1, max(self.rule.spans, default=1))
+            window.amount_mean, window.amount_sd = spread.mean, float(f"{spread.sd:.6g}")
         return window
 
     def _restored(self, state: list[Any]) -> OpenWindow:
@@ -397,6 +442,7 @@ class FlashSpikeDetector:
                                                    for c in named]}
         if span.windows > 1:
             self.incident["span"] = span.windows
+        self.spread.forget_run()
         return self._verdict("firing", ts, unit, observed, expected, ts, window.start, span.windows, figures)
 
     def _fire_price(self, ts: float, window: OpenWindow, jump: PriceJump) -> Verdict:
@@ -476,7 +522,14 @@ class FlashSpikeDetector:
         spans = self._spans(window)
         self._remember(window)
         if self.incident is None:
-            if self._suspicious(window, spans):
+            # A meter's high windows are not learned (a burst, or a jump in the making) and are counted in runs: its
+            # bursts.
+            high, suspicious = False, self._suspicious(window, spans)
+            if window.calls and self.spread.regular and self.spread.learned >= self.rule.grace_period:
+                high = self._high(window)
+                # A run ends on a window back to normal over its spans too: inside a jump it goes on.
+                self.spread.count_burst(high, not suspicious, self.rule.fading_factor)
+            if suspicious or (window.hold and high):
                 self.unusual += 1
                 if self.unusual < self.rule.adapt_after_windows:
                     return None

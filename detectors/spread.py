@@ -14,6 +14,11 @@ Two statistics per key, learned from the same normal windows as the baseline:
   calls that come at random (Poisson), about 0 for a meter's one event a period. The Poisson
   count test means nothing for regular calls (a meter never sends a second event), so it is
   not applied to them.
+- **How long its bursts last.** A meter's normal life can hold bursts: a period or three at several
+  times its usual amount, recurring (a nightly export, a batch). Each run of *high* windows in a
+  row (judged by the caller: far above the usual z) that ends without an incident is a burst the
+  key has shown; `burst` is the longest, fading slowly. A jump on such a key must hold longer than
+  its bursts do before it can fire, as a daily batch job's spend must pass a bar its batches set.
 
 >>> spread = AmountSpread()
 >>> for amount in [1.0, 3.0, 0.5, 2.0] * 20:  # lumpy: 0.5x to 3x
@@ -31,6 +36,9 @@ from typing import Any
 FLOOR_SHARE = 1e-3
 #: Calls at most this dispersed (variance over mean) are regular, not random.
 REGULAR_DISPERSION = 0.25
+#: How fast the longest burst is forgotten, per window judged, as a share of the fading factor: slower than the
+#: levels (bursts a day or more apart must not be forgotten between them), about 200 windows at 0.02.
+BURST_FADING_SHARE = 0.25
 
 
 def amount_z(spend: float, expected: float) -> float:
@@ -41,8 +49,11 @@ def amount_z(spend: float, expected: float) -> float:
 class AmountSpread:
     """Exponentially weighted mean and variance of `amount_z`, and the dispersion of the calls."""
 
-    def __init__(self, learned: int = 0, mean: float = 0.0, variance: float = 0.0, dispersion: float = 1.0) -> None:
+    def __init__(self, learned: int = 0, mean: float = 0.0, variance: float = 0.0, dispersion: float = 1.0,
+                 burst: float = 0.0, run: int = 0) -> None:
         self.learned, self.mean, self.variance, self.dispersion = learned, mean, variance, dispersion
+        self.burst = burst  # the longest run of high windows that ended without an incident, fading
+        self.run = run  # high windows in a row up to the newest judged
 
     @property
     def sd(self) -> float:
@@ -70,8 +81,24 @@ class AmountSpread:
         self.mean, self.variance, self.dispersion = (float(f"{value:.6g}") for value in
                                                      (self.mean, self.variance, self.dispersion))
 
+    def count_burst(self, high: bool, normal: bool, fading_factor: float) -> None:
+        """One window judged outside an incident: `high` continues a run, a `normal` one ends it (a burst);
+        one neither (not high alone, but over a span) leaves it open."""
+        faded = self.burst * (1 - BURST_FADING_SHARE * fading_factor)
+        self.burst = float(f"{faded:.6g}") if faded >= 0.5 else 0.0  # under half a window: forgotten
+        if high:
+            self.run += 1
+        elif normal:
+            self.burst = max(self.burst, float(self.run))
+            self.run = 0
+
+    def forget_run(self) -> None:
+        """The run turned into an incident: a jump, not a burst of the key's normal life."""
+        self.run = 0
+
     def to_state(self) -> list[Any]:
-        return [self.learned, self.mean, self.variance, self.dispersion]
+        state = [self.learned, self.mean, self.variance, self.dispersion]
+        return [*state, self.burst, self.run] if self.burst or self.run else state
 
     @classmethod
     def from_state(cls, state: list[Any] | None) -> AmountSpread:

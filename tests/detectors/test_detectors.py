@@ -275,6 +275,50 @@ def test_a_meter_that_skips_periods_is_still_judged_on_its_amount():
     assert [v.status for v in meter(detector, range(600, 640), jump=20.0, seed=26, missing=0.03)] == ["firing"]
 
 
+HOURLY = SpikeRule(window_s=3600, grace_period=30, min_usd=1.0, min_tokens=100_000)  # an hourly bill line
+
+
+def bursty_meter(detector: FlashSpikeDetector, periods: range, seed: int, step: range = range(0)) -> list:
+    """An hourly meter whose normal life holds bursts: lognormal amounts (sigma 0.5) and, about once a day,
+    3-8x for 1-3 periods; `step`: the periods of a lasting 10x jump."""
+    rng = random.Random(seed)
+    verdicts, burst_left, burst = [], 0, 1.0
+    for period in periods:
+        if burst_left == 0 and rng.random() < 1 / 24:
+            burst_left, burst = rng.randint(1, 3), rng.uniform(3.0, 8.0)
+        factor = 10.0 if period in step else burst if burst_left else 1.0
+        burst_left = max(0, burst_left - 1)
+        verdict = detector.observe(period * 3600 + 3600 + rng.uniform(1, 20), 0, 10.0 * math.exp(0.5 * rng.gauss(0, 1))
+                                   * factor)
+        verdicts += [verdict] if verdict else []
+        verdicts += detector.advance(period * 3600 + 7200 + HOURLY.settle_s)
+    return verdicts
+
+
+def test_a_meter_with_bursts_of_its_own_must_hold_a_jump_longer_than_they_last():
+    detector = FlashSpikeDetector("billing", "hourly-export", HOURLY)
+    assert bursty_meter(detector, range(0, 24 * 21), seed=31) == []  # three weeks of bursts of 3-8x: normal life
+    assert 2 <= detector.spread.burst <= 6  # its bursts last up to 3 periods (two can come back to back)
+    window = detector._new_window(24 * 21 * 3600.0)
+    assert window.hold == math.ceil(detector.spread.burst) + 1
+    # A single 20x period is one of its bursts, however far above the ratio it is.
+    assert detector.observe(24 * 21 * 3600 + 10, 0, 200.0) is None
+    # A lasting 10x step reads about 8x against a mean raised by the bursts, yet holds longer than they do.
+    fired = bursty_meter(detector, range(24 * 21 + 1, 24 * 21 + 60), seed=32, step=range(24 * 21 + 5, 24 * 21 + 30))
+    assert [v.status for v in fired] == ["firing", "resolved"]
+    assert 24 * 21 + 5 + window.hold <= fired[0].ts / 3600 <= 24 * 21 + 30
+
+
+def test_a_bursty_meter_survives_a_restart():
+    detector = FlashSpikeDetector("billing", "hourly-export", HOURLY)
+    bursty_meter(detector, range(0, 24 * 10), seed=33)
+    twin = FlashSpikeDetector("billing", "hourly-export", HOURLY, orjson.loads(orjson.dumps(detector.to_state())))
+    assert twin.spread.burst == detector.spread.burst and twin.spread.run == detector.spread.run
+    step = range(24 * 10 + 5, 24 * 10 + 30)
+    assert bursty_meter(twin, range(24 * 10, 24 * 12), seed=34, step=step) == \
+        bursty_meter(detector, range(24 * 10, 24 * 12), seed=34, step=step) != []
+
+
 def test_busy_keys_are_not_lumpy():
     detector = FlashSpikeDetector("t", "e", RULE)
     feed(detector, range(0, 200), 100)

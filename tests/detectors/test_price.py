@@ -101,3 +101,34 @@ def test_calls_without_tokens_are_not_priced():
     price = CallPrice()
     assert not price.observe(0.0, "cloud-meter", 0, 5.0, learn=True, ratio=3.0)
     assert price.to_state() is None
+
+
+def test_a_busy_key_moving_to_a_new_model_5x_dearer_is_proven_by_its_calls():
+    """A busy key, 85/15 on a cheap and a 4x dearer model for 8,000 calls, then every call on a model new to the key
+    at 5x. The new model is judged against the key's usual call weighted by each model's share of the calls:
+    weighted by calls learned (capped at 1,000 each) the mix read 50/50, its usual call 2x too dear; and the new
+    model's dear calls in a row are not learned as its own price (trusted after 20) before they prove the jump."""
+    rng = random.Random(7)
+    price = CallPrice()
+
+    def call(ts: float, factor: float, model: str | None = None) -> None:
+        dear = rng.random() < 0.15
+        cost = 0.01 * (4.0 if dear else 1.0) * factor * math.exp(rng.gauss(0, 0.35))
+        price.observe(ts, model or ("dear" if dear else "mini"), 2000, cost, learn=True, ratio=3.0)
+
+    for i in range(8000):
+        call(i * 3.0, 1.0)
+    assert price.test(alpha=1e-6, ratio=3.0, min_calls=12) is None
+    mean, _variance = price.reference("o1")
+    assert abs(mean - (math.log(0.01) + 0.15 * math.log(4.0))) < 0.15  # 85/15, not 50/50
+    for i in range(30):
+        call(24000.0 + i * 3.0, 5.0, "o1")
+    jump = price.test(alpha=1e-6, ratio=3.0, min_calls=12)
+    assert jump is not None and 3.5 < jump.cost / jump.usual_cost < 7.0
+    assert not price.trusted("o1")
+
+def test_a_state_without_model_shares_still_judges():
+    """States written before the shares were kept: each model weighs by its calls learned."""
+    price = CallPrice({"m": {"mini": [850, math.log(0.01), 0.1], "dear": [150, math.log(0.04), 0.1]}})
+    mean, _variance = price.reference("o1")
+    assert math.isclose(mean, 0.85 * math.log(0.01) + 0.15 * math.log(0.04))

@@ -384,3 +384,34 @@ def test_runs_without_estimate_use_the_ceiling_and_resolve_when_they_end():
     ended = judge_run(snapshot(estimated_cost_usd=None, ceiling_usd=5000.0, cost_usd=5200.0, status="cancelled"),
                       TRAINING, firing.since)
     assert ended is not None and ended.status == "resolved"
+
+
+# -- the size test: slow keys (issue 39, detectors/surge.py) ---------------------------------------
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_slow_key_surging_10x_fires_and_one_surging_6x_does_not(seed):
+    """A key of 2 calls a minute, where `ratio` sets the bar: a 6x surge's windows read 10x now and then (a
+    third of such surges fired), but the calls since it began never prove it larger than SIZE_LOW."""
+    surging, steady = FlashSpikeDetector("t", "slow", QUIET), FlashSpikeDetector("t", "slow", QUIET)
+    for detector in (surging, steady):
+        assert feed(detector, range(0, 600), 2.0, seed=seed) == []
+        assert detector.surge.ready and 1.6 < detector.surge.level < 2.4
+    fired = [v for v in feed(surging, range(600, 625), 20.0, seed=seed + 10) if v.status == "firing"]
+    assert len(fired) == 1 and fired[0].ts < 615 * 60
+    assert [v for v in feed(steady, range(600, 630), 12.0, seed=seed + 10) if v.status == "firing"] == []
+
+
+def test_the_size_test_state_is_small_survives_a_restart_and_old_states_load():
+    detector = FlashSpikeDetector("t", "slow", QUIET)
+    feed(detector, range(0, 200), 2.0)
+    feed(detector, range(200, 203), 20.0, seed=4)  # a surge under way: its evidence is state too
+    state = orjson.loads(orjson.dumps(detector.to_state()))
+    assert len(state["surge"]) == 6 and state["surge"][4] >= 1
+    twin = FlashSpikeDetector("t", "slow", QUIET, state)
+    assert twin.surge.to_state() == detector.surge.to_state()
+    del state["surge"]  # a state from before the size test: it learns its level afresh
+    assert FlashSpikeDetector("t", "slow", QUIET, state).surge.ready is False
+    busy = FlashSpikeDetector("t", "busy", QUIET)
+    feed(busy, range(0, 120), 100)
+    assert "surge" not in busy.to_state()

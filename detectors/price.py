@@ -148,6 +148,10 @@ class CallPrice:
         the count test),
         that proves it and spends at least `min_usd` a window (over the windows it spans, at least one)."""
         z, bar = _normal_quantile(alpha), math.log(ratio)
+        # A run is sized when its mean excess reaches the bar, which none can where no call's does: on a busy key
+        # that is most calls, and this look at the kept calls costs a fraction of the walk below.
+        if not self.recent or max(entry[1] for entry in self.recent) < bar:
+            return None
         excess = variance = cost = 0.0
         newest = self.recent[-1][0] if self.recent else 0.0
         for n, (ts, d, var, _tokens, call_cost) in enumerate(reversed(self.recent), start=1):

@@ -79,15 +79,6 @@ def sparkline(values: Sequence[Any], width: int = 120, height: int = 24, label: 
     return box + f'<polyline fill="none" stroke="#0b57d0" stroke-width="1.5" points="{coords}"/></svg>'
 
 
-def window_series(windows: Iterable[Sequence[Any]], window_s: int, cost_at: int) -> list[float]:
-    """Cost per window from ledger window rows (`[start, ...]`), a window nobody spent in drawn as 0."""
-    by_start = {int(row[0]): finite(row[cost_at]) for row in windows}
-    if not by_start:
-        return []
-    first, last = min(by_start), max(by_start)
-    return [by_start.get(start, 0.0) for start in range(first, last + window_s, window_s)]
-
-
 def open_incidents(alerts: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Firing alerts with no later resolve for the same dedup_key, oldest first (`alerts` in time order)."""
     latest: dict[str, dict[str, Any]] = {}

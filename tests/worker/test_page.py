@@ -88,12 +88,6 @@ def test_a_sparkline_is_valid_svg_without_nan_for_any_points(values):
         assert all(0 <= x <= 120 and 0 <= y <= 24 for x, y in pairs)
 
 
-def test_window_series_draws_a_quiet_window_as_zero():
-    rows = [[60, 1, 0, 0, 0.5, 0], [180, 1, 0, 0, 1.5, 0]]
-    assert page.window_series(rows, 60, 4) == [0.5, 0.0, 1.5]
-    assert page.window_series([], 60, 4) == []
-
-
 def test_the_team_page_shows_each_endpoint_and_each_incidents_cause_and_contributors():
     alerts = [an_alert("search", "firing", "k1", cause="traffic",
                        contributors=[{"dimension": "user", "value": "eval-agent-7", "share": 0.93}])]

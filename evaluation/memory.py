@@ -23,6 +23,7 @@ from streams.settings import Settings
 from streams.state.dedup import EventIdIndex
 from streams.state.judging import RuleBook, apply_and_judge
 from streams.state.ledger import TEAM_ACCOUNT, WindowPolicy, apply_in_order, new_ledger
+from streams.state.store import packed
 from streams.state.windows import HOUR_S, HOURS_KEPT, MINUTES_KEPT
 
 ENDPOINTS_PER_TEAM = 10
@@ -63,7 +64,7 @@ def main() -> None:
         week = hours * ENDPOINTS_PER_TEAM
         apply_in_order(ledger, team, [(USAGE, row) for row in rows[:week]], policy, ids)
         apply_and_judge(ledger, team, [(USAGE, row) for row in rows[week:]], rules, policy, ids)
-        ledgers[team] = orjson.dumps(ledger)  # as the worker's ledgers table keeps it
+        ledgers[team] = packed(ledger)  # as the worker's ledgers table keeps it
     gc.collect()
     after = rss_bytes()
     state = len(ledgers["team-0"]) / ENDPOINTS_PER_TEAM  # windows, the team account's share, detectors

@@ -124,9 +124,10 @@ class SurgeSize:
         windows = min(self.learned, (2 - LEVEL_FADING) / LEVEL_FADING)
         return 1 / (windows * level) + LEVEL_DRIFT
 
-    def proven(self, calls: int, windows: int) -> bool:
+    def proven(self, calls: int, windows: int, alpha: float = SIZE_ALPHA) -> bool:
         """Whether the calls since the surge began, with `calls` more over `windows` more windows (those not
-        judged yet, the open one counted whole), prove a surge larger than `SIZE_LOW` x the level at its start.
+        judged yet, the open one counted whole), prove a surge larger than `SIZE_LOW` x the level at its start, at
+        `alpha`.
 
         True where the level is not learned yet: the test cannot judge, the other bars alone do.
         """
@@ -135,4 +136,4 @@ class SurgeSize:
         level = self.start_level if self.windows else self.level
         total = self.calls + calls
         mean = SIZE_LOW * level * (self.windows + windows)
-        return total > 0 and 1.0 - lower_tail(total - 1, mean, self.doubt(level)) < SIZE_ALPHA
+        return total > 0 and 1.0 - lower_tail(total - 1, mean, self.doubt(level)) < alpha

@@ -86,6 +86,22 @@ def test_scrape_gaps_are_not_idleness():
     assert feed(GpuIdleDetector(RUN, IdleRule()), T0, T0 + 5 * HOUR, pause_then_gap) == []
 
 
+def test_a_hang_with_a_scrape_gap_in_its_first_hour_fires_within_75_minutes():
+    """The hour before minute 75 holds under 36 minutes of evidence: the window reaches back for the rest, no
+    further (before the hang the run worked, and those minutes would hide it)."""
+    hang_at = T0 + 2 * HOUR
+
+    def hung_then_gap(ts: float) -> float | None:
+        if hang_at + 10 * MINUTE <= ts < hang_at + 45 * MINUTE:
+            return None  # the exporter was down for 35 minutes
+        return busy_then_hung(hang_at)(ts)
+    verdicts = feed(GpuIdleDetector(RUN, IdleRule()), T0, hang_at + 90 * MINUTE, hung_then_gap)
+    assert [v.status for v in verdicts] == ["firing"]
+    assert hang_at + 60 * MINUTE <= verdicts[0].ts <= hang_at + 75 * MINUTE
+    assert verdicts[0].observed < 10.0 and abs(verdicts[0].since - hang_at) <= 2 * MINUTE
+    assert feed(GpuIdleDetector(RUN, IdleRule(lookback=1.0)), T0, hang_at + 75 * MINUTE, hung_then_gap) == []
+
+
 def test_samples_without_utilization_carry_no_evidence():
     detector = GpuIdleDetector(RUN, IdleRule())
     verdicts = [detector.observe(T0 + 60 * n, "gpu0", None, 2.0) for n in range(180)]
@@ -155,5 +171,5 @@ def test_state_round_trips_through_json_and_stays_bounded():
     assert [(v.status, v.ts, v.since, v.observed) for v in pieces] == [(v.status, v.ts, v.since, v.observed)
                                                                       for v in whole]
     assert state is not None
-    assert len(state["buckets"]) <= 62 and len(state["gpus"]) == 4
+    assert len(state["buckets"]) <= IdleRule().minutes * IdleRule().lookback + 2 and len(state["gpus"]) == 4
     assert len(orjson.dumps(state)) < 8_000

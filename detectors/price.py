@@ -79,6 +79,11 @@ class CallPrice:
         # [ts, excess d, its variance, tokens, cost] per call, newest last.
         self.recent: list[list[float]] = state.get("r", [])
         self.streak: int = state.get("s", 0)  # dear calls in a row (not learned, but a new model's first)
+        # Not state (derived from `recent`): the bar of the last test, and how many kept calls came after the newest
+        # whose excess reached it (None: not known yet). No run's mean excess can reach a bar no call's does, so a
+        # busy key's test needs no look at its kept calls while that count says none of them is left.
+        self._dear_bar: float | None = None
+        self._since_dear: int | None = None
 
     def to_state(self) -> dict[str, Any] | None:
         if not self.models:
@@ -124,9 +129,11 @@ class CallPrice:
             mean, variance = reference
             excess = price - mean
             # Rounded as kept (it is state): the same in memory and restored.
-            self.recent.append([round(ts, 3), round(excess, 4), round(variance, 4), round(tokens),
-                                float(f"{cost:.6g}")])
+            kept = round(excess, 4)
+            self.recent.append([round(ts, 3), kept, round(variance, 4), round(tokens), float(f"{cost:.6g}")])
             del self.recent[:-RUN_CALLS]
+            if self._since_dear is not None and self._dear_bar is not None:
+                self._since_dear = 0 if kept >= self._dear_bar else self._since_dear + 1
             # A call at half the bar (in the log) or dearer is not learned: a jump must not become the usual price.
             # A model not yet trusted is learned all the same when its dear call comes alone (else a dear model the
             # key uses now and then never is), but not a second in a row: a new model the key moved to must not be
@@ -149,8 +156,12 @@ class CallPrice:
         that proves it and spends at least `min_usd` a window (over the windows it spans, at least one)."""
         z, bar = _normal_quantile(alpha), math.log(ratio)
         # A run is sized when its mean excess reaches the bar, which none can where no call's does: on a busy key
-        # that is most calls, and this look at the kept calls costs a fraction of the walk below.
-        if not self.recent or max(entry[1] for entry in self.recent) < bar:
+        # that is most calls, and the count kept beside the calls says it without a look at them.
+        if bar != self._dear_bar or self._since_dear is None:
+            self._dear_bar = bar
+            self._since_dear = next((n for n, entry in enumerate(reversed(self.recent)) if entry[1] >= bar),
+                                    len(self.recent))
+        if self._since_dear >= len(self.recent):
             return None
         excess = variance = cost = 0.0
         newest = self.recent[-1][0] if self.recent else 0.0
@@ -178,6 +189,7 @@ class CallPrice:
         """After an incident: its calls must not prove the next one."""
         self.recent.clear()
         self.streak = 0
+        self._since_dear = None
 
     def _learn(self, model: str, price: float) -> None:
         entry = self.models.get(model)

@@ -132,3 +132,24 @@ def test_a_state_without_model_shares_still_judges():
     price = CallPrice({"m": {"mini": [850, math.log(0.01), 0.1], "dear": [150, math.log(0.04), 0.1]}})
     mean, _variance = price.reference("o1")
     assert math.isclose(mean, 0.85 * math.log(0.01) + 0.15 * math.log(0.04))
+
+
+def test_the_count_of_calls_since_a_dear_one_judges_as_a_look_at_every_kept_call():
+    """`test` skips its walk while no kept call's excess reaches the bar, by a count kept beside the calls; a twin
+    restored from the state after every call counts afresh from the calls themselves. They must always agree,
+    through dear runs, lone dear calls, forgotten incidents and a bar that changes."""
+    rng = random.Random(5)
+    price = CallPrice()
+    found = 0
+    for n in range(4000):
+        dear = 40.0 if n % 400 >= 380 or rng.random() < 0.02 else 1.0  # a run of 20 dear calls every 400
+        price.observe(float(n), rng.choice(["mini", "mini", "o1"]), 1000, 0.001 * dear * rng.uniform(0.8, 1.25),
+                      learn=True, ratio=3.0)
+        if rng.random() < 0.01:
+            price.forget_calls()
+        ratio = 3.0 if rng.random() < 0.9 else 50.0
+        twin = CallPrice(orjson.loads(orjson.dumps(price.to_state() or {})))
+        jump = price.test(1e-3, ratio, window_s=5.0, min_calls=1)
+        assert jump == twin.test(1e-3, ratio, window_s=5.0, min_calls=1)
+        found += jump is not None
+    assert found >= 20

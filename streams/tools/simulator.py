@@ -71,6 +71,7 @@ TIER_AFTER_S, TIER_FOR_S = 60.0, 120.0
 SERVING_TEAM, SERVING_ENDPOINT, IDLE_ENDPOINT = "search", "embed-serving", "rerank-gpu"
 SERVING_GPUS, SERVING_FACTOR, IDLE_GPUS = 2, 12, 3
 SERVING_AFTER_S, SERVING_FOR_S = 200.0, 180.0
+SCRAPE_S = 10.0  # every GPU is scraped this often, in the history as live
 DEMO_TIERS = {"premium": ["gpt-4o", "claude-*-opus*"], "economy": ["gpt-4o-mini"]}
 DEMO_POLICY = [{"team": "growth", "allow": ["economy"]}]
 DEMO_OUTCOME_PERIOD_S = 60  # cost per ticket judged each minute, so the demo shows it within minutes
@@ -136,7 +137,7 @@ def gpu_batch(now: float, elapsed: float) -> list[dict[str, Any]]:
     """A fine-tune planned for 8 GPUs that doubles to 16 after two minutes, and the serving GPUs."""
     gpus = 8 if elapsed < 120 else 16
     return [{"ts": now, "team": "research", "run_id": "llama-finetune-7", "gpu_id": f"gpu-{i}", "gpu_type": "H100",
-             "utilization": 93.0, "interval_s": 10.0} for i in range(gpus)] + serving_batch(now, elapsed, 10.0)
+             "utilization": 93.0, "interval_s": SCRAPE_S} for i in range(gpus)] + serving_batch(now, elapsed, SCRAPE_S)
 
 
 def serving_batch(now: float, elapsed: float, interval_s: float) -> list[dict[str, Any]]:
@@ -194,8 +195,10 @@ async def publish_traffic(brokers: str, settings: Settings, seed: int = 7) -> in
         for second in range(HISTORY_S, 0, -10):
             history.extend(usage_batch(started - second, -1.0, rng, 10.0))
             tickets.extend(outcome_batch(started - second, -1.0, rng, 10.0))
-            if second % 30 == 0:
-                serving.extend(serving_batch(started - second, -1.0, 30.0))
+            # Scraped as live, every 10 s: the baseline's hour-of-day profile is learned from the sample count, so
+            # history scraped every 30 s tripled the serving endpoint's expected cost at the switch to live, and
+            # half the demo's starts missed the scale-out it announces.
+            serving.extend(serving_batch(started - second, -1.0, SCRAPE_S))
         history.sort(key=lambda e: e["ts"])
         tickets.sort(key=lambda e: e["ts"])
         for i in range(0, len(history), 500):

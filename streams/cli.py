@@ -35,6 +35,15 @@ class NotAlertLines(logging.Filter):
         return not (record.name == "spendwatch.agents" and str(record.msg).startswith("alert "))
 
 
+class NotLoopTiming(logging.Filter):
+    """Drops mode's timer warnings ("woke up too late", "is overlapping"): the event loop's own lateness,
+    which the simulator's start (a hundred thousand events of history at once) causes on a small machine.
+    An operator reads them in the file; on a newcomer's terminal they read as a fault."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name != "mode.timers"
+
+
 def quiet_logging(config: dict[str, Any], log_file: str, alerts_printed: bool = False) -> dict[str, Any]:
     """`config` with every record into `log_file`, and only warnings and errors on the terminal.
 
@@ -42,9 +51,11 @@ def quiet_logging(config: dict[str, Any], log_file: str, alerts_printed: bool = 
     window table and the alerts a newcomer is there to see."""
     handlers = dict(config["handlers"])
     handlers["stderr"] = {**handlers["stderr"], "level": "WARNING"}
+    filters: dict[str, dict[str, type[logging.Filter]]] = {"not_loop_timing": {"()": NotLoopTiming}}
     if alerts_printed:
-        config = {**config, "filters": {"not_alert_lines": {"()": NotAlertLines}}}
-        handlers["stderr"]["filters"] = ["not_alert_lines"]
+        filters["not_alert_lines"] = {"()": NotAlertLines}
+    config = {**config, "filters": {**config.get("filters", {}), **filters}}
+    handlers["stderr"]["filters"] = list(filters)
     handlers["file"] = {"class": "logging.FileHandler", "formatter": "spendwatch", "filename": log_file,
                         "mode": "w", "encoding": "utf-8"}
     return {**config, "handlers": handlers, "root": {**config["root"], "handlers": ["stderr", "file"]}}

@@ -41,10 +41,11 @@ def test_at_the_default_level_start_up_lines_go_to_the_log_file_and_warnings_to_
     logging.config.dictConfig(quiet_logging(logging_config("text", "info"), str(log_file)))
     logging.getLogger("faust.worker").info("Starting...")
     logging.getLogger("spendwatch").warning("something is wrong")
+    logging.getLogger("mode.timers").warning("Timer report_idle is overlapping (interval=0.1 runtime=0.83)")
     err = capsys.readouterr().err
-    assert "Starting..." not in err and "something is wrong" in err
+    assert "Starting..." not in err and "something is wrong" in err and "overlapping" not in err
     text = log_file.read_text()
-    assert "Starting..." in text and "something is wrong" in text
+    assert "Starting..." in text and "something is wrong" in text and "overlapping" in text
 
 
 def test_where_alerts_print_to_the_console_their_log_line_stays_in_the_file(tmp_path: Path, capsys,

@@ -349,8 +349,7 @@ class FlashSpikeDetector:
         # The local level, where learned, says it too: on a quiet key the baseline reads low (windows at half
         # the bar are not learned), a key of 0.4 calls a window was expected at 0.2.
         calls = max(window.expected_calls, self.surge.level if self.surge.ready else 0.0)
-        return (calls >= SIZE_MIN_CALLS and window.expected_calls < SIZE_MAX_CALLS
-                and (window.threshold_cost is not None or window.threshold_tokens is not None)
+        return (calls >= SIZE_MIN_CALLS and self._level_learns(window)
                 and not (spread.learned >= self.rule.grace_period and spread.regular))
 
     def _level_learns(self, window: OpenWindow) -> bool:

@@ -198,7 +198,8 @@ async def publish_traffic(brokers: str, settings: Settings, seed: int = 7) -> in
             # Scraped as live, every 10 s: the baseline's hour-of-day profile is learned from the sample count, so
             # history scraped every 30 s tripled the serving endpoint's expected cost at the switch to live, and
             # half the demo's starts missed the scale-out it announces.
-            serving.extend(serving_batch(started - second, -1.0, SCRAPE_S))
+            if second % SCRAPE_S == 0:
+                serving.extend(serving_batch(started - second, -1.0, SCRAPE_S))
         history.sort(key=lambda e: e["ts"])
         tickets.sort(key=lambda e: e["ts"])
         for i in range(0, len(history), 500):
@@ -218,7 +219,7 @@ async def publish_traffic(brokers: str, settings: Settings, seed: int = 7) -> in
             resolved = outcome_batch(now, elapsed, rng, 1.0)
             if resolved:
                 await producer.send(settings.outcomes_topic, orjson.dumps(resolved))
-            if int(elapsed) % 10 == 0:
+            if int(elapsed) % SCRAPE_S == 0:
                 await producer.send(settings.gpu_topic, orjson.dumps(gpu_batch(now, elapsed)))
             sent += len(events)
     finally:

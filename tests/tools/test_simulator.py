@@ -28,11 +28,12 @@ def test_the_simulated_traffic_raises_every_alert_the_banner_announces(start):
     for second in range(simulator.HISTORY_S, 0, -10):
         usage += simulator.usage_batch(start - second, -1.0, rng, 10.0)
         outcomes += simulator.outcome_batch(start - second, -1.0, rng, 10.0)
-        gpu += simulator.serving_batch(start - second, -1.0, simulator.SCRAPE_S)
+        if second % simulator.SCRAPE_S == 0:
+            gpu += simulator.serving_batch(start - second, -1.0, simulator.SCRAPE_S)
     for elapsed in range(1, 480):
         usage += simulator.usage_batch(start + elapsed, float(elapsed), rng, 1.0)
         outcomes += simulator.outcome_batch(start + elapsed, float(elapsed), rng, 1.0)
-        if elapsed % 10 == 0:
+        if elapsed % simulator.SCRAPE_S == 0:
             gpu += simulator.gpu_batch(start + elapsed, float(elapsed))
     settings = simulator.demo_settings(Settings(_env_file=None))
     out = io.BytesIO()

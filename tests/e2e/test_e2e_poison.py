@@ -72,7 +72,7 @@ def test_each_poison_is_dead_lettered_and_every_good_event_counted_across_a_rest
     wait_for(lambda: totals_match(restarted, expected_totals(good)), what="every good event, after the restart")
     twice = Counter({reason: 2 * n for reason, n in EXPECTED_REASONS.items()})
     # At least once: a poison the killed worker had not yet committed past is dead-lettered again.
-    dead = read_all(broker.bootstrap, topics.dead_letter, sum(twice.values()))
+    dead = read_all(broker.bootstrap, topics.dead_letter, sum(twice.values()), timeout_s=150)  # see test_e2e_budgets
     reasons = Counter(dict(r.headers)["spendwatch-reason"].decode() for r in dead)
     assert reasons.keys() == twice.keys() and all(reasons[r] >= twice[r] for r in twice)
     assert restarted.process is not None and restarted.process.poll() is None

@@ -60,8 +60,12 @@ class SeasonalBaseline(base.AnomalyDetector):
         factor = self.profile[hour]
         return tuple(self.levels[m].get() * factor for m in METRICS)  # type: ignore[return-value]
 
-    def learn_one(self, x: dict[Hashable, Any]) -> None:
+    def learn_one(self, x: dict[Hashable, Any], shape: bool = True) -> None:
         """Learn one completed window: {"hour", "calls", "tokens", "cost"}.
+
+        `shape=False` learns the levels only, not the hour-of-day profile: a window of a change learned as the new
+        normal (an hour-long scale-out) is that day's, not the key's daily shape (learned into its hour, it had
+        the next day's scale-out expected at 4x the usual: `make eval`'s serving section).
 
         During warm-up the level is the plain mean of what has been seen (an exponentially
         weighted mean would lean on the very first window for an hour); after it, river's
@@ -71,7 +75,7 @@ class SeasonalBaseline(base.AnomalyDetector):
         factor = self.profile[hour]
         calls_level = self.levels["calls"].get()
         weight = self.weight(calls_level * factor)
-        if self.learned >= 1 and calls_level > 0:
+        if shape and self.learned >= 1 and calls_level > 0:
             # The profile learns how this hour compares with the key's level.
             target = min(max(x["calls"] / calls_level, PROFILE_BOUNDS[0]), PROFILE_BOUNDS[1])
             # Six significant digits, as learned: the same in memory and restored from state, half the bytes.

@@ -113,6 +113,9 @@ class SpikeRule:
     # The per-call price test (detectors/price.py): the newest calls at this many times what the key's
     # calls usually cost, proven at `alpha` by their number, fire whatever the count of calls does.
     price_ratio: float = 3.0
+    # A second, faster baseline (its fading factor) beside the first: a window is expected at the lower of the two.
+    # None: one baseline. Serving GPUs have one (streams/state/judging.py, SERVING_LOCAL_FADING).
+    local_fading_factor: float | None = None
 
 
 @dataclass(slots=True)
@@ -208,6 +211,8 @@ class FlashSpikeDetector:
         self.team, self.endpoint, self.rule = team, endpoint, rule
         state = state or {}
         self.baseline = SeasonalBaseline.from_state(state.get("b"), rule.fading_factor, rule.grace_period)
+        self.local = (None if rule.local_fading_factor is None
+                      else SeasonalBaseline.from_state(state.get("l"), rule.local_fading_factor, rule.grace_period))
         self.mix = Mix.from_state(state.get("mix"))  # the usual spend per model, user, service...
         self.spread = AmountSpread.from_state(state.get("spread"))  # how lumpy its spend, how regular its calls
         self.price = CallPrice(state.get("price"))  # what its calls cost, per model
@@ -228,6 +233,8 @@ class FlashSpikeDetector:
     def to_state(self) -> dict[str, Any]:
         state = {"b": self.baseline.to_state(), "open": [window.to_state() for window in self.open],
                  "done": self.done, "inc": self.incident, "unusual": self.unusual}
+        if self.local is not None:
+            state["l"] = self.local.to_state()
         if self.recent:
             state["recent"] = self.recent
         mix = self.mix.to_state()
@@ -476,7 +483,10 @@ class FlashSpikeDetector:
 
     def _thresholds(self, start: float) -> tuple[float | None, float | None, float, float, float]:
         # Six significant digits, fixed as the window opens (so a window restored from state is the same one).
-        calls, tokens, cost = (float(f"{value:.6g}") for value in self.baseline.expected(hour_of(start)))
+        expected: tuple[float, ...] = self.baseline.expected(hour_of(start))
+        if self.local is not None and self.local.ready:
+            expected = tuple(map(min, expected, self.local.expected(hour_of(start))))
+        calls, tokens, cost = (float(f"{value:.6g}") for value in expected)
         if not self.baseline.ready:
             return None, None, calls, tokens, cost
         scale = min_significant_count(calls, self.rule.alpha) / calls if calls > 0 else math.inf
@@ -555,6 +565,8 @@ class FlashSpikeDetector:
                 gap = self._quiet_windows_until(clock)
                 if gap >= QUIET_GAP_WINDOWS and self.incident is None:
                     self.baseline.learn_quiet(gap)
+                    if self.local is not None:
+                        self.local.learn_quiet(gap)
                     self.surge.learn_quiet(gap)
                     self.done += gap * window_s
                     self.recent.clear()  # no longer in a row up to `done`
@@ -603,11 +615,11 @@ class FlashSpikeDetector:
                     return None
             else:
                 self.unusual = 0
-            self._learn(window, figures)
+            self._learn(window, figures, lasting=self.unusual >= self.rule.adapt_after_windows)
             return None
         self.incident["windows"] += 1
         if self.incident["windows"] >= self.rule.adapt_after_windows:
-            self._learn(window, figures)  # a change that lasts this long is the new normal
+            self._learn(window, figures, lasting=True)  # a change that lasts this long is the new normal
         # Quiet over the span the incident fired on (a key that turned busy since: over one window).
         fired_on = self.incident.get("span", 1)
         if fired_on == 1 and window.amount_sd is not None and self.rule.spans:
@@ -636,9 +648,13 @@ class FlashSpikeDetector:
             return verdict
         return None
 
-    def _learn(self, window: OpenWindow, figures: dict[Hashable, Any]) -> None:
+    def _learn(self, window: OpenWindow, figures: dict[Hashable, Any], lasting: bool = False) -> None:
+        """Learn a judged window; `lasting`: one of a change learned as the new normal, which moves the levels but
+        not the hour-of-day profile (that day's incident is not the key's daily shape)."""
         fading = self.rule.fading_factor
-        self.baseline.learn_one(figures)
+        self.baseline.learn_one(figures, shape=not lasting)
+        if self.local is not None:
+            self.local.learn_one(figures, shape=not lasting)
         if self._level_learns(window):
             self.surge.learn(window.calls)  # a surge under way is judged against the level at its start
         self.mix.learn(window.tally, fading)

@@ -36,6 +36,10 @@ from streams.state.unit_costs import UnitCostWatch
 
 #: Alert fields that are times: given as Unix times by the detectors, written RFC 3339 (CONTRACT.md).
 TIMES = frozenset({"period_start", "period_end"})
+#: Serving GPUs step (an autoscaler takes a minute to go from 2 to 24): a serving endpoint's usual is also judged
+#: by a level of its last ten minutes or so (this fading factor), the lower of the two expected. See
+#: docs/detection.md, "Idle GPUs and serving scale-outs".
+SERVING_LOCAL_FADING = 0.1
 
 
 class RuleBook:
@@ -46,6 +50,7 @@ class RuleBook:
         self.settle_s = settle_s
         self.spike_rule = lru_cache(maxsize=100_000)(self._spike_rule)
         self.training_rule = lru_cache(maxsize=10_000)(self._training_rule)
+        self.serving_spike_rule = lru_cache(maxsize=10_000)(self._serving_spike_rule)
         self.budgets: dict[str, list[BudgetRule]] = {}  # team -> its budgets
         for budget in settings.budgets:
             self.budgets.setdefault(budget.team, []).append(BudgetRule(
@@ -67,6 +72,9 @@ class RuleBook:
                          min_tokens=int(s.threshold("spike_min_tokens", team, endpoint)),
                          min_calls=int(s.threshold("spike_min_calls", team, endpoint)),
                          spans=s.spike_spans, settle_s=self.settle_s)
+
+    def _serving_spike_rule(self, team: str, endpoint: str) -> SpikeRule:
+        return replace(self.spike_rule(team, endpoint), local_fading_factor=SERVING_LOCAL_FADING)
 
     def _training_rule(self, team: str) -> TrainingRule:
         s = self.settings
@@ -193,7 +201,7 @@ class TeamWatch:
     def _serving_spike(self, endpoint: str) -> FlashSpikeDetector:
         detector = self.serving_spikes.get(endpoint)
         if detector is None:
-            detector = FlashSpikeDetector(self.team, endpoint, self.rules.spike_rule(self.team, endpoint),
+            detector = FlashSpikeDetector(self.team, endpoint, self.rules.serving_spike_rule(self.team, endpoint),
                                           self.state.setdefault("serving", {}).get(endpoint))
             self.serving_spikes[endpoint] = detector
         return detector

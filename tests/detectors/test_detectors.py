@@ -6,6 +6,7 @@ import copy
 import math
 import random
 import re
+from dataclasses import replace
 
 import orjson
 import pytest
@@ -442,3 +443,45 @@ def test_a_quiet_keys_surge_proves_its_size_in_its_first_windows_too():
     assert feed_counts(lucky_6x, 600, [3, 5, 6, 5, 3, 2]) == []
     fired = feed_counts(true_12x, 600, [6, 6, 6, 6])
     assert len(fired) == 1 and fired[0].ts < 603 * 60
+
+
+# -- serving GPUs (issue 36): each minute a scrape's samples, one a GPU, all at once --------------
+
+GPU_USD = 4.0 * 60 / 3600  # a $4/h GPU sampled every 60 s
+
+
+def scrapes(detector: FlashSpikeDetector, minutes: range, gpus: int) -> list[Verdict]:
+    verdicts = []
+    for minute in minutes:
+        verdicts += [v for v in (detector.observe(minute * 60 + 1, 0, GPU_USD) for _ in range(gpus)) if v]
+        verdicts += detector.advance(minute * 60 + 60 + RULE.settle_s)
+    return verdicts
+
+
+def test_a_scale_out_learned_as_the_new_normal_does_not_teach_its_hour_of_day():
+    """After an hour a scale-out is learned as the key's level, not as the shape of its day: the next day's at
+    that hour is still a spike (learned into its hour's profile it had been expected at several times the usual)."""
+    detector = FlashSpikeDetector("serving", "embed", RULE)
+    hour = 60
+    assert scrapes(detector, range(0, 18 * hour), 4) == []
+    first = scrapes(detector, range(18 * hour, 19 * hour + 30), 48)  # 90 minutes: the last 30 learned
+    assert [v.status for v in first] == ["firing", "resolved"]
+    assert scrapes(detector, range(19 * hour + 30, 43 * hour + 5), 4) == []
+    again = scrapes(detector, range(43 * hour + 5, 43 * hour + 7), 48)  # the next day, 19:05
+    assert [v.status for v in again] == ["firing"]
+
+
+@pytest.mark.parametrize("restart", [False, True])
+def test_a_serving_step_is_judged_against_the_last_minutes_too(restart):
+    """20 GPUs for three hours, 3 for forty minutes, then 36: 12x the last minutes, under 4x the hour-long level
+    (which still remembers the 20). A serving rule's second, faster level sees it; the hour-long one alone not."""
+    def run(rule: SpikeRule) -> list[Verdict]:
+        detector = FlashSpikeDetector("serving", "embed", rule)
+        scrapes(detector, range(0, 180), 20)
+        scrapes(detector, range(180, 220), 3)
+        if restart:
+            detector = FlashSpikeDetector("serving", "embed", rule, orjson.loads(orjson.dumps(detector.to_state())))
+        return scrapes(detector, range(220, 222), 36)
+
+    assert [v.status for v in run(replace(RULE, local_fading_factor=0.1))] == ["firing"]
+    assert run(RULE) == []

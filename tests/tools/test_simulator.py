@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import random
+from datetime import datetime
 
 import orjson
 import pytest
@@ -17,19 +18,18 @@ from streams.tools.replay import replay
 START = 1_765_000_000.0
 
 
+def at(alert: dict) -> float:
+    return datetime.fromisoformat(alert["ts"].replace("Z", "+00:00")).timestamp()
+
+
 # Several starts: the hour of day and the windows' alignment differ (when the history was scraped less often than
 # live, the serving scale-out fired from only half of them).
 @pytest.mark.parametrize("start", [START, START + 3_333, START + 11_111])
 def test_the_simulated_traffic_raises_every_alert_the_banner_announces(start):
     rng = random.Random(7)
-    usage, outcomes, gpu = [], [], []
     runs = [{"ts": start, "team": "research", "run_id": "llama-finetune-7", "status": "started",
              "estimated_cost_usd": 40.0, "gpus": 8, "gpu_type": "H100", "expected_hours": 1.0}]
-    for second in range(simulator.HISTORY_S, 0, -10):
-        usage += simulator.usage_batch(start - second, -1.0, rng, 10.0)
-        outcomes += simulator.outcome_batch(start - second, -1.0, rng, 10.0)
-        if second % simulator.SCRAPE_S == 0:
-            gpu += simulator.serving_batch(start - second, -1.0, simulator.SCRAPE_S)
+    usage, outcomes, gpu = simulator.history_before(start, rng)
     for elapsed in range(1, 480):
         usage += simulator.usage_batch(start + elapsed, float(elapsed), rng, 1.0)
         outcomes += simulator.outcome_batch(start + elapsed, float(elapsed), rng, 1.0)
@@ -52,6 +52,9 @@ def test_the_simulated_traffic_raises_every_alert_the_banner_announces(start):
     assert [(a["kind"], a["cause"]) for a in serving] == [("flash_spike", "gpus")]
     assert {kind for kind, _, _ in firing} == {"model_tier_violation", "flash_spike", "unit_cost_spike",
                                                "runaway_training", "gpu_idle"}
+    # Announced for after the prompt change, and not before it (a lucky minute of history once fired one).
+    regressed = start + simulator.REGRESSION_AFTER_S
+    assert all(at(a) >= regressed for a in alerts if a["kind"] == "unit_cost_spike" and a["status"] == "firing")
 
 
 def test_the_banner_announces_each_alert_the_traffic_raises():

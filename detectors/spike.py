@@ -483,9 +483,10 @@ class FlashSpikeDetector:
 
     def _thresholds(self, start: float) -> tuple[float | None, float | None, float, float, float]:
         # Six significant digits, fixed as the window opens (so a window restored from state is the same one).
-        expected: tuple[float, ...] = self.baseline.expected(hour_of(start))
+        hour = hour_of(start)
+        expected: tuple[float, ...] = self.baseline.expected(hour)
         if self.local is not None and self.local.ready:
-            expected = tuple(map(min, expected, self.local.expected(hour_of(start))))
+            expected = tuple(map(min, expected, self.local.expected(hour)))
         calls, tokens, cost = (float(f"{value:.6g}") for value in expected)
         if not self.baseline.ready:
             return None, None, calls, tokens, cost

@@ -6,20 +6,16 @@ from __future__ import annotations
 
 import io
 import random
-from datetime import datetime
 
 import orjson
 import pytest
 
+from alerting.silences import rfc3339_to_ts
 from streams.settings import Settings
 from streams.tools import simulator
 from streams.tools.replay import replay
 
 START = 1_765_000_000.0
-
-
-def at(alert: dict) -> float:
-    return datetime.fromisoformat(alert["ts"].replace("Z", "+00:00")).timestamp()
 
 
 # Several starts: the hour of day and the windows' alignment differ (when the history was scraped less often than
@@ -54,7 +50,8 @@ def test_the_simulated_traffic_raises_every_alert_the_banner_announces(start):
                                                "runaway_training", "gpu_idle"}
     # Announced for after the prompt change, and not before it (a lucky minute of history once fired one).
     regressed = start + simulator.REGRESSION_AFTER_S
-    assert all(at(a) >= regressed for a in alerts if a["kind"] == "unit_cost_spike" and a["status"] == "firing")
+    assert all(rfc3339_to_ts(a["ts"]) >= regressed for a in alerts
+               if a["kind"] == "unit_cost_spike" and a["status"] == "firing")
 
 
 def test_the_banner_announces_each_alert_the_traffic_raises():

@@ -40,6 +40,8 @@ from functools import lru_cache
 from statistics import NormalDist
 from typing import Any
 
+from detectors.rounding import decimals
+
 #: The newest calls kept for the test (state: a few floats each).
 RUN_CALLS = 12
 #: The fewest calls that prove a jump: one dear call is a call, two in a row are a price.
@@ -69,12 +71,15 @@ class PriceJump:
 
 
 class CallPrice:
-    """Per model: [calls learned, mean ln(cost per call), its variance]; the newest calls' excess."""
+    """Per model: [calls learned, mean ln(cost per call), its variance, its share]; the newest calls' excess."""
 
     def __init__(self, state: dict[str, Any] | None = None) -> None:
         state = state or {}
-        # Per model: [calls learned (capped), mean ln(cost), its variance, share of the key's recent calls].
+        # Per model: [calls learned (capped), mean ln(cost), its variance, share of the key's recent calls as of its
+        # latest call, the key's calls learned by then]. A share fades with every call of the key, but is worked
+        # out only where it is read (`share`): fading every model's on every call was a tenth of a busy replay.
         self.models: dict[str, list[float]] = state.get("m", {})
+        self.learned: int = state.get("n", 0)  # calls learned, all models
         _add_shares(self.models)
         # [ts, excess d, its variance, tokens, cost] per call, newest last.
         self.recent: list[list[float]] = state.get("r", [])
@@ -88,7 +93,7 @@ class CallPrice:
     def to_state(self) -> dict[str, Any] | None:
         if not self.models:
             return None
-        state: dict[str, Any] = {"m": self.models}
+        state: dict[str, Any] = {"m": self.models, "n": self.learned}
         if self.recent:
             state["r"] = self.recent
         if self.streak:
@@ -104,12 +109,13 @@ class CallPrice:
             return None
         # Weighted by each model's share of the key's recent calls, not by calls learned: those are capped, so a
         # busy key's usual and now-and-then models would weigh the same (a 50/50 mix where the key's is 85/15).
-        total = sum(entry[3] for entry in self.models.values())
+        shares = [(self.share(entry), entry) for entry in self.models.values()]
+        total = sum(share for share, _ in shares)
         if total <= 0:
             return None
-        mean = sum(entry[3] * entry[1] for entry in self.models.values()) / total
+        mean = sum(share * entry[1] for share, entry in shares) / total
         # The spread of the key's calls over all its models: a call of a model it uses now and then is no jump.
-        spread = sum(entry[3] * (entry[2] + (entry[1] - mean) ** 2) for entry in self.models.values()) / total
+        spread = sum(share * (entry[2] + (entry[1] - mean) ** 2) for share, entry in shares) / total
         return mean, max(spread, MIN_SD ** 2)
 
     def trusted(self, model: str) -> bool:
@@ -124,14 +130,20 @@ class CallPrice:
         if tokens <= 0 or cost <= 0:
             return False
         price = math.log(cost)
-        reference = self.reference(model)
+        # Every call of a busy key comes here: a trusted model's reference is read in place, not through `reference`.
+        learned = self.models.get(model)
+        trusted = learned is not None and learned[0] >= MODEL_GRACE
+        reference = (learned[1], max(learned[2], MIN_SD ** 2)) if trusted else self.reference(model)  # type: ignore[index]
         if reference is not None:
             mean, variance = reference
             excess = price - mean
             # Rounded as kept (it is state): the same in memory and restored.
-            kept = round(excess, 4)
-            self.recent.append([round(ts, 3), kept, round(variance, 4), round(tokens), float(f"{cost:.6g}")])
-            del self.recent[:-RUN_CALLS]
+            kept = decimals(excess, 4)
+            recent = self.recent
+            recent.append([decimals(ts, 3), kept, decimals(variance, 4),
+                           tokens if type(tokens) is int else round(tokens), decimals(cost, 10)])
+            if len(recent) > RUN_CALLS:
+                del recent[0]
             if self._since_dear is not None and self._dear_bar is not None:
                 self._since_dear = 0 if kept >= self._dear_bar else self._since_dear + 1
             # A call at half the bar (in the log) or dearer is not learned: a jump must not become the usual price.
@@ -140,7 +152,7 @@ class CallPrice:
             # learned into its own usual price (trusted after `MODEL_GRACE` calls) before the jump is proven.
             if excess >= math.log(ratio) / 2:
                 self.streak += 1
-                if (self.streak > 1 or self.trusted(model)) and self.streak < ADAPT_CALLS:
+                if (self.streak > 1 or trusted) and self.streak < ADAPT_CALLS:
                     return True
             else:
                 self.streak = 0
@@ -148,21 +160,26 @@ class CallPrice:
             self._learn(model, price)
         return True
 
+    def may_jump(self, ratio: float) -> bool:
+        """Whether any kept call reaches the bar: a run is sized when its mean excess does, which none can where no
+        call's does. On a busy key that is most calls, and the count kept beside the calls says it without a look
+        at them (the caller of `test` asks first, and spares working out its arguments)."""
+        bar = math.log(ratio)
+        if bar != self._dear_bar or self._since_dear is None:
+            self._dear_bar = bar
+            self._since_dear = next((n for n, entry in enumerate(reversed(self.recent)) if entry[1] >= bar),
+                                    len(self.recent))
+        return self._since_dear < len(self.recent)
+
     def test(self, alpha: float, ratio: float, min_usd: float = 0.0, window_s: float = 60.0,
              min_calls: int = MIN_CALLS) -> PriceJump | None:
         """The jump the newest calls prove, if any: the shortest run of at least `min_calls` newest calls, over
         a window at least or all `RUN_CALLS` (sustained: a handful of dear calls within seconds is a burst, for
         the count test),
         that proves it and spends at least `min_usd` a window (over the windows it spans, at least one)."""
-        z, bar = _normal_quantile(alpha), math.log(ratio)
-        # A run is sized when its mean excess reaches the bar, which none can where no call's does: on a busy key
-        # that is most calls, and the count kept beside the calls says it without a look at them.
-        if bar != self._dear_bar or self._since_dear is None:
-            self._dear_bar = bar
-            self._since_dear = next((n for n, entry in enumerate(reversed(self.recent)) if entry[1] >= bar),
-                                    len(self.recent))
-        if self._since_dear >= len(self.recent):
+        if not self.may_jump(ratio):
             return None
+        z, bar = _normal_quantile(alpha), math.log(ratio)
         excess = variance = cost = 0.0
         newest = self.recent[-1][0] if self.recent else 0.0
         for n, (ts, d, var, _tokens, call_cost) in enumerate(reversed(self.recent), start=1):
@@ -191,24 +208,30 @@ class CallPrice:
         self.streak = 0
         self._since_dear = None
 
+    def share(self, entry: list[float]) -> float:
+        """A model's share of the key's recent calls: as of its latest call, faded by every call learned since."""
+        return entry[3] * (1 - SHARE_FADING) ** (self.learned - entry[4])
+
     def _learn(self, model: str, price: float) -> None:
-        entry = self.models.get(model)
+        models = self.models
+        entry = models.get(model)
         if entry is None:
-            if len(self.models) >= MAX_MODELS:
+            if len(models) >= MAX_MODELS:
                 # The least used of late (by calls learned, capped, one used long ago would never go).
-                del self.models[min(self.models, key=lambda name: self.models[name][3])]
-            entry = self.models[model] = [0, price, 0.0, 0.0]
-        for other in self.models.values():
-            other[3] = float(f"{other[3] * (1 - SHARE_FADING):.6g}")
-        learned, mean, variance, share = entry
+                del models[min(models, key=lambda name: self.share(models[name]))]
+            entry = models[model] = [0, price, 0.0, 0.0, self.learned]
+        self.learned += 1
+        learned, mean, variance = entry[0], entry[1], entry[2]
+        share = self.share(entry)
         rate = max(FADING, 1 / (learned + 1))
         change = price - mean
-        mean += rate * change
-        variance = (1 - rate) * (variance + rate * change * change)
-        # Six significant digits, as learned: the same in memory and restored from state. The count is capped
-        # (it sets the learning rate and the grace periods, nothing past that: the shares weigh the models).
-        entry[:] = [min(learned + 1, 1000), float(f"{mean:.6g}"), float(f"{variance:.6g}"),
-                    float(f"{share + SHARE_FADING:.6g}")]
+        # Six decimals, as learned: the same in memory and restored from state. The count is capped (it sets the
+        # learning rate and the grace periods, nothing past that: the shares weigh the models).
+        entry[0] = min(learned + 1, 1000)
+        entry[1] = decimals(mean + rate * change, 6)
+        entry[2] = decimals((1 - rate) * (variance + rate * change * change), 6)
+        entry[3] = decimals(share + SHARE_FADING, 6)
+        entry[4] = self.learned
 
 
 #: Per call: a key's price follows its last 50 or so calls.
@@ -218,11 +241,14 @@ SHARE_FADING = 0.01
 
 
 def _add_shares(models: dict[str, list[float]]) -> None:
-    """A state from before shares were kept: each model's share is its part of the calls learned."""
+    """A state from before shares were kept, or faded on every call: each model's share is its part of the calls
+    learned, or the share it had, as of the state's calls learned (the state from before has no count: 0)."""
     total = sum(entry[0] for entry in models.values())
     for entry in models.values():
         if len(entry) < 4:
             entry.append(entry[0] / total if total else 0.0)
+        if len(entry) < 5:
+            entry.append(0)
 
 
 @lru_cache(maxsize=16)  # asked on every priced call: inverting the normal CDF each time was 4% of a busy replay

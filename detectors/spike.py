@@ -259,13 +259,14 @@ class FlashSpikeDetector:
 
         `attribution`: the call's model, user, service, product and provider ("" where not given).
         """
-        window_s = self.rule.window_s
+        rule = self.rule
+        window_s = rule.window_s
         start = float(ts // window_s * window_s)
         if self.done is None:
             self.done = start
         if start < self.done:
             return None  # its window has been judged already
-        window = self._window(start)
+        window = self.open[-1] if self.open and self.open[-1].start == start else self._window(start)
         window.calls += 1
         window.tokens += tokens
         window.cost += cost
@@ -273,10 +274,11 @@ class FlashSpikeDetector:
             add_to_tally(window.tally, attribution, call_weight(tokens, cost))
         # Prices are learned as normal windows are: not inside an incident, until it has lasted long enough to be the
         # new normal.
-        learn = self.incident is None or self.incident["windows"] >= self.rule.adapt_after_windows
-        priced = self.price.observe(ts, attribution[0] if attribution else "", tokens, cost, learn,
-                                    self.rule.price_ratio)
-        if self.incident is not None or window.calls < self.rule.min_calls:
+        incident = self.incident
+        learn = incident is None or incident["windows"] >= rule.adapt_after_windows
+        price = self.price
+        priced = price.observe(ts, attribution[0] if attribution else "", tokens, cost, learn, rule.price_ratio)
+        if incident is not None or window.calls < rule.min_calls:
             return None
         # On a quiet key the calls must prove the surge too: else one costly call passes the spend bar alone.
         # On a lumpy key the amount must pass its own spread-aware test too (`SpanFigures.amount_passes`).
@@ -294,9 +296,9 @@ class FlashSpikeDetector:
                 alone = self._alone(window)
                 if self._size_proven(window, alone):
                     return self._fire(ts, window, "tokens", alone)
-        if priced:
-            jump = self.price.test(self.rule.alpha, self.rule.price_ratio, self.rule.min_usd, window_s,
-                                   min(RUN_CALLS, max(MIN_CALLS, math.ceil(window.expected_calls))))
+        if priced and price.may_jump(rule.price_ratio):
+            jump = price.test(rule.alpha, rule.price_ratio, rule.min_usd, window_s,
+                              min(RUN_CALLS, max(MIN_CALLS, math.ceil(window.expected_calls))))
             if jump is not None:
                 return self._fire_price(ts, window, jump)
         if window.calls > SPAN_EVERY_CALLS and window.calls % SPAN_EVERY_CALLS:

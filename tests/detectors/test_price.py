@@ -153,3 +153,36 @@ def test_the_count_of_calls_since_a_dear_one_judges_as_a_look_at_every_kept_call
         assert jump == twin.test(1e-3, ratio, window_s=5.0, min_calls=1)
         found += jump is not None
     assert found >= 20
+
+
+def test_a_restored_twin_learns_exactly_as_the_price_in_memory():
+    """Prices are rounded as learned and the shares fade only where read: a twin restored from JSON before any call
+    must learn that call into exactly the same numbers (the live worker equals replay), over four models and a
+    fifth that takes the least used one's place."""
+    rng = random.Random(11)
+    price = CallPrice()
+    models = ["mini", "o1", "haiku", "sonnet", "opus"]
+    evicted = 0
+    for n in range(3000):
+        model = rng.choice(["mini", "mini", "mini", "o1", "haiku", "sonnet"] + (["opus"] if n > 2000 else []))
+        cost = 0.001 * (1 + models.index(model)) * rng.uniform(0.7, 1.4)
+        tokens = rng.randint(100, 900)
+        evicted += len(price.models) == 4 and model not in price.models
+        twin = CallPrice(orjson.loads(orjson.dumps(price.to_state() or {})))
+        for copy in (price, twin):
+            copy.observe(float(n), model, tokens, cost, learn=True, ratio=3.0)
+        assert orjson.dumps(twin.to_state()) == orjson.dumps(price.to_state())
+    assert evicted > 100  # five models in turn: each new one took the least used one's place
+
+
+def test_shares_faded_where_read_are_those_faded_on_every_call():
+    """A model's share is its exponentially weighted part of the key's calls learned, whenever it was last called."""
+    rng = random.Random(3)
+    price, eager = CallPrice(), {"mini": 0.0, "o1": 0.0, "haiku": 0.0}
+    for n in range(2000):
+        model = rng.choices(list(eager), [0.7, 0.2, 0.1])[0]
+        price.observe(float(n), model, 1000, 0.001, learn=True, ratio=3.0)
+        eager = {name: share * 0.99 + (0.01 if name == model else 0.0) for name, share in eager.items()}
+    for name, share in eager.items():
+        assert math.isclose(price.share(price.models[name]), share, abs_tol=1e-4)
+    assert math.isclose(sum(eager.values()), 1.0, abs_tol=1e-6)

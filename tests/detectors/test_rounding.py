@@ -12,4 +12,5 @@ def test_decimals_is_within_half_a_unit_and_prints_as_short_as_round(value: floa
     assert abs(rounded - value) <= 0.5 * 10.0 ** -places * (1 + 1e-9) + abs(value) * 1e-15
     # As short in JSON as round's: the nearest double to a decimal of `places` places prints as that decimal.
     assert len(repr(rounded)) <= len(repr(round(value, places))) + 1
-    assert rounded == round(value, places) or abs(abs(rounded - value) - 0.5 * 10.0 ** -places) < 1e-9 + abs(value) * 1e-15
+    half = 0.5 * 10.0 ** -places  # where round goes to even and `decimals` up: either is half a unit away
+    assert rounded == round(value, places) or abs(abs(rounded - value) - half) < 1e-9 + abs(value) * 1e-15

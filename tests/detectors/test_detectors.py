@@ -445,6 +445,20 @@ def test_a_quiet_keys_surge_proves_its_size_in_its_first_windows_too():
     assert len(fired) == 1 and fired[0].ts < 603 * 60
 
 
+def test_a_slow_keys_7x_surge_is_not_proven_10x_late_in_its_course():
+    """Two calls a minute, then 16 minutes of a surge under 7x the level (15 calls a minute) whose last window
+    reaches the 10x bar (24 calls). Sixteen windows prove it larger than 5.5x only if the level is trusted more than
+    its error allows (the daily cycle's drift counted at an sd of 6%, not 11%, it fired at minute 16); a true 10x
+    surge still fires in its second minute."""
+    surging, true_10x = FlashSpikeDetector("t", "s", QUIET), FlashSpikeDetector("t", "s", QUIET)
+    for detector in (surging, true_10x):
+        assert feed(detector, range(0, 600), 2.0, seed=3) == []
+        assert 2.0 < detector.surge.level < 2.4
+    assert feed_counts(surging, 600, [15] * 16 + [24]) == []
+    fired = feed_counts(true_10x, 600, [20] * 3)
+    assert len(fired) == 1 and fired[0].ts < 602 * 60
+
+
 # -- serving GPUs (issue 36): each minute a scrape's samples, one a GPU, all at once --------------
 
 GPU_USD = 4.0 * 60 / 3600  # a $4/h GPU sampled every 60 s

@@ -270,7 +270,7 @@ class FlashSpikeDetector:
             self.done = start
         if start < self.done:
             return None  # its window has been judged already
-        window = self.open[-1] if self.open and self.open[-1].start == start else self._window(start)
+        window = self._window(start)
         window.calls += 1
         window.tokens += tokens
         window.cost += cost

@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from math import floor, log
 from statistics import NormalDist
 from typing import Any
 
@@ -54,6 +55,7 @@ KEY_GRACE = 200
 MAX_MODELS = 4
 #: The least spread a price is given: a fixed-price key's calls still vary with their tokens.
 MIN_SD = 0.15
+MIN_VARIANCE = MIN_SD ** 2
 #: Dear calls in a row not learned (a jump in the making) before they are learned anyway (a lasting change).
 ADAPT_CALLS = 60
 
@@ -81,8 +83,9 @@ class CallPrice:
         self.models: dict[str, list[float]] = state.get("m", {})
         self.learned: int = state.get("n", 0)  # calls learned, all models
         _add_shares(self.models)
-        # [ts, excess d, its variance, tokens, cost] per call, newest last.
-        self.recent: list[list[float]] = state.get("r", [])
+        # [ts, excess d, its variance, tokens, cost] per call, newest last; only the excess rounded until read
+        # (`_settled`): a list as restored, a tuple as observed.
+        self.recent: list[Any] = state.get("r", [])
         self.streak: int = state.get("s", 0)  # dear calls in a row (not learned, but a new model's first)
         # Not state (derived from `recent`): the bar of the last test, and how many kept calls came after the newest
         # whose excess reached it (None: not known yet). No run's mean excess can reach a bar no call's does, so a
@@ -95,7 +98,7 @@ class CallPrice:
             return None
         state: dict[str, Any] = {"m": self.models, "n": self.learned}
         if self.recent:
-            state["r"] = self.recent
+            state["r"] = self._settled()
         if self.streak:
             state["s"] = self.streak
         return state
@@ -104,7 +107,7 @@ class CallPrice:
         """(mean, variance) of ln(cost) for a call of `model`; None: too little learned to judge."""
         learned = self.models.get(model)
         if learned is not None and learned[0] >= MODEL_GRACE:
-            return learned[1], max(learned[2], MIN_SD ** 2)
+            return learned[1], max(learned[2], MIN_VARIANCE)
         if sum(entry[0] for entry in self.models.values()) < KEY_GRACE:
             return None
         # Weighted by each model's share of the key's recent calls, not by calls learned: those are capped, so a
@@ -116,7 +119,7 @@ class CallPrice:
         mean = sum(share * entry[1] for share, entry in shares) / total
         # The spread of the key's calls over all its models: a call of a model it uses now and then is no jump.
         spread = sum(share * (entry[2] + (entry[1] - mean) ** 2) for share, entry in shares) / total
-        return mean, max(spread, MIN_SD ** 2)
+        return mean, max(spread, MIN_VARIANCE)
 
     def trusted(self, model: str) -> bool:
         learned = self.models.get(model)
@@ -129,19 +132,18 @@ class CallPrice:
         """
         if tokens <= 0 or cost <= 0:
             return False
-        price = math.log(cost)
+        price = log(cost)
         # Every call of a busy key comes here: a trusted model's reference is read in place, not through `reference`.
-        learned = self.models.get(model)
-        trusted = learned is not None and learned[0] >= MODEL_GRACE
-        reference = (learned[1], max(learned[2], MIN_SD ** 2)) if trusted else self.reference(model)  # type: ignore[index]
+        entry = self.models.get(model)
+        trusted = entry is not None and entry[0] >= MODEL_GRACE
+        reference = (entry[1], max(entry[2], MIN_VARIANCE)) if trusted else self.reference(model)  # type: ignore[index]
         if reference is not None:
             mean, variance = reference
             excess = price - mean
-            # Rounded as kept (it is state): the same in memory and restored.
-            kept = decimals(excess, 4)
+            kept = floor(excess * 1e4 + 0.5) / 1e4  # `decimals(excess, 4)`, as kept: the same in memory and restored
             recent = self.recent
-            recent.append([decimals(ts, 3), kept, decimals(variance, 4),
-                           tokens if type(tokens) is int else round(tokens), decimals(cost, 10)])
+            # The rest of the call is rounded where read (`_settled`): most calls are never read, only let go.
+            recent.append((ts, kept, variance, tokens, cost))
             if len(recent) > RUN_CALLS:
                 del recent[0]
             if self._since_dear is not None and self._dear_bar is not None:
@@ -150,14 +152,14 @@ class CallPrice:
             # A model not yet trusted is learned all the same when its dear call comes alone (else a dear model the
             # key uses now and then never is), but not a second in a row: a new model the key moved to must not be
             # learned into its own usual price (trusted after `MODEL_GRACE` calls) before the jump is proven.
-            if excess >= math.log(ratio) / 2:
+            if excess >= log(ratio) / 2:
                 self.streak += 1
                 if (self.streak > 1 or trusted) and self.streak < ADAPT_CALLS:
                     return True
             else:
                 self.streak = 0
         if learn:
-            self._learn(model, price)
+            self._learn(model, price, entry)
         return True
 
     def may_jump(self, ratio: float) -> bool:
@@ -181,15 +183,16 @@ class CallPrice:
             return None
         z, bar = _normal_quantile(alpha), math.log(ratio)
         excess = variance = cost = 0.0
-        newest = self.recent[-1][0] if self.recent else 0.0
-        for n, (ts, d, var, _tokens, call_cost) in enumerate(reversed(self.recent), start=1):
+        recent = self._settled()
+        newest = recent[-1][0] if recent else 0.0
+        for n, (ts, d, var, _tokens, call_cost) in enumerate(reversed(recent), start=1):
             excess += d
             variance += var
             cost += call_cost
             if n >= min_calls and (newest - ts >= window_s or n == RUN_CALLS) and excess >= z * math.sqrt(variance) \
                     and excess >= n * bar and cost >= min_usd * max(1.0, (newest - ts) / window_s):
                 # Told by its dear calls (the run may hold a few from before the jump, at the usual price).
-                run = [entry for entry in self.recent[-n:] if entry[1] >= bar / 2]
+                run = [entry for entry in recent[-n:] if entry[1] >= bar / 2]
                 usual = sum(entry[4] * math.exp(-entry[1]) for entry in run)
                 return PriceJump(len(run), sum(entry[4] for entry in run), usual, sum(entry[3] for entry in run), ts)
         return None
@@ -197,9 +200,10 @@ class CallPrice:
     def high(self, since: float, ratio: float, stale_before: float) -> bool:
         """Do the calls since `since` (none: the newest call, unless it came before `stale_before`) still cost
         half the bar or more (in the log), on average? A quiet key's jump is not over for want of calls."""
-        excess = [entry[1] for entry in self.recent if entry[0] >= since]
-        if not excess and self.recent and self.recent[-1][0] >= stale_before:
-            excess = [self.recent[-1][1]]
+        recent = self._settled()
+        excess = [entry[1] for entry in recent if entry[0] >= since]
+        if not excess and recent and recent[-1][0] >= stale_before:
+            excess = [recent[-1][1]]
         return bool(excess) and sum(excess) / len(excess) >= math.log(ratio) / 2
 
     def forget_calls(self) -> None:
@@ -210,34 +214,44 @@ class CallPrice:
 
     def share(self, entry: list[float]) -> float:
         """A model's share of the key's recent calls: as of its latest call, faded by every call learned since."""
-        return entry[3] * (1 - SHARE_FADING) ** (self.learned - entry[4])
+        return entry[3] * SHARE_KEPT ** (self.learned - entry[4])
 
-    def _learn(self, model: str, price: float) -> None:
-        models = self.models
-        entry = models.get(model)
+    def _learn(self, model: str, price: float, entry: list[float] | None) -> None:
+        """Learn a call of `model` (`entry`: its learned figures, None if it has none)."""
         if entry is None:
+            models = self.models
             if len(models) >= MAX_MODELS:
                 # The least used of late (by calls learned, capped, one used long ago would never go).
                 del models[min(models, key=lambda name: self.share(models[name]))]
             entry = models[model] = [0, price, 0.0, 0.0, self.learned]
-        self.learned += 1
+        self.learned = learned_all = self.learned + 1
         learned, mean, variance = entry[0], entry[1], entry[2]
-        share = self.share(entry)
+        share = entry[3] * SHARE_KEPT ** (learned_all - entry[4])  # `share`, inline: this runs for every call
         rate = max(FADING, 1 / (learned + 1))
         change = price - mean
-        # Six decimals, as learned: the same in memory and restored from state. The count is capped (it sets the
-        # learning rate and the grace periods, nothing past that: the shares weigh the models).
+        # Six decimals, as learned (`decimals`, inline): the same in memory and restored from state. The count is
+        # capped (it sets the learning rate and the grace periods, nothing past that: the shares weigh the models).
         entry[0] = min(learned + 1, 1000)
-        entry[1] = decimals(mean + rate * change, 6)
-        entry[2] = decimals((1 - rate) * (variance + rate * change * change), 6)
-        entry[3] = decimals(share + SHARE_FADING, 6)
-        entry[4] = self.learned
+        entry[1] = floor((mean + rate * change) * 1e6 + 0.5) / 1e6
+        entry[2] = floor((1 - rate) * (variance + rate * change * change) * 1e6 + 0.5) / 1e6
+        entry[3] = floor((share + SHARE_FADING) * 1e6 + 0.5) / 1e6
+        entry[4] = learned_all
+
+    def _settled(self) -> list[list[float]]:
+        """The newest calls as state keeps them, rounded (a call restored from state is already): [ts, excess d,
+        its variance, tokens, cost] each."""
+        recent = self.recent
+        for at, (ts, d, var, tokens, cost) in enumerate(recent):
+            recent[at] = [decimals(ts, 3), d, decimals(var, 4), tokens if type(tokens) is int else round(tokens),
+                          decimals(cost, 10)]
+        return recent
 
 
 #: Per call: a key's price follows its last 50 or so calls.
 FADING = 0.02
 #: Per call: a model's share of the key's calls follows its last 100 or so calls.
 SHARE_FADING = 0.01
+SHARE_KEPT = 1 - SHARE_FADING
 
 
 def _add_shares(models: dict[str, list[float]]) -> None:

@@ -183,8 +183,8 @@ def _detect_teams(by_team: TeamEntries, teams: Sequence[str], settings: Settings
     for team in teams:
         entries = by_team[team]
         if context is not None:
-            built = [(kind, built_row(kind, at, event, context, refused)) for kind, (at, event) in entries]
-            entries = [(kind, row) for kind, row in built if row is not None]
+            entries = [(kind, row) for kind, (at, event) in entries
+                       if (row := built_row(kind, at, event, context, refused)) is not None]
         sort_in_release_order(entries, _event_time, _release_key)
         ledger = new_ledger()
         applied, verdicts, _ = apply_and_judge(ledger, team, entries, rules, policy, ids,

@@ -128,11 +128,12 @@ class CallPrice:
     def observe(self, ts: float, model: str, tokens: float, cost: float, learn: bool, ratio: float) -> bool:
         """Keep one call for the test, and learn its price unless `learn` is False or it looks like a jump.
 
-        Returns whether the call was kept (it has tokens and a cost).
+        Returns whether the newest calls may prove a jump now (`may_jump`); False for a call not kept (without tokens
+        or cost). The caller of `test` asks this first, and spares working out its arguments on most calls.
         """
         if tokens <= 0 or cost <= 0:
             return False
-        price = log(cost)
+        price, bar = log(cost), log(ratio)
         # Every call of a busy key comes here: a trusted model's reference is read in place, not through `reference`.
         entry = self.models.get(model)
         trusted = entry is not None and entry[0] >= MODEL_GRACE
@@ -152,21 +153,24 @@ class CallPrice:
             # A model not yet trusted is learned all the same when its dear call comes alone (else a dear model the
             # key uses now and then never is), but not a second in a row: a new model the key moved to must not be
             # learned into its own usual price (trusted after `MODEL_GRACE` calls) before the jump is proven.
-            if excess >= log(ratio) / 2:
+            if excess >= bar / 2:
                 self.streak += 1
                 if (self.streak > 1 or trusted) and self.streak < ADAPT_CALLS:
-                    return True
+                    return self._reached(bar)
             else:
                 self.streak = 0
         if learn:
             self._learn(model, price, entry)
-        return True
+        return self._reached(bar)
 
     def may_jump(self, ratio: float) -> bool:
         """Whether any kept call reaches the bar: a run is sized when its mean excess does, which none can where no
-        call's does. On a busy key that is most calls, and the count kept beside the calls says it without a look
-        at them (the caller of `test` asks first, and spares working out its arguments)."""
-        bar = math.log(ratio)
+        call's does."""
+        return self._reached(log(ratio))
+
+    def _reached(self, bar: float) -> bool:
+        # On a busy key no kept call reaches the bar on most calls, and the count kept beside the calls says so
+        # without a look at them.
         if bar != self._dear_bar or self._since_dear is None:
             self._dear_bar = bar
             self._since_dear = next((n for n, entry in enumerate(reversed(self.recent)) if entry[1] >= bar),

@@ -281,7 +281,7 @@ class FlashSpikeDetector:
         incident = self.incident
         learn = incident is None or incident["windows"] >= rule.adapt_after_windows
         price = self.price
-        priced = price.observe(ts, attribution[0] if attribution else "", tokens, cost, learn, rule.price_ratio)
+        may_jump = price.observe(ts, attribution[0] if attribution else "", tokens, cost, learn, rule.price_ratio)
         if incident is not None or window.calls < rule.min_calls:
             return None
         # On a quiet key the calls must prove the surge too: else one costly call passes the spend bar alone.
@@ -300,7 +300,7 @@ class FlashSpikeDetector:
                 alone = self._alone(window)
                 if self._size_proven(window, alone):
                     return self._fire(ts, window, "tokens", alone)
-        if priced and price.may_jump(rule.price_ratio):
+        if may_jump:
             jump = price.test(rule.alpha, rule.price_ratio, rule.min_usd, window_s,
                               min(RUN_CALLS, max(MIN_CALLS, math.ceil(window.expected_calls))))
             if jump is not None:

@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -131,6 +131,8 @@ def replay(inputs: dict[str, BinaryIO], output: BinaryIO, settings: Settings,
             if actions is not None:
                 for command in commands_from_alert(alert, settings):
                     actions.write(orjson.dumps(command) + b"\n")
+        # Freed while collections are paused: the first one after would walk every row still held.
+        decoded.clear()
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -233,4 +235,8 @@ def _release_key(entry: tuple[str, KindRow]) -> tuple[Any, ...]:
 
 def _event_time(entry: tuple[str, KindRow]) -> float:
     kind, row = entry
-    return cast(float, row[KINDS[kind].time_field])
+    # Read for every row when a team's rows are sorted: one lookup, and no `cast` (a call at run time).
+    return row[_TIME_FIELD[kind]]  # type: ignore[return-value]  # the time field holds a float
+
+
+_TIME_FIELD = {kind: spec.time_field for kind, spec in KINDS.items()}

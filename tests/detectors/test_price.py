@@ -155,6 +155,25 @@ def test_the_count_of_calls_since_a_dear_one_judges_as_a_look_at_every_kept_call
     assert found >= 20
 
 
+def test_observe_answers_whether_any_kept_call_reaches_the_bar():
+    """`observe` returns `may_jump` for the ratio it was given (the detector asks `test` only then): whether any
+    kept call's excess reaches the bar, as a look at every kept call says, through dear runs, forgotten incidents and
+    a bar that changes."""
+    rng = random.Random(9)
+    price = CallPrice()
+    answers = []
+    for n in range(3000):
+        dear = 40.0 if n % 300 >= 290 or rng.random() < 0.02 else 1.0
+        ratio = 3.0 if rng.random() < 0.9 else 50.0
+        cost = 0.001 * dear * rng.uniform(0.8, 1.25)
+        answer = price.observe(float(n), rng.choice(["mini", "mini", "o1"]), 1000, cost, learn=True, ratio=ratio)
+        assert answer == any(call[1] >= math.log(ratio) for call in price.recent)
+        answers.append(answer)
+        if rng.random() < 0.01:
+            price.forget_calls()
+    assert 100 < sum(answers) < 2000
+
+
 def test_a_restored_twin_learns_exactly_as_the_price_in_memory():
     """Prices are rounded as learned and the shares fade only where read: a twin restored from JSON before any call
     must learn that call into exactly the same numbers (the live worker equals replay), over four models and a

@@ -526,7 +526,8 @@ def write_report(rates: dict[str, list[float]], latencies: dict[str, list[float]
          spread(rates["busy"], "events/s") + late_share(rates["busy_late"]),
          f"{ratio(rates['busy'], rates['batched']):.2f}x the sparse keys' rate"),
         (f"alert latency, event to Slack stand-in ({len(latencies['defaults'])} spikes)",
-         p50_p99(latencies["defaults"]), "target p99 <= 2 s"),
+         p50_p99(latencies["defaults"]),
+         "target p99 <= 6 s: the 5 s allowances (defaults) + 1 s, as issue 38 decided"),
         ("alert latency with `SPENDWATCH_MAX_OUT_OF_ORDER_SECONDS=1` and `SPENDWATCH_IDLE_SOURCE_SECONDS=1` "
          f"({len(latencies['tight'])} spikes)", p50_p99(latencies["tight"]),
          "not the target's figure: what the pipeline adds to the allowances"),

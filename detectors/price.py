@@ -37,7 +37,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from math import floor, log
 from statistics import NormalDist
 from typing import Any
 
@@ -133,7 +132,7 @@ class CallPrice:
         """
         if tokens <= 0 or cost <= 0:
             return False
-        price, bar = log(cost), log(ratio)
+        price, bar = math.log(cost), math.log(ratio)
         # Every call of a busy key comes here: a trusted model's reference is read in place, not through `reference`.
         entry = self.models.get(model)
         trusted = entry is not None and entry[0] >= MODEL_GRACE
@@ -141,7 +140,7 @@ class CallPrice:
         if reference is not None:
             mean, variance = reference
             excess = price - mean
-            kept = floor(excess * 1e4 + 0.5) / 1e4  # `decimals(excess, 4)`, as kept: the same in memory and restored
+            kept = decimals(excess, 4)  # as kept: the same in memory and restored
             recent = self.recent
             # The rest of the call is rounded where read (`_settled`): most calls are never read, only let go.
             recent.append((ts, kept, variance, tokens, cost))
@@ -166,7 +165,7 @@ class CallPrice:
     def may_jump(self, ratio: float) -> bool:
         """Whether any kept call reaches the bar: a run is sized when its mean excess does, which none can where no
         call's does."""
-        return self._reached(log(ratio))
+        return self._reached(math.log(ratio))
 
     def _reached(self, bar: float) -> bool:
         # On a busy key no kept call reaches the bar on most calls, and the count kept beside the calls says so
@@ -230,24 +229,26 @@ class CallPrice:
             entry = models[model] = [0, price, 0.0, 0.0, self.learned]
         self.learned = learned_all = self.learned + 1
         learned, mean, variance = entry[0], entry[1], entry[2]
-        share = entry[3] * SHARE_KEPT ** (learned_all - entry[4])  # `share`, inline: this runs for every call
+        share = self.share(entry)
         rate = max(FADING, 1 / (learned + 1))
         change = price - mean
-        # Six decimals, as learned (`decimals`, inline): the same in memory and restored from state. The count is
-        # capped (it sets the learning rate and the grace periods, nothing past that: the shares weigh the models).
+        # Six decimals, as learned: the same in memory and restored from state. The count is capped (it sets the
+        # learning rate and the grace periods, nothing past that: the shares weigh the models).
         entry[0] = min(learned + 1, 1000)
-        entry[1] = floor((mean + rate * change) * 1e6 + 0.5) / 1e6
-        entry[2] = floor((1 - rate) * (variance + rate * change * change) * 1e6 + 0.5) / 1e6
-        entry[3] = floor((share + SHARE_FADING) * 1e6 + 0.5) / 1e6
+        entry[1] = decimals(mean + rate * change, 6)
+        entry[2] = decimals((1 - rate) * (variance + rate * change * change), 6)
+        entry[3] = decimals(share + SHARE_FADING, 6)
         entry[4] = learned_all
 
     def _settled(self) -> list[list[float]]:
         """The newest calls as state keeps them, rounded (a call restored from state is already): [ts, excess d,
         its variance, tokens, cost] each."""
         recent = self.recent
-        for at, (ts, d, var, tokens, cost) in enumerate(recent):
-            recent[at] = [decimals(ts, 3), d, decimals(var, 4), tokens if type(tokens) is int else round(tokens),
-                          decimals(cost, 10)]
+        for at, call in enumerate(recent):
+            if type(call) is tuple:  # as observed; a list is settled already (restored, or read before)
+                ts, d, var, tokens, cost = call
+                recent[at] = [decimals(ts, 3), d, decimals(var, 4), tokens if type(tokens) is int else round(tokens),
+                              decimals(cost, 10)]
         return recent
 
 
